@@ -1,0 +1,62 @@
+# The two commands: `make run` (set up everything, start the assistant) and
+# `make test` (set up what is missing, then validate, unit/e2e tests, conversation tests).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+RASA_VENV := .venv-rasa
+APP_VENV := .venv
+RASA := $(RASA_VENV)/bin/rasa
+PY := $(APP_VENV)/bin/python
+
+# Rasa 3.6 needs Python 3.8-3.10; the product runs on 3.11. Look in pyenv, then PATH.
+find_python = $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(1).*/bin/python) $(shell command -v python$(1) 2>/dev/null))
+PY310 := $(call find_python,3.10)
+PY311 := $(call find_python,3.11)
+
+.PHONY: help setup model index run test test-fast clean
+
+help:
+	@echo "make run    set everything up (both environments, Rasa model, FAQ index, database) and start the assistant"
+	@echo "make test   set up what is missing, then: rasa data validate, pytest, rasa test on tests/test_stories.yml"
+
+$(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
+	@test -n "$(PY310)" || { echo "error: Python 3.10 not found (looked for pyenv's 3.10.* and python3.10 on PATH); Rasa 3.6 needs it" >&2; exit 1; }
+	@echo "creating $(RASA_VENV) with $(PY310)…"
+	rm -rf $(RASA_VENV)
+	$(PY310) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install --quiet --upgrade pip
+	$(RASA_VENV)/bin/pip install --progress-bar on -c requirements/rasa-constraints.txt -r requirements/rasa.txt
+	touch $@
+
+$(APP_VENV)/.installed: requirements/app.txt requirements/app-constraints.txt
+	@test -n "$(PY311)" || { echo "error: Python 3.11 not found (looked for pyenv's 3.11.* and python3.11 on PATH)" >&2; exit 1; }
+	@echo "creating $(APP_VENV) with $(PY311)…"
+	rm -rf $(APP_VENV)
+	$(PY311) -m venv $(APP_VENV)
+	$(APP_VENV)/bin/pip install --quiet --upgrade pip
+	$(APP_VENV)/bin/pip install --progress-bar on -c requirements/app-constraints.txt -r requirements/app.txt
+	touch $@
+
+setup: $(RASA_VENV)/.installed $(APP_VENV)/.installed
+
+model: setup
+	$(PY) -m bot train
+
+index: setup
+	$(PY) -m kb_index build --kb data/faq --out kb_index/build
+
+run: setup model index
+	$(PY) -m bot run
+
+test: setup model index
+	$(RASA) data validate --fail-on-warnings
+	$(PY) -m pytest -p no:cacheprovider
+	$(RASA) test core --model models/support.tar.gz --stories tests/test_stories.yml \
+		--fail-on-prediction-errors --out var/rasa-test-results
+
+clean:
+	rm -rf var models kb_index/build

@@ -1,0 +1,57 @@
+"""What the actions share, created on first use and kept for the server's lifetime.
+
+This is the action server's entry point for configuration: settings are read from
+the environment once, here. The encoder and index load lazily (in a worker thread,
+so the event loop keeps serving), because loading them at import breaks the action
+server's start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from bot.faq import FaqAnswerer, open_answerer
+from bot.policy import SupportPolicy, load_policy
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_settings: Settings | None = None
+_policy: SupportPolicy | None = None
+_answerer: FaqAnswerer | None = None
+_answerer_lock = asyncio.Lock()
+
+
+def now() -> dt.datetime:
+    """The current instant (one place to fix the clock in tests)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
+
+
+def policy() -> SupportPolicy:
+    global _policy
+    if _policy is None:
+        _policy = load_policy(settings().policy_path)
+    return _policy
+
+
+async def answerer() -> FaqAnswerer:
+    """The FAQ answerer over the built index (built first if missing or stale)."""
+    global _answerer
+    async with _answerer_lock:
+        if _answerer is None:
+            _answerer = await asyncio.to_thread(_load_answerer, settings(), policy())
+    return _answerer
+
+
+def _load_answerer(settings: Settings, policy: SupportPolicy) -> FaqAnswerer:
+    log.info("loading the knowledge-base index from %s", settings.index_dir)
+    return open_answerer(settings.kb_dir, settings.index_dir, policy)

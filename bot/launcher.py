@@ -1,0 +1,259 @@
+"""Start, watch and stop the assistant's three services; train the Rasa model.
+
+`python -m bot run` uses this to bring up the Rasa server, the action server and the
+web service as child processes (each in its own process group, so that stopping one
+also stops its workers), wait until each answers, and stop all of them on Ctrl-C.
+The test suite's session fixture uses the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from bot.settings import ROOT, Settings
+
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+APP_PYTHON = ROOT / ".venv" / "bin" / "python"
+MODEL_NAME = "support"
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules", "data/stories")
+
+
+class LaunchError(RuntimeError):
+    """A service did not start, or the environment it needs is missing."""
+
+
+@dataclass
+class Service:
+    """A child process with a readiness check and a clean stop."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    ready: Callable[[], bool]
+    log_path: Path
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        self.process = subprocess.Popen(
+            self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise LaunchError(f"{self.name} exited with code {self.process.returncode if self.process else '?'}; see {self.log_path}")
+            if self.ready():
+                return
+            time.sleep(0.5)
+        raise LaunchError(f"{self.name} did not become ready in {timeout_s:.0f} s; see {self.log_path}")
+
+    def stop(self, timeout_s: float = 20) -> None:
+        """SIGTERM the whole process group, then SIGKILL what is left after the timeout."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # workers that ignored SIGTERM
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        self.process = None
+
+
+def http_ok(url: str, predicate: Callable[[bytes], bool] = lambda _: True) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200 and predicate(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    return check
+
+
+def _model_loaded(body: bytes) -> bool:
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return False
+    return bool(status.get("model_id") or status.get("model_file"))
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """The environment every child gets: the caller's, plus what Rasa's YAML reads."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "ACTION_ENDPOINT_URL": settings.actions_url.rstrip("/") + "/webhook",
+            "TRACKER_STORE_URL": settings.tracker_store_url,
+            "SANIC_HOST": settings.host,
+            # Pass the resolved settings down so every process agrees on them.
+            "SUPPORT_HOST": settings.host,
+            "SUPPORT_RASA_URL": settings.rasa_url,
+            "SUPPORT_ACTIONS_URL": settings.actions_url,
+            "SUPPORT_DATABASE_URL": settings.database_url,
+            "SUPPORT_TRACKER_STORE_URL": settings.tracker_store_url,
+            "SUPPORT_DATA_DIR": str(settings.data_dir),
+            "SUPPORT_POLICY_PATH": str(settings.policy_path),
+            "SUPPORT_KB_DIR": str(settings.kb_dir),
+            "SUPPORT_INDEX_DIR": str(settings.index_dir),
+            "SUPPORT_WEB_PORT": str(settings.web_port),
+        }
+    )
+    return env
+
+
+def rasa_service(settings: Settings, model_path: Path) -> Service:
+    return Service(
+        name="rasa",
+        argv=[
+            str(RASA_BIN), "run", "--enable-api",
+            "--interface", settings.host, "--port", str(settings.rasa_port),
+            "--model", str(model_path),
+            "--endpoints", str(ROOT / "endpoints.yml"), "--credentials", str(ROOT / "credentials.yml"),
+        ],
+        env=service_env(settings),
+        ready=http_ok(f"http://{settings.host}:{settings.rasa_port}/status", _model_loaded),
+        log_path=settings.data_dir / "logs" / "rasa.log",
+    )
+
+
+def actions_service(settings: Settings) -> Service:
+    return Service(
+        name="actions",
+        argv=[str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
+        env=service_env(settings),
+        ready=http_ok(f"http://{settings.host}:{settings.actions_port}/health"),
+        log_path=settings.data_dir / "logs" / "actions.log",
+    )
+
+
+def web_service(settings: Settings) -> Service:
+    return Service(
+        name="web",
+        argv=[str(APP_PYTHON), "-m", "bot", "web"],
+        env=service_env(settings),
+        ready=http_ok(f"http://{settings.host}:{settings.web_port}/static/chat.html"),
+        log_path=settings.data_dir / "logs" / "web.log",
+    )
+
+
+def training_fingerprint() -> str:
+    """A hash of every file Rasa trains on (the policy and FAQ are read at run time)."""
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = ROOT / name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(ROOT)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_model(settings: Settings, log: Callable[[str], None] = print) -> Path:
+    """Train the Rasa model unless one for the current training data exists."""
+    model = settings.model_dir / f"{MODEL_NAME}.tar.gz"
+    stamp = settings.model_dir / f"{MODEL_NAME}.fingerprint"
+    fingerprint = training_fingerprint()
+    if model.exists() and stamp.exists() and stamp.read_text().strip() == fingerprint:
+        log(f"model up to date: {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model}")
+        return model
+    if not RASA_BIN.exists():
+        raise LaunchError(f"{RASA_BIN} is missing; run `make setup` first")
+    log("training the Rasa model (config.yml, domain.yml or data/ changed)…")
+    env = service_env(settings)
+    result = subprocess.run(
+        [str(RASA_BIN), "train", "--fixed-model-name", MODEL_NAME, "--out", str(settings.model_dir), "--force"],
+        cwd=ROOT, env=env,
+    )
+    if result.returncode != 0 or not model.exists():
+        raise LaunchError(f"rasa train failed with exit code {result.returncode}")
+    stamp.write_text(fingerprint)
+    return model
+
+
+def start_all(settings: Settings, model: Path, log: Callable[[str], None] = print) -> list[Service]:
+    """Start actions, Rasa and the web service; return them once all answer."""
+    services = [actions_service(settings), rasa_service(settings, model), web_service(settings)]
+    try:
+        for service in services:
+            service.start()
+        for service in services:
+            log(f"waiting for {service.name}…")
+            service.wait_ready(settings.startup_timeout_s)
+    except BaseException:
+        stop_all(services)
+        raise
+    return services
+
+
+def stop_all(services: list[Service]) -> None:
+    for service in reversed(services):
+        service.stop()
+
+
+def run_forever(settings: Settings) -> int:
+    """`python -m bot run`: train if needed, start everything, stop it all on Ctrl-C."""
+    model = ensure_model(settings)
+    started = time.monotonic()
+    services = start_all(settings, model)
+    print(
+        f"\nThe assistant is ready after {time.monotonic() - started:.0f} s.\n"
+        f"  Chat page:  http://{settings.host}:{settings.web_port}/\n"
+        f"  Health:     http://{settings.host}:{settings.web_port}/healthz\n"
+        f"  Logs:       {settings.data_dir / 'logs'}\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        while not stopping:
+            for service in services:
+                if not service.running() and not stopping:
+                    # A supervisor's job: bring a crashed service back, don't take the rest down.
+                    print(f"{service.name} stopped unexpectedly; restarting it (log: {service.log_path})", file=sys.stderr)
+                    service.stop()
+                    service.start()
+            time.sleep(1)
+    finally:
+        print("stopping…", flush=True)
+        stop_all(services)
+    print("all services stopped.")
+    return 0

@@ -1,0 +1,82 @@
+"""Settings: built once from the environment at start-up and passed down.
+
+Only the entry points (`python -m bot ...`, the action server's package init and the
+test fixtures) call `Settings.from_env`; nothing deeper reads `os.environ`. Every
+variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with the defaults of a single-machine install."""
+
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    web_port: int = 8080
+    rasa_url: str = ""  # default: http://{host}:{rasa_port}
+    actions_url: str = ""  # default: http://{host}:{actions_port}
+    data_dir: Path = ROOT / "var"
+    database_url: str = ""  # default: sqlite in data_dir
+    tracker_store_url: str = ""  # default: sqlite in data_dir
+    policy_path: Path = ROOT / "data" / "support_policy.yml"
+    kb_dir: Path = ROOT / "data" / "faq"
+    index_dir: Path = ROOT / "kb_index" / "build"
+    model_dir: Path = ROOT / "models"
+    max_message_chars: int = 2000
+    rasa_timeout_s: float = 30.0
+    startup_timeout_s: float = 300.0
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        # Derived defaults, so that changing a port moves every URL that uses it.
+        if not self.rasa_url:
+            object.__setattr__(self, "rasa_url", f"http://{self.host}:{self.rasa_port}")
+        if not self.actions_url:
+            object.__setattr__(self, "actions_url", f"http://{self.host}:{self.actions_port}")
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'support.db'}")
+        if not self.tracker_store_url:
+            object.__setattr__(self, "tracker_store_url", f"sqlite:///{self.data_dir / 'rasa_tracker.db'}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from SUPPORT_* variables (see README); unknown ones are ignored."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(f"SUPPORT_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _convert(name: str, type_name: object, raw: str) -> object:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            value: object = int(raw)
+            if name.endswith("port") and not 0 < int(raw) < 65536:
+                raise ValueError
+            return value
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"SUPPORT_{name.upper()}={raw!r} is not a valid {kind}") from None
+    if kind == "Path":
+        return Path(raw).expanduser().resolve()
+    return raw
