@@ -65,3 +65,19 @@ class ActionRecordFeedback(Action):
 def _misses(tracker: Tracker) -> float:
     value = tracker.get_slot("faq_misses")
     return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+class ActionWarmUp(Action):
+    """Load the encoder and index now (called once by the launcher after start-up).
+
+    Not part of any conversation: it keeps the first customer's question from waiting
+    for the model to load, which can outlast Rasa's REST timeout on a busy machine.
+    """
+
+    def name(self) -> str:
+        return "action_warm_up"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        answerer = await resources.answerer()
+        answerer.answer("warm up", resources.now())
+        return []

@@ -15,6 +15,7 @@ import logging
 from bot.faq import FaqAnswerer, open_answerer
 from bot.policy import SupportPolicy, load_policy
 from bot.settings import Settings
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ _settings: Settings | None = None
 _policy: SupportPolicy | None = None
 _answerer: FaqAnswerer | None = None
 _answerer_lock = asyncio.Lock()
+_store: Store | None = None
 
 
 def now() -> dt.datetime:
@@ -55,3 +57,17 @@ async def answerer() -> FaqAnswerer:
 def _load_answerer(settings: Settings, policy: SupportPolicy) -> FaqAnswerer:
     log.info("loading the knowledge-base index from %s", settings.index_dir)
     return open_answerer(settings.kb_dir, settings.index_dir, policy)
+
+
+async def store() -> Store:
+    """The ticket store (the schema is migrated by `python -m bot run` / the tests)."""
+    global _store
+    if _store is None:
+        _store = await Store.open(settings().database_url)
+    return _store
+
+
+def notify_kinds() -> tuple[str, ...]:
+    from bot.notify import enabled_kinds
+
+    return enabled_kinds(settings())

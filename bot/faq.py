@@ -99,11 +99,16 @@ class FaqAnswerer:
 
 
 def open_answerer(kb_dir: Path, index_dir: Path, policy: SupportPolicy) -> FaqAnswerer:
-    """Load the knowledge base, build its index if missing or stale, and wrap it."""
-    from kb_index import FaqIndex, ensure_index, load_kb_yaml  # the encoder is heavy: import on use
+    """Load the knowledge base and its built index (built by `python -m kb_index build`).
+
+    Raises kb_index.IndexFolderError when the index is missing or older than the
+    knowledge base: a server must not spend minutes building one on a request.
+    """
+    from kb_index import FaqIndex, IndexFolderError, IndexSettings, content_hash, load_kb_yaml  # heavy: on use
 
     entries = load_kb_yaml(kb_dir)
-    ensure_index(entries, index_dir)
     index = FaqIndex.load(index_dir)
+    if index.meta.get("hash") != content_hash(entries, IndexSettings()):
+        raise IndexFolderError(f"{index_dir} is out of date for {kb_dir}; run `python -m kb_index build` (make index)")
     kb = [KbEntry(e.id, e.title, e.answer, e.policy_answer) for e in entries]
     return FaqAnswerer(index, kb, policy)

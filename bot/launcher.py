@@ -42,6 +42,8 @@ class Service:
     env: dict[str, str]
     ready: Callable[[], bool]
     log_path: Path
+    # Runs once the service answers (e.g. have the action server load its model).
+    warm_up: Callable[[float], None] | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -61,6 +63,8 @@ class Service:
             if not self.running():
                 raise LaunchError(f"{self.name} exited with code {self.process.returncode if self.process else '?'}; see {self.log_path}")
             if self.ready():
+                if self.warm_up is not None:
+                    self.warm_up(max(deadline - time.monotonic(), 1.0))
                 return
             time.sleep(0.5)
         raise LaunchError(f"{self.name} did not become ready in {timeout_s:.0f} s; see {self.log_path}")
@@ -155,6 +159,7 @@ def actions_service(settings: Settings) -> Service:
         env=service_env(settings),
         ready=http_ok(f"http://{settings.host}:{settings.actions_port}/health"),
         log_path=settings.data_dir / "logs" / "actions.log",
+        warm_up=lambda timeout_s: warm_up_actions(settings, timeout_s),
     )
 
 
@@ -200,6 +205,23 @@ def ensure_model(settings: Settings, log: Callable[[str], None] = print) -> Path
         raise LaunchError(f"rasa train failed with exit code {result.returncode}")
     stamp.write_text(fingerprint)
     return model
+
+
+def warm_up_actions(settings: Settings, timeout_s: float) -> None:
+    """Have the action server load its encoder and index before the first customer."""
+    body = json.dumps(
+        {"next_action": "action_warm_up", "sender_id": "launcher-warm-up", "tracker": {"sender_id": "launcher-warm-up",
+         "slots": {}, "latest_message": {}, "events": [], "paused": False, "followup_action": None,
+         "active_loop": {}, "latest_action_name": None}, "domain": {}, "version": "3.6.21"}
+    ).encode()
+    request = urllib.request.Request(
+        settings.actions_url.rstrip("/") + "/webhook", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise LaunchError(f"the action server could not load the FAQ index: {exc}") from exc
 
 
 def start_all(settings: Settings, model: Path, log: Callable[[str], None] = print) -> list[Service]:

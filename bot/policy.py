@@ -101,6 +101,9 @@ class Severity(_Model):
     first_response_hours: float = Field(gt=0)
     resolution_hours: float = Field(gt=0)
     clock: Literal["business_hours", "around_the_clock"]
+    # Words in a customer's description or impact that point to this severity; the
+    # assistant proposes the most severe level with a match (the customer can correct it).
+    triage_signals: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _response_before_resolution(self) -> "Severity":
@@ -124,9 +127,27 @@ class Process(_Model):
     meeting_severities: tuple[Literal["critical", "high", "medium", "low"], ...] = ()
 
 
+REQUEST_FIELDS = ("name", "email", "product", "version", "description", "tried", "impact")
+
+
+class RequestField(_Model):
+    id: Literal[REQUEST_FIELDS]  # type: ignore[valid-type]
+    label: str
+    question: str
+
+
 class CustomerResponsibilities(_Model):
     required_information: tuple[str, ...] = Field(min_length=1)
+    request_fields: tuple[RequestField, ...]
     communication: str
+
+    @field_validator("request_fields")
+    @classmethod
+    def _every_field_once(cls, value: tuple[RequestField, ...]) -> tuple[RequestField, ...]:
+        ids = [f.id for f in value]
+        if sorted(ids) != sorted(REQUEST_FIELDS):
+            raise ValueError(f"needs exactly one entry for each of {', '.join(REQUEST_FIELDS)}; found {ids}")
+        return value
 
 
 class HolidayRegion(_Model):
@@ -304,6 +325,9 @@ class SupportPolicy:
         self._holiday_years: dict[int, holidays.HolidayBase] = {}
 
     # -- lookups -------------------------------------------------------------------
+
+    def request_field(self, field_id: str) -> RequestField:
+        return next(f for f in self.doc.customer_responsibilities.request_fields if f.id == field_id)
 
     def severity(self, severity_id: str) -> Severity:
         for severity in self.doc.severities:

@@ -8,7 +8,7 @@ variable is listed in the README's configuration table.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
 
@@ -40,6 +40,20 @@ class Settings:
     rasa_timeout_s: float = 30.0
     startup_timeout_s: float = 300.0
     log_level: str = "INFO"
+    # Team notifications. Email is sent when smtp_host is set; the webhook when
+    # webhook_url is set (signed with webhook_secret, HMAC-SHA256 of the body).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_starttls: str = "auto"  # auto | always | never
+    smtp_timeout_s: float = 10.0
+    mail_from: str = "assistant@makana.example"
+    team_email: str = "support-team@makana.example"
+    webhook_url: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    webhook_timeout_s: float = 5.0
+    outbox_interval_s: float = 2.0
 
     def __post_init__(self) -> None:
         # Derived defaults, so that changing a port moves every URL that uses it.

@@ -10,16 +10,139 @@ Raises `StoreUnavailable` when the database cannot be reached.
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud on the phone
+NUMBER_PREFIX = "MK-"
+TICKET_STATUSES = ("open", "pending", "resolved", "closed")
+
+metadata = sa.MetaData()
+
+# Mirrors bot/migrations (the migrations own the schema; these describe it for queries).
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("number", sa.String(20), nullable=False, unique=True),
+    sa.Column("submission_key", sa.String(128), nullable=False, unique=True),
+    sa.Column("conversation_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("product", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("tried", sa.Text, nullable=False),
+    sa.Column("impact", sa.Text, nullable=False),
+    sa.Column("transcript", sa.JSON, nullable=False),
+    sa.Column("response_due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 
 class StoreUnavailable(RuntimeError):
     """The database could not be reached or refused the operation."""
+
+
+class TicketNotFound(LookupError):
+    """No ticket has that number."""
+
+
+@dataclass(frozen=True)
+class TicketDraft:
+    """Everything needed to open a ticket; the store adds number, status and times."""
+
+    submission_key: str
+    conversation_id: str
+    severity: str
+    category: str
+    channel: str
+    name: str
+    email: str
+    product: str
+    version: str
+    description: str
+    tried: str
+    impact: str
+    transcript: list[dict[str, Any]]
+    response_due_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    number: str
+    submission_key: str
+    conversation_id: str
+    status: str
+    severity: str
+    category: str
+    channel: str
+    name: str
+    email: str
+    product: str
+    version: str
+    description: str
+    tried: str
+    impact: str
+    transcript: list[dict[str, Any]]
+    response_due_at: dt.datetime
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: int
+    ticket_id: int
+    kind: str
+    event: str
+    attempts: int
+    next_attempt_at: dt.datetime
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands datetimes back naive; every stored time is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+def _row_to(cls: type, row: Any) -> Any:
+    data = dict(row._mapping)
+    values = {f.name: (_utc(data[f.name]) if isinstance(data[f.name], dt.datetime) else data[f.name]) for f in fields(cls)}
+    return cls(**values)
+
+
+def new_ticket_number() -> str:
+    return NUMBER_PREFIX + "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(6))
 
 
 def async_url(url: str) -> str:
@@ -67,6 +190,113 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    async def create_ticket(
+        self, draft: TicketDraft, now: dt.datetime, notify: tuple[str, ...] = ()
+    ) -> tuple[Ticket, bool]:
+        """Open a ticket once per submission key; return (ticket, created).
+
+        A retried submission (same key) returns the existing ticket. The ticket and
+        its outbox rows (one per kind in `notify`) are written in one transaction, so
+        there is never a ticket without its notifications, or half a ticket.
+        """
+        now = _utc(now)
+        for _ in range(5):
+            existing = await self._ticket_where(tickets.c.submission_key == draft.submission_key)
+            if existing is not None:
+                return existing, False
+            values = {f.name: getattr(draft, f.name) for f in fields(TicketDraft)}
+            values["response_due_at"] = _utc(draft.response_due_at)
+            values.update(number=new_ticket_number(), status="open", created_at=now, updated_at=now)
+            try:
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(tickets.insert().values(**values))
+                    ticket_id = result.inserted_primary_key[0]
+                    for kind in notify:
+                        await conn.execute(
+                            notifications.insert().values(
+                                ticket_id=ticket_id, kind=kind, event="ticket_created", attempts=0,
+                                next_attempt_at=now, created_at=now,
+                            )
+                        )
+            except IntegrityError:
+                continue  # same submission raced us, or the number collided: look again
+            except (SQLAlchemyError, OSError) as exc:
+                raise StoreUnavailable(f"could not store the ticket ({type(exc).__name__})") from exc
+            return await self.get_ticket(values["number"]), True
+        raise StoreUnavailable("could not allocate a ticket number")
+
+    async def get_ticket(self, number: str) -> Ticket:
+        """The ticket with that number (case-insensitive); TicketNotFound otherwise."""
+        ticket = await self._ticket_where(tickets.c.number == number.strip().upper())
+        if ticket is None:
+            raise TicketNotFound(number)
+        return ticket
+
+    async def get_ticket_by_id(self, ticket_id: int) -> Ticket:
+        ticket = await self._ticket_where(tickets.c.id == ticket_id)
+        if ticket is None:
+            raise TicketNotFound(str(ticket_id))
+        return ticket
+
+    async def tickets_for_email(self, email: str) -> list[Ticket]:
+        return await self._tickets_where(tickets.c.email == email.lower(), order=tickets.c.created_at.desc())
+
+    async def tickets_for_conversation(self, conversation_id: str) -> list[Ticket]:
+        return await self._tickets_where(tickets.c.conversation_id == conversation_id, order=tickets.c.created_at)
+
+    async def _ticket_where(self, condition: Any) -> Ticket | None:
+        found = await self._tickets_where(condition)
+        return found[0] if found else None
+
+    async def _tickets_where(self, condition: Any, order: Any = None) -> list[Ticket]:
+        query = sa.select(tickets).where(condition)
+        if order is not None:
+            query = query.order_by(order)
+        rows = await self._fetch(query)
+        return [_row_to(Ticket, row) for row in rows]
+
+    async def due_notifications(self, now: dt.datetime, limit: int = 20) -> list[Notification]:
+        """Undelivered outbox rows whose next attempt is due."""
+        query = (
+            sa.select(notifications)
+            .where(notifications.c.delivered_at.is_(None), notifications.c.next_attempt_at <= _utc(now))
+            .order_by(notifications.c.next_attempt_at)
+            .limit(limit)
+        )
+        return [_row_to(Notification, row) for row in await self._fetch(query)]
+
+    async def mark_delivered(self, notification_id: int, now: dt.datetime) -> None:
+        await self._execute(
+            notifications.update()
+            .where(notifications.c.id == notification_id)
+            .values(delivered_at=_utc(now), attempts=notifications.c.attempts + 1, last_error=None)
+        )
+
+    async def mark_failed(self, notification_id: int, error: str, retry_at: dt.datetime) -> None:
+        await self._execute(
+            notifications.update()
+            .where(notifications.c.id == notification_id)
+            .values(attempts=notifications.c.attempts + 1, last_error=error[:2000], next_attempt_at=_utc(retry_at))
+        )
+
+    async def notifications_for(self, ticket_id: int) -> list[dict[str, Any]]:
+        rows = await self._fetch(sa.select(notifications).where(notifications.c.ticket_id == ticket_id))
+        return [dict(row._mapping) for row in rows]
+
+    async def _fetch(self, query: Any) -> list[Any]:
+        try:
+            async with self.engine.connect() as conn:
+                return list((await conn.execute(query)).fetchall())
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
+
+    async def _execute(self, statement: Any) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(statement)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers a trivial query."""

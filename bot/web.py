@@ -9,6 +9,8 @@ every failure into the same JSON shape: ``{"error": {"code": ..., "message": ...
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import json
 import logging
 import re
@@ -19,6 +21,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.assistant import AssistantClient, AssistantUnavailable
+from bot.notify import Notifier, run_outbox
 from bot.policy import SupportPolicy, load_policy
 from bot.settings import Settings
 from bot.store import Store, StoreUnavailable
@@ -28,6 +31,10 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SENDER_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_BODY_BYTES = 64 * 1024
+RESTARTING = (
+    "Part of our assistant is restarting, so I can't act on that right now. Your message is saved; "
+    "please continue in a moment."
+)
 
 SETTINGS = web.AppKey("settings", Settings)
 ASSISTANT = web.AppKey("assistant", AssistantClient)
@@ -139,23 +146,26 @@ async def chat(request: web.Request) -> web.Response:
     """POST /api/chat: deliver one customer message, answer with the bot's replies."""
     settings = request.app[SETTINGS]
     sender, message = validate_chat(await read_json_object(request), settings.max_message_chars)
-    replies = await request.app[ASSISTANT].send(sender, message)
-    return web.json_response({"sender": sender, "messages": [r.to_json() for r in replies]})
+    replies = [r.to_json() for r in await request.app[ASSISTANT].send(sender, message)]
+    if not replies and not await actions_up(request.app):
+        # Rasa keeps the message (and any form answer) but cannot act on it now.
+        replies = [{"text": RESTARTING, "buttons": []}]
+    return web.json_response({"sender": sender, "messages": replies})
+
+
+async def actions_up(app: web.Application) -> bool:
+    try:
+        async with app[HTTP].get(
+            app[SETTINGS].actions_url.rstrip("/") + "/health", timeout=aiohttp.ClientTimeout(total=2)
+        ) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return False
 
 
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: each component up or down; 200 only when all are up."""
     app = request.app
-    settings = app[SETTINGS]
-
-    async def actions_up() -> bool:
-        try:
-            async with app[HTTP].get(
-                settings.actions_url.rstrip("/") + "/health", timeout=aiohttp.ClientTimeout(total=2)
-            ) as response:
-                return response.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            return False
 
     async def database_up() -> bool:
         try:
@@ -164,7 +174,7 @@ async def healthz(request: web.Request) -> web.Response:
             return False
         return True
 
-    rasa, actions, database = await asyncio.gather(app[ASSISTANT].is_ready(), actions_up(), database_up())
+    rasa, actions, database = await asyncio.gather(app[ASSISTANT].is_ready(), actions_up(app), database_up())
     components = {
         "rasa": "up" if rasa else "down",
         "actions": "up" if actions else "down",
@@ -190,7 +200,14 @@ def make_app(settings: Settings) -> web.Application:
         app[HTTP] = session
         app[ASSISTANT] = AssistantClient(session, settings.rasa_url, settings.rasa_timeout_s)
         app[STORE] = await Store.open(settings.database_url)
+        notifier = Notifier(settings, app[POLICY], session)
+        outbox = asyncio.create_task(
+            run_outbox(app[STORE], notifier, settings.outbox_interval_s, lambda: dt.datetime.now(dt.timezone.utc))
+        )
         yield
+        outbox.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await outbox
         await app[STORE].close()
         await session.close()
 

@@ -57,13 +57,11 @@ class Stack:
         service.wait_ready(self.settings.startup_timeout_s)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
+def start_stack(data_dir: Path, database_url: str | None = None) -> Stack:
     """Rasa, the action server and the web service on free ports, with their own data."""
-    data_dir = tmp_path_factory.mktemp("var")
     policy_copy = data_dir / "support_policy.yml"
     shutil.copy(POLICY_FILE, policy_copy)
-    database_url = os.environ.get("SUPPORT_TEST_DATABASE_URL") or f"sqlite:///{data_dir / 'support.db'}"
+    database_url = database_url or f"sqlite:///{data_dir / 'support.db'}"
     settings = Settings(
         rasa_port=free_port(),
         actions_port=free_port(),
@@ -71,14 +69,40 @@ def stack(tmp_path_factory) -> Stack:
         data_dir=data_dir,
         policy_path=policy_copy,
         database_url=database_url,
+        # Rasa's conversations go to the same kind of database as the tickets.
+        tracker_store_url=database_url if database_url.startswith("postgresql") else "",
     )
     from bot.migrations import upgrade
 
     upgrade(settings.database_url)
     model = ensure_model(settings)
     services = start_all(settings, model)
-    yield Stack(settings, {s.name: s for s in services})
-    stop_all(services)
+    return Stack(settings, {s.name: s for s in services})
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Stack:
+    """The services on SQLite (the default install)."""
+    started = start_stack(tmp_path_factory.mktemp("var"))
+    yield started
+    stop_all(list(started.services.values()))
+
+
+@pytest.fixture(scope="session")
+def pg_stack(tmp_path_factory) -> Stack:
+    """The services with tickets and Rasa's tracker store on PostgreSQL."""
+    url = os.environ.get("SUPPORT_TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql://"):
+        pytest.skip("SUPPORT_TEST_DATABASE_URL is not a postgresql:// URL (make test starts one)")
+    started = start_stack(tmp_path_factory.mktemp("var-pg"), url)
+    yield started
+    stop_all(list(started.services.values()))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_stack(request) -> Stack:
+    """Run a test against both database back ends."""
+    return request.getfixturevalue("stack" if request.param == "sqlite" else "pg_stack")
 
 
 def http(method: str, url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, dict]:
@@ -90,3 +114,28 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str = "
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request, tmp_path):
+    """A migrated, empty store on a real SQLite file, and on PostgreSQL when configured."""
+    from bot.migrations import upgrade
+    from bot.store import Store
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'support.db'}"
+    else:
+        url = os.environ.get("SUPPORT_TEST_DATABASE_URL", "")
+        if not url.startswith("postgresql://"):
+            pytest.skip("SUPPORT_TEST_DATABASE_URL is not a postgresql:// URL (make test sets it)")
+    import asyncio
+
+    await asyncio.to_thread(upgrade, url)
+    store = await Store.open(url)
+    if request.param == "postgresql":
+        import sqlalchemy as sa
+
+        async with store.engine.begin() as conn:  # each test starts from empty tables
+            await conn.execute(sa.text("TRUNCATE tickets, notifications, audit_log RESTART IDENTITY CASCADE"))
+    yield store
+    await store.close()

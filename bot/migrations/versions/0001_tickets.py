@@ -1,4 +1,4 @@
-"""Tickets and their audit trail.
+"""Tickets, their notification outbox and the audit trail.
 
 Revision ID: 0001
 Revises:
@@ -37,6 +37,19 @@ def upgrade() -> None:
     )
     op.create_index("ix_tickets_status_due", "tickets", ["status", "response_due_at"])
     op.create_table(
+        "notifications",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("event", sa.String(32), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_notifications_pending", "notifications", ["delivered_at", "next_attempt_at"])
+    op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -49,5 +62,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit_log")
+    op.drop_index("ix_notifications_pending", table_name="notifications")
+    op.drop_table("notifications")
     op.drop_index("ix_tickets_status_due", table_name="tickets")
     op.drop_table("tickets")

@@ -1,0 +1,369 @@
+"""Actions of the escalation journey: collect the request, confirm it, open the ticket.
+
+Validation, triage and ticket creation live in bot/intake.py and bot/tickets.py; these
+classes only read slots, call them and turn the outcome into messages and events.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import resources
+from bot.answers import format_time, hours_text, severity_line, status_text
+from bot.intake import (
+    ExcludedProduct,
+    InvalidField,
+    check_description,
+    check_email,
+    check_free_text,
+    check_name,
+    check_product,
+    check_severity,
+    check_version,
+    find_product,
+    propose_severity,
+)
+from bot.policy import SEVERITY_ORDER, SupportPolicy
+from bot.store import StoreUnavailable
+from bot.tickets import FIELDS, SupportRequest, open_ticket
+
+log = logging.getLogger(__name__)
+
+FORM = "support_request_form"
+REQUEST_SLOTS = ("description", "tried", "impact", "severity", "proposed_severity")
+YES_WORDS = {"yes", "y", "yep", "yeah", "ok", "okay", "correct", "right", "sure", "that's right", "agreed", "fine"}
+
+
+def check_slot(policy: SupportPolicy, name: str, value: Any, slots: dict[str, Any]) -> str:
+    """One form answer, checked by the library; raises InvalidField."""
+    text = str(value or "")
+    if name == "name":
+        return check_name(text)
+    if name == "email":
+        return check_email(text)
+    if name == "product":
+        return check_product(policy, text).name
+    if name == "version":
+        product = find_product(policy, str(slots.get("product") or ""))
+        if product is None:
+            raise InvalidField("product", "Please tell me the product first.")
+        return check_version(product, text)
+    if name == "description":
+        return check_description(text)
+    if name == "tried":
+        return check_free_text("tried", text, "what you already tried")
+    if name == "impact":
+        return check_free_text("impact", text, "how this affects your work")
+    if name == "severity":
+        proposed = slots.get("proposed_severity")
+        if proposed and text.strip().lower().strip(".!") in YES_WORDS:
+            return str(proposed)
+        return check_severity(policy, text)
+    raise KeyError(name)
+
+
+class ActionRequestHuman(Action):
+    """Say who is there, then prefill what the conversation already told us."""
+
+    def name(self) -> str:
+        return "action_request_human"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        policy = resources.policy()
+        dispatcher.utter_message(
+            text=(
+                f"I'll pass this to our support team ({hours_text(policy)}). {status_text(policy, resources.now())} "
+                "I just need a few details so nobody has to ask you twice. Say \"cancel\" at any time to stop."
+            )
+        )
+        return [SlotSet(slot, value) for slot, value in prefill(policy, tracker).items()] + [
+            SlotSet("request_ready", False)
+        ]
+
+
+def prefill(policy: SupportPolicy, tracker: Tracker) -> dict[str, str]:
+    """Product, version and problem description from earlier turns, when they check out."""
+    found: dict[str, str] = {}
+    user_texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"][:-1]
+    for text in reversed(user_texts):
+        if text.startswith("/"):
+            continue  # a button payload, not something the customer typed
+        if "product" not in found and not tracker.get_slot("product"):
+            product = find_product(policy, text)
+            if product is not None:
+                found["product"] = product.name
+                try:
+                    found["version"] = check_version(product, text)
+                except InvalidField:
+                    pass
+        if "description" not in found and not tracker.get_slot("description"):
+            try:
+                found["description"] = check_description(text)
+            except InvalidField:
+                pass
+    if tracker.get_slot("verified_email") and not tracker.get_slot("email"):
+        found["email"] = tracker.get_slot("verified_email")
+    return found
+
+
+class ValidateSupportRequestForm(FormValidationAction):
+    """One validator per slot; a bad answer is cleared with a message saying why."""
+
+    def name(self) -> str:
+        return "validate_support_request_form"
+
+    async def _check(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+        try:
+            return {slot: check_slot(resources.policy(), slot, value, tracker.slots)}
+        except ExcludedProduct as exc:
+            dispatcher.utter_message(
+                text=f"{exc.product} is a third-party product, so our support doesn't cover it. {exc.message} "
+                "If your problem is with a Makana product, tell me which one; otherwise say \"cancel\".",
+                buttons=[{"title": "Cancel", "payload": "/cancel"}],
+            )
+            return {slot: None}
+        except InvalidField as exc:
+            dispatcher.utter_message(text=exc.message)
+            return {exc.field: None} if exc.field != slot else {slot: None}
+
+    async def validate_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return await self._check("name", value, dispatcher, tracker)
+
+    async def validate_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return await self._check("email", value, dispatcher, tracker)
+
+    async def validate_product(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        result = await self._check("product", value, dispatcher, tracker)
+        if result.get("product") and result["product"] != tracker.get_slot("product"):
+            # A different product invalidates a version prefilled for the old one.
+            slots = dict(tracker.slots, product=result["product"])
+            if tracker.get_slot("version"):
+                try:
+                    check_slot(resources.policy(), "version", tracker.get_slot("version"), slots)
+                except InvalidField:
+                    result["version"] = None
+        return result
+
+    async def validate_version(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return await self._check("version", value, dispatcher, tracker)
+
+    async def validate_description(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return await self._check("description", value, dispatcher, tracker)
+
+    async def validate_tried(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return await self._check("tried", value, dispatcher, tracker)
+
+    async def validate_impact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return await self._check("impact", value, dispatcher, tracker)
+
+    async def validate_severity(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return await self._check("severity", value, dispatcher, tracker)
+
+
+class AskField(Action, ABC):
+    """Ask for one form field with the question the policy file words for it."""
+
+    @property
+    @abstractmethod
+    def field(self) -> str:
+        """The form slot this action asks for."""
+
+    def name(self) -> str:
+        return f"action_ask_{self.field}"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        policy = resources.policy()
+        question = policy.request_field(self.field).question
+        buttons: list[dict[str, str]] = []
+        if self.field == "product":
+            buttons = [{"title": p.name, "payload": p.name} for p in policy.doc.scope.products]
+        if self.field == "version":
+            product = find_product(policy, str(tracker.get_slot("product") or ""))
+            question = question.replace("{product}", product.name if product else "the product")
+            if product is not None:
+                question += f" Supported: {', '.join(product.supported_versions)}."
+        dispatcher.utter_message(text=question, buttons=buttons)
+        return []
+
+
+class ActionAskName(AskField):
+    field = "name"
+
+
+class ActionAskEmail(AskField):
+    field = "email"
+
+
+class ActionAskProduct(AskField):
+    field = "product"
+
+
+class ActionAskVersion(AskField):
+    field = "version"
+
+
+class ActionAskDescription(AskField):
+    field = "description"
+
+
+class ActionAskTried(AskField):
+    field = "tried"
+
+
+class ActionAskImpact(AskField):
+    field = "impact"
+
+
+class ActionAskSeverity(Action):
+    """Propose a severity from the description and impact, and let the customer correct it."""
+
+    def name(self) -> str:
+        return "action_ask_severity"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        policy = resources.policy()
+        triage = propose_severity(policy, tracker.get_slot("description") or "", tracker.get_slot("impact") or "")
+        proposed = policy.severity(triage.severity)
+        because = f" (you mentioned “{triage.matched[0]}”)" if triage.matched else ""
+        due = policy.response_due(proposed.id, resources.now())
+        dispatcher.utter_message(
+            text=(
+                f"From what you describe{because}, I'd rate this {proposed.name}: {proposed.definition} "
+                f"{severity_line(policy, proposed.id)} If you submit now, our first response is due "
+                f"{format_time(policy, due, resources.now())}. Is {proposed.name} right?"
+            ),
+            buttons=[{"title": f"Yes, {proposed.name}", "payload": proposed.id}]
+            + [
+                {"title": policy.severity(s).name, "payload": s}
+                for s in SEVERITY_ORDER
+                if s != proposed.id
+            ],
+        )
+        return [SlotSet("proposed_severity", proposed.id)]
+
+
+def field_labels(policy: SupportPolicy) -> dict[str, str]:
+    labels = {f.id: f.label for f in policy.doc.customer_responsibilities.request_fields}
+    return {field: labels.get(field, "Severity") for field in FIELDS}
+
+
+def summary_text(policy: SupportPolicy, slots: dict[str, Any]) -> str:
+    lines = ["Here's what I'll send to our support team:"]
+    labels = field_labels(policy)
+    for field in FIELDS:
+        value = slots.get(field) or ""
+        if field == "severity" and value:
+            value = policy.severity(value).name
+        lines.append(f"- {labels[field]}: {value}")
+    lines.append("Shall I open the ticket?")
+    return "\n".join(lines)
+
+
+class ActionSummarizeRequest(Action):
+    def name(self) -> str:
+        return "action_summarize_request"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        dispatcher.utter_message(
+            text=summary_text(resources.policy(), tracker.slots),
+            buttons=[
+                {"title": "Yes, open the ticket", "payload": "/affirm"},
+                {"title": "Change a detail", "payload": "/correct_field"},
+                {"title": "Cancel", "payload": "/cancel"},
+            ],
+        )
+        return [SlotSet("request_ready", True)]
+
+
+class ActionCreateTicket(Action):
+    """Re-check every answer, then open the ticket (once) and give its deadline."""
+
+    def name(self) -> str:
+        return "action_create_ticket"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        policy = resources.policy()
+        values: dict[str, str] = {}
+        for field in FIELDS:
+            # Slots filled while the action server was down were never validated.
+            try:
+                values[field] = check_slot(policy, field, tracker.get_slot(field), dict(tracker.slots, **values))
+            except InvalidField as exc:
+                dispatcher.utter_message(text=f"Before I open the ticket: {exc.message}")
+                return [SlotSet(exc.field, None), SlotSet("request_ready", False), FollowupAction(FORM)]
+        request = SupportRequest(**values)
+        now = resources.now()
+        channel = str((tracker.latest_message.get("metadata") or {}).get("channel") or "web_chat")[:32]
+        try:
+            store = await resources.store()
+            ticket, created = await open_ticket(
+                store, policy, request, tracker.sender_id, channel, tracker.events, now, resources.notify_kinds()
+            )
+        except StoreUnavailable:
+            log.exception("ticket store unavailable")
+            dispatcher.utter_message(
+                text="Sorry, our ticket system isn't reachable right now, so I couldn't open the ticket. "
+                "Your details are kept: say \"yes\" in a minute to try again, or email "
+                f"{policy.doc.contact.email}."
+            )
+            return [SlotSet("request_ready", True)]
+        severity = policy.severity(ticket.severity)
+        text = (
+            f"Your ticket {ticket.number} is open with severity {severity.name}. "
+            f"Our first response is due {format_time(policy, ticket.response_due_at, now)}."
+        )
+        if not policy.is_open(now) and severity.clock == "business_hours":
+            text += f" {status_text(policy, now)}"
+        if not created:
+            text = f"You already submitted this request: {text}"
+        dispatcher.utter_message(text=text + f" We'll reply to {ticket.email}.")
+        return [SlotSet("ticket_number", ticket.number), SlotSet("request_ready", False), SlotSet("faq_misses", 0.0)] + [
+            SlotSet(slot, None) for slot in REQUEST_SLOTS
+        ]
+
+
+class ActionCorrectField(Action):
+    """Clear the detail the customer wants to change and ask for it again."""
+
+    def name(self) -> str:
+        return "action_correct_field"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        labels = field_labels(resources.policy())
+        field = next(tracker.get_latest_entity_values("field"), None)
+        field = {"what i tried": "tried", "problem": "description"}.get(str(field).lower(), str(field).lower()) if field else None
+        if field not in labels:
+            dispatcher.utter_message(
+                text="Which detail should I change?",
+                buttons=[{"title": label, "payload": f'/correct_field{{"field":"{name}"}}'} for name, label in labels.items()],
+            )
+            return []
+        cleared = [SlotSet(field, None)]
+        if field == "product":
+            cleared.append(SlotSet("version", None))
+        return cleared + [SlotSet("request_ready", False), FollowupAction(FORM)]
+
+
+class ActionCancelRequest(Action):
+    """Drop the request being collected; nothing reaches the team."""
+
+    def name(self) -> str:
+        return "action_cancel_request"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if tracker.active_loop_name is None and not tracker.get_slot("request_ready"):
+            dispatcher.utter_message(text="There's nothing to cancel. How can I help?")
+        else:
+            dispatcher.utter_message(
+                text="No problem, I've cancelled that. Nothing was sent to our team. Anything else I can help with?"
+            )
+        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("request_ready", False)] + [
+            SlotSet(slot, None) for slot in REQUEST_SLOTS
+        ]

@@ -1,0 +1,58 @@
+"""Action of the ticket-status journey: look a ticket up for its owner only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import resources
+from bot.answers import format_time
+from bot.store import StoreUnavailable, TicketNotFound
+from bot.tickets import may_see
+
+STATUS_TEXT = {
+    "open": "open, waiting for our team",
+    "pending": "pending, waiting for your reply",
+    "resolved": "resolved",
+    "closed": "closed",
+}
+
+
+class ActionTicketStatus(Action):
+    def name(self) -> str:
+        return "action_ticket_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
+        if not number:
+            dispatcher.utter_message(text="Which ticket? Please give me its number, like MK-7Q4K2F.")
+            return []
+        policy = resources.policy()
+        try:
+            ticket = await (await resources.store()).get_ticket(str(number))
+        except TicketNotFound:
+            ticket = None
+        except StoreUnavailable:
+            dispatcher.utter_message(text="Sorry, I can't reach our ticket system right now. Please try again in a minute.")
+            return []
+        # The same answer for "no such ticket" and "not yours": numbers must not be probed.
+        if ticket is None or not may_see(ticket, tracker.sender_id, tracker.get_slot("verified_email")):
+            dispatcher.utter_message(
+                text=f"I can't show ticket {str(number).upper()} in this conversation. I can only show a ticket to "
+                "the conversation that opened it or to its owner signed in to the app. You can also email "
+                f"{policy.doc.contact.email} from the address on the ticket."
+            )
+            return []
+        now = resources.now()
+        text = (
+            f"Ticket {ticket.number} ({policy.severity(ticket.severity).name}, {ticket.product} {ticket.version}) is "
+            f"{STATUS_TEXT.get(ticket.status, ticket.status)}."
+        )
+        if ticket.status == "open":
+            verb = "is due" if ticket.response_due_at > now else "was due"
+            text += f" Our first response {verb} {format_time(policy, ticket.response_due_at, now)}."
+        dispatcher.utter_message(text=text)
+        return [SlotSet("ticket_number", ticket.number)]

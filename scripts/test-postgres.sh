@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A private PostgreSQL server for the tests: installs Debian's server if it is missing,
+# creates a cluster under var/test-postgres (port 55432, loopback only) with a random
+# password, and prints the database URL. `scripts/test-postgres.sh stop` stops it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir="$root/var/test-postgres"
+data="$dir/data"
+port="${TEST_POSTGRES_PORT:-55432}"
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "installing PostgreSQL from Debian's packages…" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+fi
+bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+
+# initdb refuses to run as root: run the server as the postgres system user then.
+as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+if [ "${1:-start}" = stop ]; then
+  [ -d "$data" ] && as_owner "$bin/pg_ctl" -D "$data" -m fast stop >&2 || true
+  exit 0
+fi
+
+mkdir -p "$dir"
+if [ ! -f "$data/PG_VERSION" ]; then
+  password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' )
+  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  printf '%s\n' "$password" > "$dir/pwfile"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir/pwfile"
+  as_owner "$bin/initdb" -D "$data" -U makana --pwfile="$dir/pwfile" -A scram-sha-256 >/dev/null
+  rm -f "$dir/pwfile"
+  printf 'postgresql://makana:%s@127.0.0.1:%s/makana_test\n' "$password" "$port" > "$dir/url"
+  chmod 600 "$dir/url"
+fi
+if ! as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  as_owner "$bin/pg_ctl" -D "$data" -w -l "$data/server.log" \
+    -o "-p $port -k $data -c listen_addresses=127.0.0.1" start >/dev/null
+fi
+url=$(cat "$dir/url")
+export PGPASSWORD="${url#postgresql://makana:}"; PGPASSWORD="${PGPASSWORD%%@*}"
+if ! psql -h 127.0.0.1 -p "$port" -U makana -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='makana_test'" | grep -q 1; then
+  psql -h 127.0.0.1 -p "$port" -U makana -d postgres -qc "CREATE DATABASE makana_test" >&2
+fi
+echo "$url"
