@@ -17,7 +17,7 @@ find_python = $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(
 PY310 := $(call find_python,3.10)
 PY311 := $(call find_python,3.11)
 
-.PHONY: help setup model index run test test-fast clean
+.PHONY: help setup model index run test browser clean
 
 help:
 	@echo "make run    set everything up (both environments, Rasa model, FAQ index, database) and start the assistant"
@@ -52,10 +52,14 @@ index: setup
 run: setup model index
 	$(PY) -m bot run
 
-test: setup model index
+# Headless Chromium for the widget's browser tests (Debian's package; Playwright drives it).
+browser:
+	@test -x /usr/bin/chromium || { echo "installing chromium…"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: setup model index browser
 	$(RASA) data validate --fail-on-warnings
-	$(PY) -m pytest -p no:cacheprovider
-	$(RASA) test core --model models/support.tar.gz --stories tests/test_stories.yml \
+	SUPPORT_TEST_DATABASE_URL="$$(scripts/test-postgres.sh)" $(PY) -m pytest -p no:cacheprovider
+	$(RASA) test core --e2e --model models/support.tar.gz --stories tests/test_stories.yml \
 		--fail-on-prediction-errors --out var/rasa-test-results
 
 clean:

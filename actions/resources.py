@@ -12,6 +12,8 @@ import asyncio
 import datetime as dt
 import logging
 
+from rasa_sdk import Tracker
+
 from bot.faq import FaqAnswerer, open_answerer
 from bot.policy import SupportPolicy, load_policy
 from bot.settings import Settings
@@ -71,3 +73,11 @@ def notify_kinds() -> tuple[str, ...]:
     from bot.notify import enabled_kinds
 
     return enabled_kinds(settings())
+
+
+def verified_identity(tracker: Tracker) -> dict[str, str] | None:
+    """The in-app user's identity, verified by the web service and sent as metadata."""
+    who = (tracker.latest_message.get("metadata") or {}).get("identity")
+    if isinstance(who, dict) and isinstance(who.get("email"), str) and isinstance(who.get("name"), str):
+        return who
+    return None

@@ -16,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import resources
+from actions.resources import verified_identity
 from bot.answers import format_time, hours_text, severity_line, status_text
 from bot.intake import (
     ExcludedProduct,
@@ -108,8 +109,10 @@ def prefill(policy: SupportPolicy, tracker: Tracker) -> dict[str, str]:
                 found["description"] = check_description(text)
             except InvalidField:
                 pass
-    if tracker.get_slot("verified_email") and not tracker.get_slot("email"):
-        found["email"] = tracker.get_slot("verified_email")
+    who = verified_identity(tracker)
+    if who:
+        # Verified by the web service (the pane's signed token): never ask again.
+        found["name"], found["email"] = who["name"], who["email"]
     return found
 
 

@@ -9,6 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
+from actions.resources import verified_identity
 from bot.answers import format_time
 from bot.store import StoreUnavailable, TicketNotFound
 from bot.tickets import may_see
@@ -39,7 +40,8 @@ class ActionTicketStatus(Action):
             dispatcher.utter_message(text="Sorry, I can't reach our ticket system right now. Please try again in a minute.")
             return []
         # The same answer for "no such ticket" and "not yours": numbers must not be probed.
-        if ticket is None or not may_see(ticket, tracker.sender_id, tracker.get_slot("verified_email")):
+        who = verified_identity(tracker)
+        if ticket is None or not may_see(ticket, tracker.sender_id, who["email"] if who else None):
             dispatcher.utter_message(
                 text=f"I can't show ticket {str(number).upper()} in this conversation. I can only show a ticket to "
                 "the conversation that opened it or to its owner signed in to the app. You can also email "

@@ -121,19 +121,10 @@ def service_env(settings: Settings) -> dict[str, str]:
             "ACTION_ENDPOINT_URL": settings.actions_url.rstrip("/") + "/webhook",
             "TRACKER_STORE_URL": settings.tracker_store_url,
             "SANIC_HOST": settings.host,
-            # Pass the resolved settings down so every process agrees on them.
-            "SUPPORT_HOST": settings.host,
-            "SUPPORT_RASA_URL": settings.rasa_url,
-            "SUPPORT_ACTIONS_URL": settings.actions_url,
-            "SUPPORT_DATABASE_URL": settings.database_url,
-            "SUPPORT_TRACKER_STORE_URL": settings.tracker_store_url,
-            "SUPPORT_DATA_DIR": str(settings.data_dir),
-            "SUPPORT_POLICY_PATH": str(settings.policy_path),
-            "SUPPORT_KB_DIR": str(settings.kb_dir),
-            "SUPPORT_INDEX_DIR": str(settings.index_dir),
-            "SUPPORT_WEB_PORT": str(settings.web_port),
         }
     )
+    # Every child rebuilds exactly these settings (secrets included) from its environment.
+    env.update(settings.to_env())
     return env
 
 

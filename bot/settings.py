@@ -54,6 +54,15 @@ class Settings:
     webhook_secret: str = field(default="", repr=False)
     webhook_timeout_s: float = 5.0
     outbox_interval_s: float = 2.0
+    # In-app pane: the secret shared with the company's app back end (HMAC-SHA256).
+    identity_secret: str = field(default="", repr=False)
+    # Chat rate limits: per conversation and per client address (requests per minute).
+    rate_per_conversation: float = 30.0
+    rate_burst_conversation: int = 10
+    rate_per_client: float = 120.0
+    rate_burst_client: int = 40
+    trust_forwarded_for: str = "false"  # "true" behind a reverse proxy that sets X-Forwarded-For
+    demo_pages: str = "true"  # serve /demo/site and /demo/app (pages that embed the widget)
 
     def __post_init__(self) -> None:
         # Derived defaults, so that changing a port moves every URL that uses it.
@@ -65,6 +74,10 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'support.db'}")
         if not self.tracker_store_url:
             object.__setattr__(self, "tracker_store_url", f"sqlite:///{self.data_dir / 'rasa_tracker.db'}")
+
+    def to_env(self) -> dict[str, str]:
+        """The SUPPORT_* variables that rebuild these settings in a child process."""
+        return {f"SUPPORT_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

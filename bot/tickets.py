@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from bot.policy import SupportPolicy
 from bot.redaction import redact
+from bot.transcripts import transcript_from_events
 from bot.store import Store, Ticket, TicketDraft
 
 FIELDS = ("name", "email", "product", "version", "description", "tried", "impact", "severity")
@@ -51,35 +52,6 @@ def categorise(request: SupportRequest) -> str:
     if CUSTOMER_SERVICE_WORDS.search(f"{request.description} {request.impact}"):
         return "customer_service"
     return "technical_support"
-
-
-def transcript_from_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every customer and assistant turn, in order, with UTC timestamps, redacted.
-
-    A button click reaches the tracker as its payload; it is shown as the title of
-    the button the customer clicked.
-    """
-    turns: list[dict[str, Any]] = []
-    button_titles: dict[str, str] = {}
-    for event in events:
-        kind = event.get("event")
-        if kind not in ("user", "bot"):
-            continue
-        text = event.get("text") or ""
-        data = event.get("data") or {}
-        if kind == "bot":
-            button_titles = {b.get("payload", ""): b.get("title", "") for b in data.get("buttons") or []}
-            if not text and data.get("buttons"):
-                text = " / ".join(b.get("title", "") for b in data["buttons"])
-        elif text in button_titles:
-            text = button_titles[text]
-        if not text:
-            continue
-        at = dt.datetime.fromtimestamp(float(event.get("timestamp") or 0), tz=dt.timezone.utc)
-        turns.append(
-            {"at": at.isoformat(), "speaker": "customer" if kind == "user" else "assistant", "text": redact(text)}
-        )
-    return turns
 
 
 async def open_ticket(

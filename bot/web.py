@@ -1,9 +1,8 @@
-"""The web service: chat API, chat page and health, in front of Rasa.
+"""The web service: chat API, widget and pane assets, pages and health, in front of Rasa.
 
 `make_app(settings)` builds the aiohttp application. The HTTP session, the database
-engine and the policy are created in `cleanup_ctx` and closed with the app. Domain
-errors are raised as `ApiError` (or come from the library) and one middleware turns
-every failure into the same JSON shape: ``{"error": {"code": ..., "message": ...}}``.
+engine, the policy and the notification outbox are created in `cleanup_ctx` and
+closed with the app. Errors are rendered by `bot.api.errors_middleware`.
 """
 
 from __future__ import annotations
@@ -11,81 +10,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
-import logging
-import re
-from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+import html
+from typing import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 
-from bot.assistant import AssistantClient, AssistantUnavailable
+from bot import chat_api
+from bot.api import (
+    ASSISTANT,
+    CLIENT_LIMIT,
+    CLOCK,
+    CONVERSATION_LIMIT,
+    HTTP,
+    MAX_BODY_BYTES,
+    POLICY,
+    SETTINGS,
+    STATIC,
+    STORE,
+    errors_middleware,
+)
+from bot.assistant import AssistantClient
 from bot.notify import Notifier, run_outbox
-from bot.policy import SupportPolicy, load_policy
+from bot.openapi import openapi_document
+from bot.policy import load_policy
+from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from bot.store import Store, StoreUnavailable
 
-log = logging.getLogger(__name__)
-
-STATIC = Path(__file__).parent / "static"
-SENDER_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-MAX_BODY_BYTES = 64 * 1024
-RESTARTING = (
-    "Part of our assistant is restarting, so I can't act on that right now. Your message is saved; "
-    "please continue in a moment."
-)
-
-SETTINGS = web.AppKey("settings", Settings)
-ASSISTANT = web.AppKey("assistant", AssistantClient)
-HTTP = web.AppKey("http", aiohttp.ClientSession)
-STORE = web.AppKey("store", Store)
-POLICY = web.AppKey("policy", SupportPolicy)
-
-
-class ApiError(Exception):
-    """An error to show the API client: HTTP status, a stable code and a sentence."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
-@web.middleware
-async def errors_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Render every error as JSON; never leak a traceback to the client."""
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
-    except AssistantUnavailable as exc:
-        log.warning("assistant unavailable: %s", exc)
-        return error_response(
-            503, "assistant_unavailable", "The assistant is not reachable right now. Please try again in a moment."
-        )
-    except StoreUnavailable as exc:
-        log.warning("store unavailable: %s", exc)
-        return error_response(503, "database_unavailable", "Our ticket system is not reachable right now.")
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(413, "body_too_large", f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = re.sub(r"[^a-z]+", "_", (exc.reason or "error").lower()).strip("_")
-        return error_response(exc.status, code, exc.reason or "error")
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'"
 
 
 @web.middleware
@@ -96,71 +49,8 @@ async def security_headers(
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     # On every response: a FileResponse only knows its content type once prepared.
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'"
-    )
+    response.headers.setdefault("Content-Security-Policy", CSP)
     return response
-
-
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or an ApiError saying what is wrong."""
-    if not request.can_read_body:
-        raise ApiError(400, "empty_body", "Send a JSON object in the request body.")
-    raw = await request.read()
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid_encoding", "The request body must be UTF-8 encoded JSON.") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"The request body is not valid JSON ({exc.msg} at position {exc.pos}).") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    return body
-
-
-def validate_chat(body: dict[str, Any], max_chars: int) -> tuple[str, str]:
-    """Check the chat request's fields; return (sender, message) or raise ApiError."""
-    sender = body.get("sender")
-    if not isinstance(sender, str) or not SENDER_RE.match(sender):
-        raise ApiError(
-            422,
-            "invalid_sender",
-            "`sender` must be a conversation id of 1 to 64 letters, digits or the characters _ . : -",
-        )
-    message = body.get("message")
-    if not isinstance(message, str):
-        raise ApiError(422, "invalid_message", "`message` must be a string.")
-    if "\x00" in message:
-        raise ApiError(422, "invalid_message", "`message` must not contain NUL characters.")
-    message = message.strip()
-    if not message:
-        raise ApiError(422, "empty_message", "`message` is empty; type a question or a request.")
-    if len(message) > max_chars:
-        raise ApiError(
-            413, "message_too_long", f"`message` has {len(message)} characters; the limit is {max_chars}."
-        )
-    return sender, message
-
-
-async def chat(request: web.Request) -> web.Response:
-    """POST /api/chat: deliver one customer message, answer with the bot's replies."""
-    settings = request.app[SETTINGS]
-    sender, message = validate_chat(await read_json_object(request), settings.max_message_chars)
-    replies = [r.to_json() for r in await request.app[ASSISTANT].send(sender, message)]
-    if not replies and not await actions_up(request.app):
-        # Rasa keeps the message (and any form answer) but cannot act on it now.
-        replies = [{"text": RESTARTING, "buttons": []}]
-    return web.json_response({"sender": sender, "messages": replies})
-
-
-async def actions_up(app: web.Application) -> bool:
-    try:
-        async with app[HTTP].get(
-            app[SETTINGS].actions_url.rstrip("/") + "/health", timeout=aiohttp.ClientTimeout(total=2)
-        ) as response:
-            return response.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        return False
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -174,7 +64,9 @@ async def healthz(request: web.Request) -> web.Response:
             return False
         return True
 
-    rasa, actions, database = await asyncio.gather(app[ASSISTANT].is_ready(), actions_up(app), database_up())
+    rasa, actions, database = await asyncio.gather(
+        app[ASSISTANT].is_ready(), chat_api.actions_up(app), database_up()
+    )
     components = {
         "rasa": "up" if rasa else "down",
         "actions": "up" if actions else "down",
@@ -189,10 +81,35 @@ async def index_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "chat.html")
 
 
-def make_app(settings: Settings) -> web.Application:
+async def widget_script(request: web.Request) -> web.FileResponse:
+    """GET /widget.js: the one script a site embeds to get the chat widget."""
+    response = web.FileResponse(STATIC / "widget.js")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def demo_page(template: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A page of the company's (pretend) website or app that embeds the widget."""
+
+    async def page(request: web.Request) -> web.Response:
+        text = (STATIC / "demo" / template).read_text(encoding="utf-8")
+        token = request.query.get("identity", "")
+        return web.Response(text=text.replace("{{identity}}", html.escape(token, quote=True)), content_type="text/html")
+
+    return page
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> web.Application:
     """Build the web service for `settings` (nothing is connected until it starts)."""
     app = web.Application(middlewares=[errors_middleware, security_headers], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
+    app[CLOCK] = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+    app[CONVERSATION_LIMIT] = RateLimiter(settings.rate_per_conversation, settings.rate_burst_conversation)
+    app[CLIENT_LIMIT] = RateLimiter(settings.rate_per_client, settings.rate_burst_client)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         app[POLICY] = load_policy(settings.policy_path)
@@ -201,9 +118,7 @@ def make_app(settings: Settings) -> web.Application:
         app[ASSISTANT] = AssistantClient(session, settings.rasa_url, settings.rasa_timeout_s)
         app[STORE] = await Store.open(settings.database_url)
         notifier = Notifier(settings, app[POLICY], session)
-        outbox = asyncio.create_task(
-            run_outbox(app[STORE], notifier, settings.outbox_interval_s, lambda: dt.datetime.now(dt.timezone.utc))
-        )
+        outbox = asyncio.create_task(run_outbox(app[STORE], notifier, settings.outbox_interval_s, app[CLOCK]))
         yield
         outbox.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -213,7 +128,13 @@ def make_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     app.router.add_get("/", index_page)
-    app.router.add_post("/api/chat", chat)
+    app.router.add_get("/widget.js", widget_script)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/openapi.json", openapi)
+    chat_api.add_routes(app)
+    if settings.demo_pages == "true":
+        app.router.add_get("/demo/site", demo_page("site.html"))
+        app.router.add_get("/demo/site/pricing", demo_page("pricing.html"))
+        app.router.add_get("/demo/app", demo_page("app.html"))
     app.router.add_static("/static/", STATIC)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import urllib.error
@@ -71,6 +72,7 @@ def start_stack(data_dir: Path, database_url: str | None = None) -> Stack:
         database_url=database_url,
         # Rasa's conversations go to the same kind of database as the tickets.
         tracker_store_url=database_url if database_url.startswith("postgresql") else "",
+        identity_secret=secrets.token_hex(16),  # the pane's shared secret, made per run
     )
     from bot.migrations import upgrade
 

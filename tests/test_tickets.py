@@ -8,7 +8,8 @@ import pytest
 
 from bot.redaction import CARD, SECRET
 from bot.store import TicketNotFound
-from bot.tickets import SupportRequest, categorise, may_see, open_ticket, transcript_from_events
+from bot.tickets import SupportRequest, categorise, may_see, open_ticket
+from bot.transcripts import transcript_from_events
 
 HNL = ZoneInfo("Pacific/Honolulu")
 SATURDAY_1829 = dt.datetime(2026, 11, 28, 18, 29, tzinfo=HNL)

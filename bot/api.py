@@ -1,0 +1,112 @@
+"""What every HTTP handler of the web service shares: app keys, errors, JSON input.
+
+Handlers raise `ApiError` (or a library error such as `AssistantUnavailable`); the one
+middleware here renders every failure as ``{"error": {"code": ..., "message": ...}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from bot.assistant import AssistantClient, AssistantUnavailable
+from bot.policy import SupportPolicy
+from bot.ratelimit import RateLimiter
+from bot.settings import Settings
+from bot.store import Store, StoreUnavailable, TicketNotFound
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+SENDER_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_BODY_BYTES = 64 * 1024
+RESTARTING = (
+    "Part of our assistant is restarting, so I can't act on that right now. Your message is saved; "
+    "please continue in a moment."
+)
+
+SETTINGS = web.AppKey("settings", Settings)
+ASSISTANT = web.AppKey("assistant", AssistantClient)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+STORE = web.AppKey("store", Store)
+POLICY = web.AppKey("policy", SupportPolicy)
+CLOCK = web.AppKey("clock", Callable[[], dt.datetime])
+CONVERSATION_LIMIT = web.AppKey("conversation_limit", RateLimiter)
+CLIENT_LIMIT = web.AppKey("client_limit", RateLimiter)
+
+
+class ApiError(Exception):
+    """An error to show the API client: HTTP status, a stable code and a sentence."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+@web.middleware
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Render every error as JSON; never leak a traceback to the client."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except AssistantUnavailable as exc:
+        log.warning("assistant unavailable: %s", exc)
+        return error_response(
+            503, "assistant_unavailable", "The assistant is not reachable right now. Please try again in a moment."
+        )
+    except TicketNotFound as exc:
+        return error_response(404, "ticket_not_found", f"No ticket {exc.args[0]!r}.")
+    except StoreUnavailable as exc:
+        log.warning("store unavailable: %s", exc)
+        return error_response(503, "database_unavailable", "Our ticket system is not reachable right now.")
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "body_too_large", f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    except web.HTTPTooManyRequests as exc:
+        response = error_response(429, "rate_limited", exc.text or "Too many requests; slow down.")
+        response.headers["Retry-After"] = exc.headers.get("Retry-After", "1")
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = re.sub(r"[^a-z]+", "_", (exc.reason or "error").lower()).strip("_")
+        return error_response(exc.status, code, exc.reason or "error")
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or an ApiError saying what is wrong."""
+    if not request.can_read_body:
+        raise ApiError(400, "empty_body", "Send a JSON object in the request body.")
+    raw = await request.read()
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_encoding", "The request body must be UTF-8 encoded JSON.") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"The request body is not valid JSON ({exc.msg} at position {exc.pos}).") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return body
+
+

@@ -1,0 +1,214 @@
+"""The customer-facing JSON API used by the chat page, the widget and the in-app pane.
+
+- ``POST /api/chat``: send a message, get the assistant's replies.
+- ``GET /api/conversations/{sender}/history``: the conversation so far.
+- ``GET /api/status``: open or closed now, when the team is back, maintenance notices.
+- ``GET /api/me/tickets``: the verified in-app user's tickets.
+
+Described in the OpenAPI document (bot/openapi.py). Messages are rate-limited per
+conversation and per client address. An in-app identity token is verified here, the
+trust boundary: only then do name and email reach the assistant (as message metadata).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp
+from aiohttp import web
+
+from bot import identity
+from bot.answers import format_time, status_text
+from bot.api import (
+    ASSISTANT,
+    CLIENT_LIMIT,
+    CLOCK,
+    CONVERSATION_LIMIT,
+    HTTP,
+    POLICY,
+    RESTARTING,
+    SENDER_RE,
+    SETTINGS,
+    STORE,
+    ApiError,
+    read_json_object,
+)
+from bot.transcripts import conversation_turns
+
+CHANNELS = ("web_chat", "in_app", "api")
+IDENTITY_HEADER = "X-Identity-Token"
+
+
+def validate_chat(body: dict[str, Any], max_chars: int) -> tuple[str, str, str]:
+    """Check the chat request's fields; return (sender, message, channel) or raise ApiError."""
+    sender = body.get("sender")
+    if not isinstance(sender, str) or not SENDER_RE.match(sender):
+        raise ApiError(
+            422,
+            "invalid_sender",
+            "`sender` must be a conversation id of 1 to 64 letters, digits or the characters _ . : -",
+        )
+    message = body.get("message")
+    if not isinstance(message, str):
+        raise ApiError(422, "invalid_message", "`message` must be a string.")
+    if "\x00" in message:
+        raise ApiError(422, "invalid_message", "`message` must not contain NUL characters.")
+    message = message.strip()
+    if not message:
+        raise ApiError(422, "empty_message", "`message` is empty; type a question or a request.")
+    if len(message) > max_chars:
+        raise ApiError(413, "message_too_long", f"`message` has {len(message)} characters; the limit is {max_chars}.")
+    channel = body.get("channel", "web_chat")
+    if channel not in CHANNELS:
+        raise ApiError(422, "invalid_channel", f"`channel` must be one of {', '.join(CHANNELS)}.")
+    return sender, message, channel
+
+
+def client_address(request: web.Request) -> str:
+    if request.app[SETTINGS].trust_forwarded_for == "true":
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.remote or "unknown"
+
+
+def enforce_rate_limits(request: web.Request, sender: str) -> None:
+    for limiter, key, what in (
+        (request.app[CLIENT_LIMIT], client_address(request), "from your address"),
+        (request.app[CONVERSATION_LIMIT], sender, "in this conversation"),
+    ):
+        wait = limiter.check(key)
+        if wait > 0:
+            retry = max(1, round(wait))
+            raise web.HTTPTooManyRequests(
+                text=f"Too many messages {what}; please wait {retry} s and try again.",
+                headers={"Retry-After": str(retry)},
+            )
+
+
+def verified_identity(request: web.Request, token: Any) -> identity.Identity | None:
+    """The identity in `token` (None when absent); a bad token is a 401 saying why."""
+    if token in (None, ""):
+        return None
+    if not isinstance(token, str):
+        raise ApiError(422, "invalid_identity", "`identity` must be a string token.")
+    try:
+        return identity.verify(request.app[SETTINGS].identity_secret, token, request.app[CLOCK]())
+    except identity.IdentityError as exc:
+        raise ApiError(401, "invalid_identity", f"{exc}. Continue without it to chat anonymously.") from None
+
+
+async def actions_up(app: web.Application) -> bool:
+    try:
+        async with app[HTTP].get(
+            app[SETTINGS].actions_url.rstrip("/") + "/health", timeout=aiohttp.ClientTimeout(total=2)
+        ) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return False
+
+
+async def chat(request: web.Request) -> web.Response:
+    """POST /api/chat: deliver one customer message, answer with the bot's replies."""
+    body = await read_json_object(request)
+    sender, message, channel = validate_chat(body, request.app[SETTINGS].max_message_chars)
+    who = verified_identity(request, body.get("identity"))
+    enforce_rate_limits(request, sender)
+    metadata: dict[str, Any] = {"channel": channel}
+    if who is not None:
+        metadata["identity"] = who.to_metadata()
+    replies = [r.to_json() for r in await request.app[ASSISTANT].send(sender, message, metadata)]
+    if not replies and not await actions_up(request.app):
+        # Rasa keeps the message (and any form answer) but cannot act on it now.
+        replies = [{"text": RESTARTING, "buttons": []}]
+    return web.json_response({"sender": sender, "messages": replies})
+
+
+async def history(request: web.Request) -> web.Response:
+    """GET /api/conversations/{sender}/history: the turns so far, oldest first."""
+    sender = request.match_info["sender"]
+    if not SENDER_RE.match(sender):
+        raise ApiError(422, "invalid_sender", "The conversation id has characters that are not allowed.")
+    tracker = await request.app[ASSISTANT].tracker(sender)
+    turns = conversation_turns(tracker.get("events") or [], redacted=False)
+    return web.json_response({"sender": sender, "messages": turns})
+
+
+def customer_zone(request: web.Request) -> ZoneInfo | None:
+    name = request.query.get("tz")
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ApiError(422, "invalid_timezone", f"`tz` must be an IANA time zone such as America/Los_Angeles.") from None
+
+
+async def status(request: web.Request) -> web.Response:
+    """GET /api/status[?tz=Zone]: the policy's state now, for the widget's header."""
+    policy = request.app[POLICY]
+    now = request.app[CLOCK]()
+    zone = customer_zone(request)
+    closes = policy.closes_at(now)
+    opening = None if closes else policy.next_opening(now)
+    notices = [
+        {
+            "id": n.id,
+            "text": n.text,
+            "starts": n.starts.isoformat(),
+            "ends": n.ends.isoformat(),
+            "in_progress": n.starts <= now,
+            "when": f"{format_time(policy, n.starts, now, zone)} to {format_time(policy, n.ends, now, zone)}",
+        }
+        for n in policy.active_notices(now)
+    ]
+    return web.json_response(
+        {
+            "open": closes is not None,
+            "text": status_text(policy, now, zone),
+            "closes_at": closes.isoformat() if closes else None,
+            "next_opening": opening.isoformat() if opening else None,
+            "notices": notices,
+            "channels": [{"name": c.name, "how": c.how, "always_open": c.always_open} for c in policy.doc.channels],
+            "contact": {"email": policy.doc.contact.email, "phone": policy.doc.contact.phone},
+            "timezone": policy.doc.company.timezone,
+            "timezone_label": policy.doc.company.timezone_label,
+        }
+    )
+
+
+async def my_tickets(request: web.Request) -> web.Response:
+    """GET /api/me/tickets: the tickets of the user in the X-Identity-Token header."""
+    who = verified_identity(request, request.headers.get(IDENTITY_HEADER))
+    if who is None:
+        raise ApiError(401, "identity_required", f"Send the signed identity token in the {IDENTITY_HEADER} header.")
+    policy = request.app[POLICY]
+    now = request.app[CLOCK]()
+    tickets = await request.app[STORE].tickets_for_email(who.email)
+    return web.json_response(
+        {
+            "user": who.to_metadata(),
+            "tickets": [
+                {
+                    "number": t.number,
+                    "status": t.status,
+                    "severity": t.severity,
+                    "product": t.product,
+                    "summary": t.description[:140],
+                    "created_at": t.created_at.isoformat(),
+                    "response_due_at": t.response_due_at.isoformat(),
+                    "response_due": format_time(policy, t.response_due_at, now),
+                }
+                for t in tickets
+            ],
+        }
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/chat", chat)
+    app.router.add_get("/api/conversations/{sender}/history", history)
+    app.router.add_get("/api/status", status)
+    app.router.add_get("/api/me/tickets", my_tickets)

@@ -1,0 +1,171 @@
+"""The OpenAPI 3.1 document of the web service, served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+BUTTON = {
+    "type": "object",
+    "required": ["title", "payload"],
+    "properties": {"title": {"type": "string"}, "payload": {"type": "string"}},
+}
+MESSAGE = {
+    "type": "object",
+    "required": ["text", "buttons"],
+    "properties": {
+        "text": {"type": ["string", "null"]},
+        "buttons": {"type": "array", "items": BUTTON},
+        "custom": {"type": "object"},
+    },
+}
+TURN = {
+    "type": "object",
+    "required": ["at", "speaker", "text", "buttons"],
+    "properties": {
+        "at": {"type": "string", "format": "date-time"},
+        "speaker": {"enum": ["customer", "assistant"]},
+        "text": {"type": "string"},
+        "buttons": {"type": "array", "items": BUTTON},
+    },
+}
+SENDER = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
+
+
+def errors(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: "Malformed request (not JSON, not UTF-8, empty body)",
+        401: "Identity token missing, forged or expired",
+        404: "Not found",
+        413: "Body or message too large",
+        422: "A field has an invalid value",
+        429: "Rate limited; see Retry-After",
+        503: "The assistant or the database is not reachable",
+    }
+    return {
+        str(s): {"description": reasons[s], "content": {"application/json": {"schema": ERROR}}} for s in statuses
+    }
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"200": {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Makana support assistant API",
+            "version": "1.0.0",
+            "description": (
+                "Customer chat API used by the website widget and the in-app pane, and the support team's API. "
+                "Every error has the shape {\"error\": {\"code\", \"message\"}}."
+            ),
+        },
+        "paths": {
+            "/api/chat": {
+                "post": {
+                    "summary": "Send a customer message and get the assistant's replies",
+                    "requestBody": json_body(
+                        {
+                            "type": "object",
+                            "required": ["sender", "message"],
+                            "properties": {
+                                "sender": {**SENDER, "description": "Conversation id chosen by the client (random)"},
+                                "message": {"type": "string", "minLength": 1, "maxLength": 2000},
+                                "channel": {"enum": ["web_chat", "in_app", "api"], "default": "web_chat"},
+                                "identity": {"type": "string", "description": "Signed identity token (in-app pane)"},
+                            },
+                        }
+                    ),
+                    "responses": {
+                        **ok(
+                            {
+                                "type": "object",
+                                "required": ["sender", "messages"],
+                                "properties": {"sender": SENDER, "messages": {"type": "array", "items": MESSAGE}},
+                            }
+                        ),
+                        **errors(400, 401, 413, 422, 429, 503),
+                    },
+                }
+            },
+            "/api/conversations/{sender}/history": {
+                "get": {
+                    "summary": "The conversation so far, oldest turn first",
+                    "parameters": [{"name": "sender", "in": "path", "required": True, "schema": SENDER}],
+                    "responses": {
+                        **ok(
+                            {
+                                "type": "object",
+                                "required": ["sender", "messages"],
+                                "properties": {"sender": SENDER, "messages": {"type": "array", "items": TURN}},
+                            }
+                        ),
+                        **errors(422, 503),
+                    },
+                }
+            },
+            "/api/status": {
+                "get": {
+                    "summary": "Whether support is open now, when it opens next, maintenance notices",
+                    "parameters": [
+                        {"name": "tz", "in": "query", "required": False, "schema": {"type": "string"},
+                         "description": "The customer's IANA time zone for the texts"}
+                    ],
+                    "responses": {
+                        **ok(
+                            {
+                                "type": "object",
+                                "required": ["open", "text", "notices", "channels"],
+                                "properties": {
+                                    "open": {"type": "boolean"},
+                                    "text": {"type": "string"},
+                                    "closes_at": {"type": ["string", "null"]},
+                                    "next_opening": {"type": ["string", "null"]},
+                                    "notices": {"type": "array", "items": {"type": "object"}},
+                                    "channels": {"type": "array", "items": {"type": "object"}},
+                                },
+                            }
+                        ),
+                        **errors(422),
+                    },
+                }
+            },
+            "/api/me/tickets": {
+                "get": {
+                    "summary": "The verified in-app user's tickets",
+                    "parameters": [
+                        {"name": "X-Identity-Token", "in": "header", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        **ok({"type": "object", "required": ["user", "tickets"]}),
+                        **errors(401, 422, 503),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Health of Rasa, the action server and the database",
+                    "responses": {
+                        "200": {"description": "All components up"},
+                        "503": {"description": "At least one component down (named in `down`)"},
+                    },
+                }
+            },
+        },
+    }

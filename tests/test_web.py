@@ -1,0 +1,123 @@
+"""The web service's own logic through the real aiohttp app (Rasa not needed here)."""
+
+import asyncio
+import datetime as dt
+import json
+import secrets
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot import identity
+from bot.ratelimit import RateLimiter
+from bot.settings import Settings
+from bot.web import make_app
+from tests.conftest import POLICY_FILE, free_port
+
+HNL = ZoneInfo("Pacific/Honolulu")
+SECRET = secrets.token_hex(16)
+
+
+def app_settings(tmp_path, **changes) -> Settings:
+    return Settings(
+        rasa_port=free_port(),  # nothing listens: the assistant is "down"
+        actions_port=free_port(),
+        data_dir=tmp_path,
+        policy_path=POLICY_FILE,
+        identity_secret=SECRET,
+        **changes,
+    )
+
+
+@pytest.fixture
+async def client(aiohttp_client, tmp_path):
+    from bot.migrations import upgrade
+
+    settings = app_settings(tmp_path)
+    await asyncio.to_thread(upgrade, settings.database_url)
+    clock = lambda: dt.datetime(2026, 11, 28, 19, 0, tzinfo=HNL)  # noqa: E731 - Saturday evening
+    return await aiohttp_client(make_app(settings, clock=clock))
+
+
+async def test_status_says_closed_and_when_back(client):
+    response = await client.get("/api/status")
+    body = await response.json()
+    assert response.status == 200
+    assert body["open"] is False
+    assert body["text"] == "We're closed now; we open again Monday at 9:30 (Hawaii time)."
+    assert body["next_opening"] == "2026-11-30T09:30:00-10:00"
+    assert [n["id"] for n in body["notices"]] == ["mw-2026-12-db"]  # within its 14-day notice
+
+
+async def test_status_in_the_customers_zone(client):
+    body = await (await client.get("/api/status?tz=America/Los_Angeles")).json()
+    assert body["text"] == "We're closed now; we open again Monday at 11:30 (Los Angeles time)."
+    response = await client.get("/api/status?tz=Mars/Olympus")
+    assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_timezone"
+
+
+async def test_assistant_down_is_a_503_with_a_plain_message(client):
+    response = await client.post("/api/chat", json={"sender": "abc", "message": "hello"})
+    body = await response.json()
+    assert response.status == 503 and body["error"]["code"] == "assistant_unavailable"
+
+
+async def test_forged_and_expired_identities_are_refused(client):
+    future = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    good = identity.sign(SECRET, "u1", "Ana", "ana@example.com", future)
+    forged = identity.sign("not-the-secret", "u1", "Ana", "ana@example.com", future)
+    expired = identity.sign(SECRET, "u1", "Ana", "ana@example.com", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    for token, reason in ((forged, "signature is not valid"), (expired, "expired"), ("x.y.z", "malformed")):
+        response = await client.post("/api/chat", json={"sender": "abc", "message": "hi", "identity": token})
+        body = await response.json()
+        assert response.status == 401 and reason in body["error"]["message"]
+    tampered = good.split(".")[0][:-2] + "xx." + good.split(".")[1]
+    response = await client.get("/api/me/tickets", headers={"X-Identity-Token": tampered})
+    assert response.status == 401
+    response = await client.get("/api/me/tickets", headers={"X-Identity-Token": good})
+    assert response.status == 200
+    assert (await response.json()) == {"user": {"user_id": "u1", "name": "Ana", "email": "ana@example.com"}, "tickets": []}
+    assert (await client.get("/api/me/tickets")).status == 401
+
+
+async def test_rate_limit_per_conversation_gives_429_with_retry_after(aiohttp_client, tmp_path):
+    settings = app_settings(tmp_path, rate_per_conversation=6, rate_burst_conversation=2)
+    client = await aiohttp_client(make_app(settings))
+    statuses = []
+    for _ in range(3):
+        response = await client.post("/api/chat", json={"sender": "same", "message": "hi"})
+        statuses.append(response.status)
+    assert statuses[:2] == [503, 503]  # allowed through (the assistant is down here)
+    assert statuses[2] == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "in this conversation" in (await response.json())["error"]["message"]
+    other = await client.post("/api/chat", json={"sender": "other", "message": "hi"})
+    assert other.status == 503  # another conversation is not limited
+
+
+def test_rate_limiter_refills():
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, burst=2, clock=lambda: now[0])
+    assert [limiter.check("k") for _ in range(3)][:2] == [0.0, 0.0]
+    assert limiter.check("k") > 0
+    now[0] += 1.0
+    assert limiter.check("k") == 0.0
+
+
+async def test_openapi_document_lists_the_chat_api(client):
+    doc = await (await client.get("/api/openapi.json")).json()
+    assert doc["openapi"].startswith("3.1")
+    assert {"/api/chat", "/api/conversations/{sender}/history", "/api/status", "/api/me/tickets"} <= set(doc["paths"])
+
+
+async def test_demo_app_page_escapes_the_identity_it_is_given(client):
+    page = await (await client.get('/demo/app?identity="><script>alert(1)</script>')).text()
+    assert "<script>alert(1)</script>" not in page
+    assert "&quot;&gt;&lt;script&gt;" in page
+
+
+async def test_json_errors_for_bad_bodies(client):
+    response = await client.post("/api/chat", data=b"\xff", headers={"Content-Type": "application/json"})
+    assert response.status == 400 and (await response.json())["error"]["code"] == "invalid_encoding"
+    response = await client.post("/api/chat", data=json.dumps({"sender": "a", "message": "hi", "channel": "fax"}))
+    assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_channel"
