@@ -1,0 +1,96 @@
+"""Offline evaluation of an index against labelled queries (the `eval` command's figures).
+
+Queries are JSON Lines `{"text": ..., "faq_id": ... | null}`; `null` marks an
+out-of-scope query that should get no answer. Predictions are made for every query
+before any label is looked at.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from kb_index.index import FaqIndex, SearchResult
+
+
+@dataclass(frozen=True)
+class Query:
+    """One labelled query; `faq_id` is None for out-of-scope."""
+
+    text: str
+    faq_id: str | None
+
+
+def load_queries(path: str | Path) -> list[Query]:
+    """Read labelled queries from JSON Lines; raises ValueError naming the bad line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: queries file not found")
+    queries = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+                queries.append(Query(text=str(raw["text"]), faq_id=raw.get("faq_id")))
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise ValueError(f"{path}:{number}: bad query line ({err})") from None
+    return queries
+
+
+def predict(index: FaqIndex, texts: Sequence[str], k: int = 3, batch: int = 256) -> tuple[list[SearchResult], float]:
+    """Search every text; returns the results and the mean milliseconds per query."""
+    results: list[SearchResult] = []
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        results.extend(index.search_many(texts[start : start + batch], k))
+    elapsed = time.perf_counter() - started
+    return results, 1000.0 * elapsed / max(1, len(texts))
+
+
+def score(queries: Sequence[Query], results: Sequence[SearchResult]) -> dict:
+    """Accuracy, ranking and abstention figures of `results` against the labels."""
+    in_scope = [(q, r) for q, r in zip(queries, results) if q.faq_id is not None]
+    out_scope = [r for q, r in zip(queries, results) if q.faq_id is None]
+
+    def ratio(part: int, whole: int) -> float | None:
+        return round(part / whole, 4) if whole else None
+
+    top1 = reciprocal = top3 = answered_right = 0
+    for query, result in in_scope:
+        ranked = [hit.entry_id for hit in result.candidates]
+        if ranked and ranked[0] == query.faq_id:
+            top1 += 1
+        if query.faq_id in ranked[:3]:
+            top3 += 1
+        if query.faq_id in ranked:
+            reciprocal += 1.0 / (ranked.index(query.faq_id) + 1)
+        if result.answer is not None and result.answer.entry_id == query.faq_id:
+            answered_right += 1
+    answers = sum(1 for r in results if r.answer is not None)
+    abstained_oos = sum(1 for r in out_scope if r.answer is None)
+    abstentions = len(results) - answers
+    return {
+        "accuracy_at_1": ratio(top1, len(in_scope)),
+        "recall_at_3": ratio(top3, len(in_scope)),
+        "mrr": round(reciprocal / len(in_scope), 4) if in_scope else None,
+        "in_scope_accuracy": ratio(answered_right, len(in_scope)),
+        "oos_recall": ratio(abstained_oos, len(out_scope)),
+        "oos_precision": ratio(abstained_oos, abstentions) if out_scope else None,
+        "answered_precision": ratio(answered_right, answers),
+        "queries": len(queries),
+        "in_scope_queries": len(in_scope),
+        "oos_queries": len(out_scope),
+    }
+
+
+def evaluate(index: FaqIndex, queries: Sequence[Query], k: int = 3) -> dict:
+    """Predict all queries (labels unseen), then score; adds `ms_per_query`."""
+    results, ms = predict(index, [q.text for q in queries], k)
+    figures = score(queries, results)
+    figures["ms_per_query"] = round(ms, 2)
+    return figures

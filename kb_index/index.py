@@ -1,0 +1,369 @@
+"""The FAQ index: build it from entries, keep it on disk, load it, search it.
+
+A built index is a folder holding `meta.json` (format version, content hash, settings,
+entries, calibration), `phrasings.faiss` (one vector per phrasing) and `centroids.npy`
+(one vector per entry), plus `encoder/` when the encoder was fine-tuned on the
+knowledge base. Folders are written atomically: a temporary sibling is filled and then
+renamed into place (an old folder is first renamed aside, then deleted), so a reader
+sees the old index, the new one, or briefly none, but never half of one.
+
+Scoring: the query's nearest phrasings are fetched from faiss, and each entry among
+them scores `centroid_weight * cos(query, entry centroid) + (1 - centroid_weight) *
+max cos(query, entry phrasing)`. A logistic calibration turns that score into a
+confidence in [0, 1]; the index abstains when the best confidence is below
+`IndexSettings.threshold`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from kb_index.encoder import AdaptSettings, Encoder, adaptation_steps, default_encoder
+from kb_index.knowledge import Entry
+
+# Bump when the folder layout or the scoring changes, so old folders get rebuilt.
+FORMAT_VERSION = 1
+
+EncoderFactory = Callable[[Path | None], Encoder]
+
+
+class IndexFolderError(RuntimeError):
+    """An index folder is missing, incomplete or written by an incompatible version."""
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Everything that shapes an index; part of its content hash.
+
+    `threshold` applies to the calibrated confidence. `exact_max_phrasings` is the size up
+    to which faiss searches exhaustively (IndexFlatIP); above it an HNSW graph is built,
+    whose recall against exact search bench/bench_kb.py measures. Fine-tuning (`adapt`)
+    is bounded by `AdaptSettings.max_steps` (80 steps, ~2 min on 2 cores) and skipped
+    above `adapt_max_phrasings`, where those steps would see under a quarter of the
+    phrasings; such an index uses the bundled encoder and its calibration.
+    """
+
+    threshold: float = 0.5
+    use_titles: bool = True
+    centroid_weight: float = 0.5
+    retrieve: int = 64
+    adapt: AdaptSettings | None = field(default_factory=AdaptSettings)
+    adapt_max_phrasings: int = 20_000
+    exact_max_phrasings: int = 20_000
+    hnsw_neighbours: int = 32
+    hnsw_ef_search: int = 128
+    # Logistic fit of "top answer is right" on CLINC150 dev scores with the adapted encoder,
+    # reweighted to ~10% out-of-scope queries; see bench/README.md. The bundled encoder
+    # (used when adaptation is off or skipped) scores lower, hence its own centre.
+    calibration_center: float = 0.52
+    calibration_center_unadapted: float = 0.39
+    calibration_width: float = 0.08
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One candidate entry for a query; `score` is the calibrated confidence in [0, 1]."""
+
+    entry_id: str
+    title: str
+    score: float
+    similarity: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The best entry (None when the index abstains) and the top-k candidates, best first."""
+
+    query: str
+    answer: Hit | None
+    candidates: list[Hit]
+
+
+def content_hash(entries: Sequence[Entry], settings: IndexSettings) -> str:
+    """Hash of what determines an index: entries, settings and the format version."""
+    payload = {
+        "format": FORMAT_VERSION,
+        "settings": asdict(settings),
+        "entries": [asdict(e) for e in entries],
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+def phrasings_of(entry: Entry, settings: IndexSettings) -> list[str]:
+    """The texts that stand for an entry: its questions, and its title when enabled."""
+    texts = list(entry.questions)
+    if settings.use_titles and entry.title not in texts:
+        texts.append(entry.title)
+    return texts
+
+
+def progress_bar(total: int, desc: str):
+    """A tqdm bar on stderr (the last stdout line is reserved for results)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, mininterval=1.0)
+
+
+def build_index(
+    entries: Sequence[Entry],
+    folder: str | Path,
+    settings: IndexSettings = IndexSettings(),
+    encoder_factory: EncoderFactory = default_encoder,
+) -> "FaqIndex":
+    """Build an index of `entries` into `folder` atomically and return it, loaded."""
+    import faiss
+
+    folder = Path(folder)
+    if not entries:
+        raise ValueError("cannot build an index of no entries")
+    started = time.perf_counter()
+    groups = [phrasings_of(e, settings) for e in entries]
+    texts = [t for g in groups for t in g]
+    owners = np.array([i for i, g in enumerate(groups) for _ in g], dtype=np.int64)
+
+    encoder = encoder_factory(None)
+    adapted = False
+    steps = 0
+    if settings.adapt is not None and len(texts) <= settings.adapt_max_phrasings and hasattr(encoder, "adapt"):
+        steps = adaptation_steps([len(g) for g in groups], settings.adapt)
+        if steps:
+            with progress_bar(steps, "adapting encoder") as bar:
+                encoder = encoder.adapt(groups, settings.adapt, bar.update)
+            adapted = True
+
+    vectors = encode_in_batches(encoder, texts, "encoding phrasings")
+    centroids = entry_centroids(vectors, owners, len(entries))
+    index = make_faiss_index(vectors, settings)
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        faiss.write_index(index, str(temp / "phrasings.faiss"))
+        np.save(temp / "centroids.npy", centroids)
+        if adapted:
+            encoder.save(temp / "encoder")
+        meta = {
+            "format": FORMAT_VERSION,
+            "hash": content_hash(entries, settings),
+            "settings": asdict(settings),
+            "adapted": adapted,
+            "adapt_steps": steps,
+            "phrasings": len(texts),
+            "owners": owners.tolist(),
+            "entries": [asdict(e) for e in entries],
+            "build_seconds": round(time.perf_counter() - started, 2),
+        }
+        (temp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        replace_folder(temp, folder)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return FaqIndex(meta, index, centroids, encoder, settings)
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Move `new` to `target`, replacing any previous folder with two renames."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(target, old)
+        os.rename(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(new, target)
+
+
+def ensure_index(
+    entries: Sequence[Entry],
+    folder: str | Path,
+    settings: IndexSettings = IndexSettings(),
+    encoder_factory: EncoderFactory = default_encoder,
+) -> "FaqIndex":
+    """Load the index in `folder`, rebuilding it first if entries, settings or format changed."""
+    folder = Path(folder)
+    wanted = content_hash(entries, settings)
+    try:
+        meta = read_meta(folder)
+    except IndexFolderError:
+        meta = None
+    if meta is not None and meta.get("hash") == wanted:
+        try:
+            return FaqIndex.load(folder, encoder_factory=encoder_factory)
+        except IndexFolderError:
+            pass  # damaged folder: rebuild it below
+    return build_index(entries, folder, settings, encoder_factory)
+
+
+def read_meta(folder: Path) -> dict:
+    """The metadata of a built index folder; raises `IndexFolderError` if it is unusable."""
+    path = folder / "meta.json"
+    if not path.is_file():
+        raise IndexFolderError(f"{folder}: not a built index (no meta.json); run `python -m kb_index build`")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise IndexFolderError(f"{folder}: unreadable meta.json ({err}); rebuild it") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise IndexFolderError(f"{folder}: index format {found}, expected {FORMAT_VERSION}; rebuild it")
+    return meta
+
+
+def encode_in_batches(encoder: Encoder, texts: Sequence[str], desc: str, batch: int = 512) -> np.ndarray:
+    """Encode many texts with a progress bar; rows are L2-normalised float32."""
+    parts = []
+    with progress_bar(len(texts), desc) as bar:
+        for start in range(0, len(texts), batch):
+            chunk = texts[start : start + batch]
+            parts.append(encoder.encode(chunk))
+            bar.update(len(chunk))
+    return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
+
+
+def entry_centroids(vectors: np.ndarray, owners: np.ndarray, count: int) -> np.ndarray:
+    """L2-normalised mean vector of each entry's phrasings."""
+    sums = np.zeros((count, vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, owners, vectors)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def make_faiss_index(vectors: np.ndarray, settings: IndexSettings):
+    """Exact inner-product index up to `exact_max_phrasings`, HNSW above it."""
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) <= settings.exact_max_phrasings:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        index = faiss.IndexHNSWFlat(dim, settings.hnsw_neighbours, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+    index.add(vectors)
+    return index
+
+
+def calibrate(similarity: np.ndarray, settings: IndexSettings, adapted: bool) -> np.ndarray:
+    """Map entry similarity to a confidence in [0, 1] (logistic; centre and width from settings)."""
+    center = settings.calibration_center if adapted else settings.calibration_center_unadapted
+    z = (similarity - center) / settings.calibration_width
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+class FaqIndex:
+    """A loaded index: answers `search(query)` with the best entry or an abstention."""
+
+    def __init__(self, meta: dict, index, centroids: np.ndarray, encoder: Encoder, settings: IndexSettings) -> None:
+        self.meta = meta
+        self.settings = settings
+        self.entries = [Entry(**raw) for raw in meta["entries"]]
+        self._owners = np.asarray(meta["owners"], dtype=np.int64)
+        self._index = index
+        self._centroids = centroids
+        self.encoder = encoder
+        if hasattr(index, "hnsw"):
+            index.hnsw.efSearch = settings.hnsw_ef_search
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        encoder: Encoder | None = None,
+        encoder_factory: EncoderFactory = default_encoder,
+    ) -> "FaqIndex":
+        """Load a built index; the encoder itself loads on the first search.
+
+        Pass `encoder` only for an index built without fine-tuning (`meta["adapted"]` is
+        false); otherwise the fine-tuned weights in the folder are used via `encoder_factory`.
+        """
+        import faiss
+
+        folder = Path(folder)
+        meta = read_meta(folder)
+        settings = settings_from_dict(meta["settings"])
+        try:
+            index = faiss.read_index(str(folder / "phrasings.faiss"))
+            centroids = np.load(folder / "centroids.npy")
+        except (OSError, RuntimeError) as err:
+            raise IndexFolderError(f"{folder}: incomplete index ({err}); rebuild it") from None
+        if meta["adapted"]:
+            if encoder is not None:
+                raise ValueError(f"{folder} was built with a fine-tuned encoder; load it without `encoder=`")
+            encoder = encoder_factory(folder / "encoder")
+        elif encoder is None:
+            encoder = encoder_factory(None)
+        return cls(meta, index, centroids, encoder, settings)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def search(self, query: str, k: int = 3) -> SearchResult:
+        """Best entry for `query` (None below the threshold) and the top-k candidates."""
+        return self.search_many([query], k)[0]
+
+    def search_many(self, queries: Sequence[str], k: int = 3) -> list[SearchResult]:
+        """`search` for many queries, encoded in one batch."""
+        if not queries:
+            return []
+        vectors = self.encoder.encode(list(queries))
+        ranked = self.rank(vectors, k)
+        results = []
+        for query, hits in zip(queries, ranked):
+            best = hits[0] if hits and hits[0].score >= self.settings.threshold else None
+            results.append(SearchResult(query=query, answer=best, candidates=hits))
+        return results
+
+    def rank(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        """Top-k entries for each query vector, scored and calibrated."""
+        settings = self.settings
+        fetch = min(max(settings.retrieve, k), self._index.ntotal)
+        sims, ids = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), fetch)
+        w = settings.centroid_weight
+        results = []
+        for row, query in enumerate(vectors):
+            best: dict[int, float] = {}
+            for sim, pid in zip(sims[row], ids[row]):
+                if pid < 0:
+                    continue
+                owner = int(self._owners[pid])
+                if owner not in best:  # faiss returns phrasings best first
+                    best[owner] = float(sim)
+            if not best:
+                results.append([])
+                continue
+            owners = np.fromiter(best, dtype=np.int64)
+            nearest = np.fromiter(best.values(), dtype=np.float64)
+            central = self._centroids[owners] @ query
+            scores = w * central + (1.0 - w) * nearest
+            confidence = calibrate(scores, settings, self.meta["adapted"])
+            order = np.argsort(-scores, kind="stable")[:k]
+            results.append(
+                [
+                    Hit(
+                        entry_id=self.entries[owners[i]].id,
+                        title=self.entries[owners[i]].title,
+                        score=round(float(confidence[i]), 6),
+                        similarity=round(float(scores[i]), 6),
+                    )
+                    for i in order
+                ]
+            )
+        return results
+
+
+def settings_from_dict(raw: dict) -> IndexSettings:
+    """Rebuild `IndexSettings` from its `asdict` form (as stored in meta.json)."""
+    raw = dict(raw)
+    adapt = raw.pop("adapt", None)
+    return IndexSettings(adapt=AdaptSettings(**adapt) if adapt is not None else None, **raw)

@@ -1,0 +1,230 @@
+"""Tests of the FAQ index: loaders, atomic (re)builds, abstention, the eval CLI, quality.
+
+The real bundled MiniLM encoder is used throughout; it is loaded once per session.
+Fine-tuning is switched off where a test is about mechanics, to keep the suite quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from kb_index import (
+    AdaptSettings,
+    Entry,
+    FaqIndex,
+    IndexSettings,
+    KnowledgeError,
+    build_index,
+    default_encoder,
+    ensure_index,
+    load_faq_jsonl,
+    load_kb_yaml,
+)
+from kb_index.evaluation import evaluate, load_queries
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[1]
+NO_ADAPT = IndexSettings(adapt=None)
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The bundled MiniLM, loaded once for the whole session."""
+    shared = default_encoder()
+    shared.encode(["warm up"])
+    return shared
+
+
+@pytest.fixture(scope="session")
+def factory(encoder):
+    """Encoder factory that reuses the session encoder for the base model."""
+    return lambda path: encoder if path is None else default_encoder(path)
+
+
+def banking_subset(count: int = 10) -> list[Entry]:
+    return load_faq_jsonl(DATA / "banking77" / "faq.jsonl")[:count]
+
+
+def write_yaml(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+
+
+GOOD_YAML = """
+- id: reset_password
+  title: Reset a forgotten password
+  questions: [I forgot my password, how do i reset my password]
+  answer: Click "Forgot password?" on the sign-in page.
+  tags: [accounts]
+- id: support_hours
+  title: Support hours
+  questions: [when are you open]
+  policy_answer: hours
+"""
+
+
+def test_yaml_loader_reads_entries_and_passes_policy_answer_through(tmp_path):
+    write_yaml(tmp_path, "a.yml", GOOD_YAML)
+    entries = load_kb_yaml(tmp_path)
+    assert [e.id for e in entries] == ["reset_password", "support_hours"]
+    assert entries[0].tags == ["accounts"] and entries[0].answer.startswith("Click")
+    assert entries[1].policy_answer == "hours" and entries[1].answer == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- id: a\n  title: A\n  questions: []\n", r"b\.yml.*'a'.*questions.*non-empty"),
+        ("- id: a\n  questions: [x]\n", r"b\.yml.*'a'.*missing field.*title"),
+        ("- id: a\n  title: A\n  question: [x]\n", r"b\.yml.*'a'.*missing field.*questions"),
+        ("- id: reset_password\n  title: A\n  questions: [x]\n", r"b\.yml.*duplicate.*'reset_password'.*a\.yml"),
+        ("id: a\n", r"b\.yml.*YAML list"),
+        ("- id: a\n  title: A\n  questions: [x]\n  answer: [not, text]\n", r"'a'.*answer.*string"),
+    ],
+)
+def test_yaml_loader_names_file_and_entry_in_errors(tmp_path, text, message):
+    write_yaml(tmp_path, "a.yml", GOOD_YAML)
+    write_yaml(tmp_path, "b.yml", text)
+    with pytest.raises(KnowledgeError, match=message):
+        load_kb_yaml(tmp_path)
+
+
+def test_jsonl_loader_errors(tmp_path):
+    path = tmp_path / "faq.jsonl"
+    path.write_text('{"id": "a", "title": "A", "questions": ["x"]}\n{"id": "a", "title": "B", "questions": ["y"]}\n')
+    with pytest.raises(KnowledgeError, match=r"faq\.jsonl:2.*duplicate entry id 'a'"):
+        load_faq_jsonl(path)
+    path.write_text('{"id": "a", "title": "A", "questions": ["x"]}\n{"id": "b", "title": "B"\n')
+    with pytest.raises(KnowledgeError, match=r"faq\.jsonl:2.*not valid JSON"):
+        load_faq_jsonl(path)
+    with pytest.raises(KnowledgeError, match="not found"):
+        load_kb_yaml(tmp_path / "missing")
+
+
+def test_build_is_atomic_and_reused_until_entries_or_settings_change(tmp_path, factory):
+    entries = banking_subset()
+    folder = tmp_path / "index"
+    first = ensure_index(entries, folder, NO_ADAPT, factory)
+    assert sorted(p.name for p in folder.iterdir()) == ["centroids.npy", "meta.json", "phrasings.faiss"]
+    # No temporary or old siblings are left behind.
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+    stamp = (folder / "meta.json").stat().st_mtime_ns
+
+    again = ensure_index(entries, folder, NO_ADAPT, factory)
+    assert (folder / "meta.json").stat().st_mtime_ns == stamp, "unchanged input must not rebuild"
+    assert again.meta["hash"] == first.meta["hash"]
+
+    changed = [replace(entries[0], questions=entries[0].questions + ["a brand new phrasing"])] + entries[1:]
+    rebuilt = ensure_index(changed, folder, NO_ADAPT, factory)
+    assert rebuilt.meta["hash"] != first.meta["hash"]
+    assert rebuilt.meta["phrasings"] == first.meta["phrasings"] + 1
+
+    retuned = ensure_index(changed, folder, replace(NO_ADAPT, threshold=0.7), factory)
+    assert retuned.meta["hash"] != rebuilt.meta["hash"]
+    assert FaqIndex.load(folder, encoder=factory(None)).settings.threshold == 0.7
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+
+
+def test_failed_build_leaves_previous_index_intact(tmp_path, factory):
+    entries = banking_subset()
+    folder = tmp_path / "index"
+    ensure_index(entries, folder, NO_ADAPT, factory)
+    before = json.loads((folder / "meta.json").read_text())
+
+    def broken(path):
+        raise RuntimeError("encoder exploded")
+
+    with pytest.raises(RuntimeError, match="exploded"):
+        build_index(entries[:5], folder, NO_ADAPT, broken)
+    assert json.loads((folder / "meta.json").read_text()) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+
+
+def test_search_answers_on_topic_and_abstains_off_topic(tmp_path, factory):
+    index = ensure_index(banking_subset(20), tmp_path / "index", NO_ADAPT, factory)
+    hit = index.search("how old do you have to be to get an account with you?")
+    assert hit.answer is not None and hit.answer.entry_id == "age_limit"
+    assert 0.0 <= hit.answer.score <= 1.0
+    off = index.search("what is the boiling point of olive oil")
+    assert off.answer is None
+    assert len(off.candidates) == 3
+    assert all(0.0 <= c.score <= 1.0 for c in off.candidates)
+    assert off.candidates[0].score >= off.candidates[-1].score
+
+
+def test_adapted_index_round_trips_through_its_folder(tmp_path, factory):
+    settings = IndexSettings(adapt=AdaptSettings(max_steps=3))
+    built = ensure_index(banking_subset(10), tmp_path / "index", settings, factory)
+    assert built.meta["adapted"] and (tmp_path / "index" / "encoder").is_dir()
+    query = "How long does it take for my card to arrive?"
+    loaded = FaqIndex.load(tmp_path / "index")
+    before, after = built.search(query).candidates, loaded.search(query).candidates
+    assert [h.entry_id for h in after] == [h.entry_id for h in before]
+    assert [h.score for h in after] == pytest.approx([h.score for h in before], abs=1e-4)
+    with pytest.raises(ValueError, match="fine-tuned"):
+        FaqIndex.load(tmp_path / "index", encoder=factory(None))
+
+
+def subset_files(tmp_path: Path, entries: int, queries: int) -> tuple[Path, Path]:
+    faq = (DATA / "banking77" / "faq.jsonl").read_text().splitlines()[:entries]
+    keep = {json.loads(line)["id"] for line in faq}
+    rows = [
+        line
+        for line in (DATA / "banking77" / "dev_queries.jsonl").read_text().splitlines()
+        if json.loads(line)["faq_id"] in keep
+    ][:queries]
+    (tmp_path / "faq.jsonl").write_text("\n".join(faq) + "\n")
+    (tmp_path / "queries.jsonl").write_text("\n".join(rows) + "\n")
+    return tmp_path / "faq.jsonl", tmp_path / "queries.jsonl"
+
+
+def test_eval_cli_prints_figures_as_last_line(tmp_path):
+    faq, queries = subset_files(tmp_path, entries=10, queries=50)
+    done = subprocess.run(
+        [sys.executable, "-m", "kb_index", "eval", "--faq", str(faq), "--queries", str(queries)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    for key in ("accuracy_at_1", "recall_at_3", "mrr", "in_scope_accuracy", "answered_precision", "ms_per_query"):
+        assert 0.0 <= figures[key] <= (1.0 if key != "ms_per_query" else 1e6), key
+    assert figures["queries"] == 50
+    assert figures["oos_recall"] is None and figures["oos_precision"] is None
+    assert figures["accuracy_at_1"] >= 0.8
+
+
+def test_cli_build_reports_a_missing_knowledge_base(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "kb_index", "build", "--kb", str(tmp_path / "nope"), "--out", str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "knowledge-base folder not found" in done.stderr
+
+
+def test_quality_on_clinc_subset_with_out_of_scope(tmp_path, factory):
+    """30 CLINC150 entries with default settings: right answers and abstention on OOS queries."""
+    entries = load_faq_jsonl(DATA / "clinc150" / "faq.jsonl")[:30]
+    keep = {e.id for e in entries}
+    queries = [q for q in load_queries(DATA / "clinc150" / "dev_queries.jsonl") if q.faq_id in keep or q.faq_id is None]
+    index = ensure_index(entries, tmp_path / "index", IndexSettings(), factory)
+    figures = evaluate(index, queries)
+    assert figures["oos_queries"] == 100 and figures["in_scope_queries"] == 600
+    # Measured 0.958 / 0.930 / 0.99; the same scoring without fine-tuning gets 0.942 / 0.927 / 0.97.
+    assert figures["accuracy_at_1"] >= 0.945
+    assert figures["in_scope_accuracy"] >= 0.90
+    assert figures["oos_recall"] >= 0.85
