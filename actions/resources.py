@@ -15,6 +15,7 @@ import logging
 from rasa_sdk import Tracker
 
 from bot.faq import FaqAnswerer, open_answerer
+from bot.meetings import Calendar, calendar_from_settings
 from bot.policy import SupportPolicy, load_policy
 from bot.settings import Settings
 from bot.store import Store
@@ -81,3 +82,14 @@ def verified_identity(tracker: Tracker) -> dict[str, str] | None:
     if isinstance(who, dict) and isinstance(who.get("email"), str) and isinstance(who.get("name"), str):
         return who
     return None
+
+
+_calendar: Calendar | None = None
+
+
+def calendar() -> Calendar:
+    """The team calendar: Google Calendar when credentials are configured, else the fixed room."""
+    global _calendar
+    if _calendar is None:
+        _calendar = calendar_from_settings(settings())
+    return _calendar

@@ -17,6 +17,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import resources
 from actions.resources import verified_identity
+from bot.booking import qualifies
 from bot.answers import format_time, hours_text, severity_line, status_text
 from bot.intake import (
     ExcludedProduct,
@@ -326,7 +327,10 @@ class ActionCreateTicket(Action):
             text += f" {status_text(policy, now)}"
         if not created:
             text = f"You already submitted this request: {text}"
-        dispatcher.utter_message(text=text + f" We'll reply to {ticket.email}.")
+        buttons = []
+        if qualifies(policy, ticket.severity):
+            buttons = [{"title": "Book a call with our technical team", "payload": f'/book_call{{"ticket_number":"{ticket.number}"}}'}]
+        dispatcher.utter_message(text=text + f" We'll reply to {ticket.email}.", buttons=buttons)
         return [SlotSet("ticket_number", ticket.number), SlotSet("request_ready", False), SlotSet("faq_misses", 0.0)] + [
             SlotSet(slot, None) for slot in REQUEST_SLOTS
         ]

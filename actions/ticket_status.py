@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import resources
 from actions.resources import verified_identity
 from bot.answers import format_time
+from bot.handoff import slot_of
 from bot.store import StoreUnavailable, TicketNotFound
 from bot.tickets import may_see
 
@@ -56,5 +57,8 @@ class ActionTicketStatus(Action):
         if ticket.status == "open":
             verb = "is due" if ticket.response_due_at > now else "was due"
             text += f" Our first response {verb} {format_time(policy, ticket.response_due_at, now)}."
+        booking = await (await resources.store()).booking_for_ticket(ticket.id)
+        if booking is not None:
+            text += f" Your call with our technical team: {slot_of(booking).label(policy)}."
         dispatcher.utter_message(text=text)
         return [SlotSet("ticket_number", ticket.number)]

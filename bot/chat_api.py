@@ -35,6 +35,8 @@ from bot.api import (
     ApiError,
     read_json_object,
 )
+from bot.invite import invitation
+from bot.tickets import may_see
 from bot.transcripts import conversation_turns
 
 CHANNELS = ("web_chat", "in_app", "api")
@@ -64,6 +66,19 @@ def validate_chat(body: dict[str, Any], max_chars: int) -> tuple[str, str, str]:
     if channel not in CHANNELS:
         raise ApiError(422, "invalid_channel", f"`channel` must be one of {', '.join(CHANNELS)}.")
     return sender, message, channel
+
+
+def validate_timezone(value: Any) -> str | None:
+    """The customer's IANA time zone (optional), used to show call times in it."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            ZoneInfo(value)
+            return value
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    raise ApiError(422, "invalid_timezone", "`timezone` must be an IANA time zone such as America/Los_Angeles.")
 
 
 def client_address(request: web.Request) -> str:
@@ -114,9 +129,12 @@ async def chat(request: web.Request) -> web.Response:
     """POST /api/chat: deliver one customer message, answer with the bot's replies."""
     body = await read_json_object(request)
     sender, message, channel = validate_chat(body, request.app[SETTINGS].max_message_chars)
+    timezone = validate_timezone(body.get("timezone"))
     who = verified_identity(request, body.get("identity"))
     enforce_rate_limits(request, sender)
     metadata: dict[str, Any] = {"channel": channel}
+    if timezone:
+        metadata["timezone"] = timezone
     if who is not None:
         metadata["identity"] = who.to_metadata()
     replies = [r.to_json() for r in await request.app[ASSISTANT].send(sender, message, metadata)]
@@ -207,8 +225,33 @@ async def my_tickets(request: web.Request) -> web.Response:
     )
 
 
+async def invite(request: web.Request) -> web.Response:
+    """GET /api/conversations/{sender}/tickets/{number}/invite.ics: the call's invitation.
+
+    Only for the conversation that opened the ticket (its random id is the key) or the
+    verified owner (X-Identity-Token).
+    """
+    sender = request.match_info["sender"]
+    store = request.app[STORE]
+    ticket = await store.get_ticket(request.match_info["number"])
+    who = verified_identity(request, request.headers.get(IDENTITY_HEADER))
+    if not may_see(ticket, sender, who.email if who else None):
+        raise ApiError(404, "ticket_not_found", "No such ticket in this conversation.")
+    booking = await store.booking_for_ticket(ticket.id)
+    if booking is None:
+        raise ApiError(404, "no_call_booked", f"Ticket {ticket.number} has no call booked.")
+    body = invitation(ticket, booking, request.app[POLICY], request.app[SETTINGS], request.app[CLOCK]())
+    return web.Response(
+        body=body,
+        content_type="text/calendar",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{ticket.number}-call.ics"'},
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/chat", chat)
     app.router.add_get("/api/conversations/{sender}/history", history)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/me/tickets", my_tickets)
+    app.router.add_get("/api/conversations/{sender}/tickets/{number}/invite.ics", invite)

@@ -1,9 +1,12 @@
-"""Tell the support team about new tickets: email (SMTP) and a signed webhook.
+"""Tell the support team about new tickets and booked calls: email (SMTP) and a signed webhook.
 
 Notifications go through an outbox: `open_ticket` writes one row per channel in the
 same transaction as the ticket, and `deliver_due` (run in the background by the web
 service) sends them, retrying with backoff. The conversation never waits for SMTP or
-the webhook, and a notification is never lost to a crash.
+the webhook, and a notification is never lost to a crash. Booking events (a row with
+a `booking_id`: booking_created, booking_pending, booking_moved, booking_cancelled,
+calendar_cleanup) are written by bot/handoff.py the same way; their email says whether
+the calendar event exists and attaches the invitation (.ics).
 
 `Notifier.send` raises `DeliveryFailed` (SMTP error, refused connection, timeout,
 webhook answered non-2xx); the outbox records the error and retries later.
@@ -23,9 +26,11 @@ from typing import Any, Callable
 import aiohttp
 import aiosmtplib
 
+from bot.booking import Slot, customer_zone
+from bot.invite import invitation
 from bot.policy import SupportPolicy
 from bot.settings import Settings
-from bot.store import Notification, Store, Ticket
+from bot.store import Booking, Notification, Store, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -99,28 +104,123 @@ def ticket_email(ticket: Ticket, policy: SupportPolicy, settings: Settings) -> E
     return message
 
 
+BOOKING_HEADLINES = {
+    "booking_created": "{name} booked a call with the technical team about ticket {number}.",
+    "booking_moved": "{name} moved their call with the technical team about ticket {number} to a new time.",
+    "booking_pending": (
+        "{name} booked a call with the technical team about ticket {number}, "
+        "but the calendar could not be reached."
+    ),
+    "booking_cancelled": "{name} cancelled their call with the technical team about ticket {number}.",
+    "calendar_cleanup": (
+        "The call about ticket {number} was cancelled or moved, but its calendar event could not be "
+        "deleted: delete it by hand."
+    ),
+}
+
+
+def booking_payload(event: str, ticket: Ticket, booking: Booking) -> dict[str, Any]:
+    payload = ticket_payload(ticket)
+    payload["event"] = event
+    payload["booking"] = {
+        "id": booking.id,
+        "status": booking.status,
+        "starts_at": booking.starts_at.isoformat(),
+        "ends_at": booking.ends_at.isoformat(),
+        "meet_url": booking.meet_url,
+        "calendar_event_id": booking.calendar_event_id,
+        "customer_tz": booking.customer_tz,
+    }
+    return payload
+
+
+def calendar_state(booking: Booking) -> str:
+    """One line for the team: does the calendar event exist, and what to do if not."""
+    if booking.status == "cancelled":
+        if booking.calendar_event_id:
+            return f"Calendar event {booking.calendar_event_id}: the call is cancelled; the event should be gone."
+        return "The call is cancelled; the slot is free again."
+    if booking.calendar_event_id and booking.meet_url:
+        return f"Calendar event: created in the team calendar (id {booking.calendar_event_id})."
+    if booking.calendar_event_id:
+        return (
+            f"Calendar event: created (id {booking.calendar_event_id}) but Google has not made the Meet link "
+            "yet: check the event and send the customer the link."
+        )
+    if booking.status == "booked":
+        return "Calendar event: none (calls use the fixed Meet room); add the attached invitation to the team calendar."
+    return (
+        "Calendar event: NOT created (the calendar was unreachable). Create it from the attached invitation "
+        "and send the customer the Meet link; the slot is held."
+    )
+
+
+def booking_email(
+    event: str, ticket: Ticket, booking: Booking, policy: SupportPolicy, settings: Settings
+) -> EmailMessage:
+    """The team's email about a booking; the .ics is attached unless the call is cancelled."""
+    slot = Slot(booking.starts_at, booking.ends_at)
+    zone = customer_zone(booking.customer_tz)
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = settings.team_email
+    flag = {"booking_pending": " – calendar event NOT created", "calendar_cleanup": " – delete the calendar event"}
+    cancelled = " – cancelled" if booking.status == "cancelled" else ""
+    message["Subject"] = f"[CALL] {ticket.number}: {slot.label(policy)}{flag.get(event, cancelled)}"
+    message["Reply-To"] = ticket.email
+    headline = BOOKING_HEADLINES.get(event, "Call about ticket {number}: {event}.")
+    lines = [
+        headline.format(name=ticket.name, number=ticket.number, event=event),
+        "",
+        f"When: {slot.label(policy)}",
+    ]
+    if zone and zone.key != policy.tz.key:
+        lines.append(f"      {slot.label(policy, zone)} (the customer's time)")
+    lines += [
+        f"Google Meet: {booking.meet_url or 'no link yet'}",
+        calendar_state(booking),
+        "",
+        f"Customer: {ticket.name} <{ticket.email}>",
+        f"Ticket: {ticket.number} [{ticket.severity}] {ticket.product} {ticket.version}",
+        f"Description: {ticket.description}",
+    ]
+    message.set_content("\n".join(lines))
+    if booking.status != "cancelled":
+        message.add_attachment(
+            invitation(ticket, booking, policy, settings, booking.updated_at),
+            maintype="text", subtype="calendar", filename=f"call-{ticket.number}.ics", params={"method": "REQUEST"},
+        )
+    return message
+
+
 class Notifier:
-    """Sends one notification of a ticket over the configured channel."""
+    """Sends one notification of a ticket (or of a ticket's booking) over the configured channel."""
 
     def __init__(self, settings: Settings, policy: SupportPolicy, session: aiohttp.ClientSession) -> None:
         self._settings = settings
         self._policy = policy
         self._session = session
 
-    async def send(self, kind: str, ticket: Ticket) -> None:
+    async def send(
+        self, kind: str, ticket: Ticket, event: str = "ticket_created", booking: Booking | None = None
+    ) -> None:
         if kind == "email":
-            await self._email(ticket)
+            await self._email(ticket, event, booking)
         elif kind == "webhook":
-            await self._webhook(ticket)
+            await self._webhook(ticket, event, booking)
         else:
             raise DeliveryFailed(f"unknown notification kind {kind!r}")
 
-    async def _email(self, ticket: Ticket) -> None:
+    async def _email(self, ticket: Ticket, event: str = "ticket_created", booking: Booking | None = None) -> None:
         s = self._settings
+        if booking is not None:
+            message = booking_email(event, ticket, booking, self._policy, s)
+        else:
+            message = ticket_email(ticket, self._policy, s)
         start_tls: bool | None = {"always": True, "never": False}.get(s.smtp_starttls)
         try:
             await aiosmtplib.send(
-                ticket_email(ticket, self._policy, s),
+                message,
                 hostname=s.smtp_host,
                 port=s.smtp_port,
                 username=s.smtp_username or None,
@@ -131,9 +231,10 @@ class Notifier:
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
             raise DeliveryFailed(f"email: {type(exc).__name__}: {exc}") from exc
 
-    async def _webhook(self, ticket: Ticket) -> None:
+    async def _webhook(self, ticket: Ticket, event: str = "ticket_created", booking: Booking | None = None) -> None:
         s = self._settings
-        body = json.dumps(ticket_payload(ticket), ensure_ascii=False).encode()
+        payload = booking_payload(event, ticket, booking) if booking is not None else ticket_payload(ticket)
+        body = json.dumps(payload, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(s.webhook_secret, body)}
         try:
             async with self._session.post(
@@ -162,8 +263,10 @@ async def deliver_due(store: Store, notifier: Notifier, now: dt.datetime) -> int
 
 async def _deliver_one(store: Store, notifier: Notifier, item: Notification, now: dt.datetime) -> int:
     ticket = await store.get_ticket_by_id(item.ticket_id)
+    # A booking notification describes the booking as it is when sent (it may have moved on).
+    booking = await store.get_booking(item.booking_id) if item.booking_id is not None else None
     try:
-        await notifier.send(item.kind, ticket)
+        await notifier.send(item.kind, ticket, item.event, booking)
     except DeliveryFailed as exc:
         log.warning("notification %s of %s failed (attempt %d): %s", item.kind, ticket.number, item.attempts + 1, exc)
         await store.mark_failed(item.id, str(exc), now + backoff(item.attempts))

@@ -89,6 +89,7 @@ def openapi_document() -> dict[str, Any]:
                                 "message": {"type": "string", "minLength": 1, "maxLength": 2000},
                                 "channel": {"enum": ["web_chat", "in_app", "api"], "default": "web_chat"},
                                 "identity": {"type": "string", "description": "Signed identity token (in-app pane)"},
+                                "timezone": {"type": "string", "description": "The customer's IANA time zone"},
                             },
                         }
                     ),
@@ -155,6 +156,19 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         **ok({"type": "object", "required": ["user", "tickets"]}),
                         **errors(401, 422, 503),
+                    },
+                }
+            },
+            "/api/conversations/{sender}/tickets/{number}/invite.ics": {
+                "get": {
+                    "summary": "The calendar invitation (RFC 5545) of the ticket's call",
+                    "parameters": [
+                        {"name": "sender", "in": "path", "required": True, "schema": SENDER},
+                        {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {"description": "The invitation", "content": {"text/calendar": {"schema": {"type": "string"}}}},
+                        **errors(401, 404, 503),
                     },
                 }
             },

@@ -27,6 +27,7 @@ class Settings:
     rasa_port: int = 5005
     actions_port: int = 5055
     web_port: int = 8080
+    public_url: str = ""  # how customers reach the web service; default: http://{host}:{web_port}
     rasa_url: str = ""  # default: http://{host}:{rasa_port}
     actions_url: str = ""  # default: http://{host}:{actions_port}
     data_dir: Path = ROOT / "var"
@@ -57,15 +58,29 @@ class Settings:
     # In-app pane: the secret shared with the company's app back end (HMAC-SHA256).
     identity_secret: str = field(default="", repr=False)
     # Chat rate limits: per conversation and per client address (requests per minute).
-    rate_per_conversation: float = 30.0
-    rate_burst_conversation: int = 10
-    rate_per_client: float = 120.0
-    rate_burst_client: int = 40
+    rate_per_conversation: float = 60.0
+    rate_burst_conversation: int = 20
+    rate_per_client: float = 240.0
+    rate_burst_client: int = 120
     trust_forwarded_for: str = "false"  # "true" behind a reverse proxy that sets X-Forwarded-For
     demo_pages: str = "true"  # serve /demo/site and /demo/app (pages that embed the widget)
+    # Calls with the technical team (bot/booking.py, bot/meetings.py). Without a Google
+    # service-account file, every call uses the fixed Meet room below (a placeholder:
+    # set the team's real room). google_api_endpoint is the root of Google's APIs
+    # (empty = https://www.googleapis.com/), for a proxy or the tests' fake server.
+    meeting_minutes: int = 30
+    meeting_min_notice_minutes: int = 120
+    google_service_account_file: str = ""  # path to the service account's JSON key
+    google_calendar_id: str = "primary"  # the team calendar the events go in
+    google_subject: str = ""  # Workspace user to act as (domain-wide delegation), if any
+    google_api_endpoint: str = ""
+    google_timeout_s: float = 10.0
+    meet_room_url: str = "https://meet.google.com/makana-support-room"
 
     def __post_init__(self) -> None:
         # Derived defaults, so that changing a port moves every URL that uses it.
+        if not self.public_url:
+            object.__setattr__(self, "public_url", f"http://{self.host}:{self.web_port}")
         if not self.rasa_url:
             object.__setattr__(self, "rasa_url", f"http://{self.host}:{self.rasa_port}")
         if not self.actions_url:

@@ -64,6 +64,33 @@ notifications = sa.Table(
     sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("booking_id", sa.Integer, nullable=True),  # set for booking events (0002)
+)
+
+# Booking states (see bot/migrations/versions/0002_bookings.py): "pending_calendar"
+# (slot held, no Meet link yet), "booked" (slot held, Meet link known), "cancelled".
+BOOKING_STATUSES = ("pending_calendar", "booked", "cancelled")
+ACTIVE_BOOKING = sa.text("status <> 'cancelled'")
+
+bookings = sa.Table(
+    "bookings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("meet_url", sa.String(500), nullable=True),
+    sa.Column("calendar_event_id", sa.String(1024), nullable=True),
+    sa.Column("customer_tz", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
+    # The database, not the application, refuses a second active booking of a slot.
+    sa.Index("ux_bookings_active_slot", "starts_at", unique=True, sqlite_where=ACTIVE_BOOKING,
+             postgresql_where=ACTIVE_BOOKING),
+    sa.Index("ux_bookings_active_ticket", "ticket_id", unique=True, sqlite_where=ACTIVE_BOOKING,
+             postgresql_where=ACTIVE_BOOKING),
 )
 
 
@@ -73,6 +100,22 @@ class StoreUnavailable(RuntimeError):
 
 class TicketNotFound(LookupError):
     """No ticket has that number."""
+
+
+class BookingError(Exception):
+    """A booking cannot be made or changed as asked."""
+
+
+class SlotTaken(BookingError):
+    """Another active booking already holds that start time."""
+
+
+class TicketAlreadyBooked(BookingError):
+    """The ticket already has an active booking (move it instead)."""
+
+
+class BookingNotFound(BookingError, LookupError):
+    """No active booking has that id."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +169,28 @@ class Notification:
     event: str
     attempts: int
     next_attempt_at: dt.datetime
+    booking_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A call with the technical team; times are UTC."""
+
+    id: int
+    ticket_id: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    status: str
+    meet_url: str | None
+    calendar_event_id: str | None
+    customer_tz: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    cancelled_at: dt.datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.status != "cancelled"
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -283,6 +348,167 @@ class Store:
     async def notifications_for(self, ticket_id: int) -> list[dict[str, Any]]:
         rows = await self._fetch(sa.select(notifications).where(notifications.c.ticket_id == ticket_id))
         return [dict(row._mapping) for row in rows]
+
+    # -- bookings ------------------------------------------------------------------
+
+    async def book_slot(
+        self, ticket_id: int, starts_at: dt.datetime, ends_at: dt.datetime, customer_tz: str | None, now: dt.datetime
+    ) -> Booking:
+        """Hold a slot for a ticket, as "pending_calendar" until the Meet link is known.
+
+        Raises SlotTaken when an active booking holds that start (the database's unique
+        index decides, so of many concurrent attempts exactly one succeeds),
+        TicketAlreadyBooked when the ticket has an active booking, TicketNotFound.
+        """
+        now = _utc(now)
+        values = dict(
+            ticket_id=ticket_id, starts_at=_utc(starts_at), ends_at=_utc(ends_at), status="pending_calendar",
+            meet_url=None, calendar_event_id=None, customer_tz=customer_tz, created_at=now, updated_at=now,
+            cancelled_at=None,
+        )
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(bookings.insert().values(**values))
+                booking_id = result.inserted_primary_key[0]
+        except IntegrityError as exc:
+            await self.get_ticket_by_id(ticket_id)  # TicketNotFound if that was the violation
+            if await self.booking_for_ticket(ticket_id) is not None:
+                raise TicketAlreadyBooked(str(ticket_id)) from None
+            raise SlotTaken(values["starts_at"].isoformat()) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"could not store the booking ({type(exc).__name__})") from exc
+        return Booking(id=booking_id, **values)
+
+    async def get_booking(self, booking_id: int) -> Booking:
+        """The booking with that id, whatever its status; BookingNotFound otherwise."""
+        rows = await self._fetch(sa.select(bookings).where(bookings.c.id == booking_id))
+        if not rows:
+            raise BookingNotFound(str(booking_id))
+        return _row_to(Booking, rows[0])
+
+    async def active_bookings(self, from_: dt.datetime, to: dt.datetime) -> list[Booking]:
+        """Active bookings overlapping [from_, to), earliest first."""
+        query = (
+            sa.select(bookings)
+            .where(ACTIVE_BOOKING, bookings.c.starts_at < _utc(to), bookings.c.ends_at > _utc(from_))
+            .order_by(bookings.c.starts_at)
+        )
+        return [_row_to(Booking, row) for row in await self._fetch(query)]
+
+    async def booking_for_ticket(self, ticket_id: int) -> Booking | None:
+        """The ticket's active booking, or None."""
+        rows = await self._fetch(sa.select(bookings).where(bookings.c.ticket_id == ticket_id, ACTIVE_BOOKING))
+        return _row_to(Booking, rows[0]) if rows else None
+
+    async def cancel_booking(
+        self, booking_id: int, now: dt.datetime, notify: tuple[str, ...] = (), event: str = "booking_cancelled"
+    ) -> Booking:
+        """Free the slot; queue one outbox row per kind in `notify` in the same transaction.
+
+        Cancelling a cancelled booking changes nothing; BookingNotFound if there is none.
+        """
+        now = _utc(now)
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    bookings.update()
+                    .where(bookings.c.id == booking_id, ACTIVE_BOOKING)
+                    .values(status="cancelled", cancelled_at=now, updated_at=now)
+                )
+                if result.rowcount:
+                    await self._queue(conn, booking_id, notify, event, now)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"could not cancel the booking ({type(exc).__name__})") from exc
+        return await self.get_booking(booking_id)
+
+    async def move_booking(
+        self, booking_id: int, new_start: dt.datetime, new_end: dt.datetime, now: dt.datetime
+    ) -> Booking:
+        """Cancel an active booking and hold a new slot for its ticket, in one transaction.
+
+        Returns the new booking ("pending_calendar"). If the new slot is taken, raises
+        SlotTaken and the old booking stays as it was; BookingNotFound if it is not active.
+        """
+        now = _utc(now)
+        try:
+            async with self.engine.begin() as conn:
+                # The update comes first so that SQLite takes its write lock before reading.
+                result = await conn.execute(
+                    bookings.update()
+                    .where(bookings.c.id == booking_id, ACTIVE_BOOKING)
+                    .values(status="cancelled", cancelled_at=now, updated_at=now)
+                )
+                if not result.rowcount:
+                    raise BookingNotFound(str(booking_id))
+                old = (await conn.execute(sa.select(bookings).where(bookings.c.id == booking_id))).one()
+                values = dict(
+                    ticket_id=old.ticket_id, starts_at=_utc(new_start), ends_at=_utc(new_end),
+                    status="pending_calendar", meet_url=None, calendar_event_id=None, customer_tz=old.customer_tz,
+                    created_at=now, updated_at=now, cancelled_at=None,
+                )
+                inserted = await conn.execute(bookings.insert().values(**values))
+                new_id = inserted.inserted_primary_key[0]
+        except IntegrityError as exc:
+            raise SlotTaken(_utc(new_start).isoformat()) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"could not move the booking ({type(exc).__name__})") from exc
+        return Booking(id=new_id, **values)
+
+    async def set_booking_calendar(
+        self,
+        booking_id: int,
+        status: str,
+        meet_url: str | None,
+        calendar_event_id: str | None,
+        now: dt.datetime,
+        notify: tuple[str, ...] = (),
+        event: str = "booking_created",
+    ) -> Booking:
+        """Record the calendar side of an active booking ("booked" or "pending_calendar").
+
+        Outbox rows for `notify` are written in the same transaction. A booking that was
+        cancelled meanwhile stays cancelled (and nothing is queued); the current row is
+        returned either way.
+        """
+        if status not in ("booked", "pending_calendar"):
+            raise ValueError(f"a booking's calendar status is booked or pending_calendar, not {status!r}")
+        now = _utc(now)
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    bookings.update()
+                    .where(bookings.c.id == booking_id, ACTIVE_BOOKING)
+                    .values(status=status, meet_url=meet_url, calendar_event_id=calendar_event_id, updated_at=now)
+                )
+                if result.rowcount:
+                    await self._queue(conn, booking_id, notify, event, now)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"could not update the booking ({type(exc).__name__})") from exc
+        return await self.get_booking(booking_id)
+
+    async def queue_booking_notification(
+        self, booking_id: int, event: str, notify: tuple[str, ...], now: dt.datetime
+    ) -> None:
+        """Queue team notifications about a booking (one outbox row per kind)."""
+        try:
+            async with self.engine.begin() as conn:
+                await self._queue(conn, booking_id, notify, event, _utc(now))
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"could not queue the notification ({type(exc).__name__})") from exc
+
+    @staticmethod
+    async def _queue(conn: Any, booking_id: int, notify: tuple[str, ...], event: str, now: dt.datetime) -> None:
+        if not notify:
+            return
+        query = sa.select(bookings.c.ticket_id).where(bookings.c.id == booking_id)
+        ticket_id = (await conn.execute(query)).scalar_one()
+        for kind in notify:
+            await conn.execute(
+                notifications.insert().values(
+                    ticket_id=ticket_id, booking_id=booking_id, kind=kind, event=event, attempts=0,
+                    next_attempt_at=now, created_at=now,
+                )
+            )
 
     async def _fetch(self, query: Any) -> list[Any]:
         try:

@@ -73,6 +73,11 @@ def start_stack(data_dir: Path, database_url: str | None = None) -> Stack:
         # Rasa's conversations go to the same kind of database as the tickets.
         tracker_store_url=database_url if database_url.startswith("postgresql") else "",
         identity_secret=secrets.token_hex(16),  # the pane's shared secret, made per run
+        # Tests type faster than people; the limits themselves are tested in test_web.py.
+        rate_per_conversation=6000,
+        rate_burst_conversation=1000,
+        rate_per_client=60000,
+        rate_burst_client=10000,
     )
     from bot.migrations import upgrade
 

@@ -1,0 +1,203 @@
+"""Actions of the Meet handoff: offer call slots, book, move or cancel the call.
+
+The booking rules live in bot/handoff.py (slots from the policy and existing bookings,
+the database enforces one booking per slot, the calendar call and its failures).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import resources
+from actions.resources import verified_identity
+from bot import handoff
+from bot.booking import customer_zone, qualifies
+from bot.store import Booking, StoreUnavailable, Ticket, TicketNotFound
+from bot.tickets import may_see
+
+
+def customer_tz(tracker: Tracker) -> str | None:
+    name = (tracker.latest_message.get("metadata") or {}).get("timezone")
+    return name if isinstance(name, str) and customer_zone(name) else None
+
+
+async def ticket_in_reach(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ticket | None:
+    """The ticket named in the message (or opened in this conversation), if the customer may use it."""
+    number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
+    if not number:
+        dispatcher.utter_message(
+            text="A call with our technical team is booked for a ticket. Which ticket is it (like MK-7Q4K2F)? "
+            "If you don't have one yet, say \"talk to a human\" and I'll open it first."
+        )
+        return None
+    try:
+        ticket = await (await resources.store()).get_ticket(str(number))
+    except TicketNotFound:
+        ticket = None
+    who = verified_identity(tracker)
+    if ticket is None or not may_see(ticket, tracker.sender_id, who["email"] if who else None):
+        dispatcher.utter_message(
+            text=f"I can't manage a call for ticket {str(number).upper()} in this conversation; only the "
+            "conversation that opened it, or its owner signed in to the app, can."
+        )
+        return None
+    return ticket
+
+
+def when(booking: Booking, tz_name: str | None) -> str:
+    policy = resources.policy()
+    slot = handoff.slot_of(booking)
+    company = slot.label(policy)
+    zone = customer_zone(tz_name or booking.customer_tz)
+    if zone is None or zone.key == policy.tz.key:
+        return company
+    return f"{slot.label(policy, zone)} ({company})"
+
+
+def invite_link(ticket: Ticket, sender: str) -> str:
+    return f"{resources.settings().public_url.rstrip('/')}/api/conversations/{sender}/tickets/{ticket.number}/invite.ics"
+
+
+class ActionOfferSlots(Action):
+    """Offer the next free call slots (or other times, or new times for a move)."""
+
+    def name(self) -> str:
+        return "action_offer_slots"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        try:
+            ticket = await ticket_in_reach(dispatcher, tracker)
+            if ticket is None:
+                return []
+            policy = resources.policy()
+            if not qualifies(policy, ticket.severity):
+                levels = " and ".join(policy.severity(s).name.lower() for s in policy.doc.process.meeting_severities)
+                dispatcher.utter_message(
+                    text=f"Calls with the technical team are for {levels} tickets; {ticket.number} is "
+                    f"{policy.severity(ticket.severity).name.lower()}. Our team will reply by email."
+                )
+                return []
+            store = await resources.store()
+            intent = tracker.get_intent_of_latest_message()
+            existing = await store.booking_for_ticket(ticket.id)
+            mode = "move" if existing is not None and intent in ("move_call", "other_times") else "book"
+            if existing is not None and mode == "book":
+                dispatcher.utter_message(
+                    text=f"You already have a call for {ticket.number}: {when(existing, customer_tz(tracker))}.",
+                    buttons=[
+                        {"title": "Move it", "payload": f'/move_call{{"ticket_number":"{ticket.number}"}}'},
+                        {"title": "Cancel it", "payload": f'/cancel_call{{"ticket_number":"{ticket.number}"}}'},
+                    ],
+                )
+                return [SlotSet("ticket_number", ticket.number)]
+            after = None
+            if intent == "other_times" and tracker.get_slot("offered_until"):
+                after = dt.datetime.fromisoformat(tracker.get_slot("offered_until"))
+            offer = await handoff.offer_slots(
+                store, resources.calendar(), policy, resources.settings(), resources.now(), after, customer_tz(tracker)
+            )
+        except StoreUnavailable:
+            dispatcher.utter_message(text="Sorry, I can't reach our booking system right now. Please try again in a minute.")
+            return []
+        if not offer.slots:
+            dispatcher.utter_message(text="I couldn't find a free slot in the next weeks; our team will propose a time by email.")
+            return [SlotSet("offered_until", None)]
+        verb = "move your call to" if mode == "move" else "book a call with our technical team at"
+        dispatcher.utter_message(
+            text=f"I can {verb} one of these times:",
+            buttons=[
+                {"title": label, "payload": f'/choose_slot{{"slot_start":"{slot.start.isoformat()}"}}'}
+                for slot, label in zip(offer.slots, offer.labels)
+            ]
+            + [{"title": "Other times", "payload": "/other_times"}],
+        )
+        return [
+            SlotSet("ticket_number", ticket.number),
+            SlotSet("offered_until", offer.slots[-1].start.isoformat()),
+            SlotSet("booking_mode", mode),
+        ]
+
+
+class ActionBookSlot(Action):
+    """Book (or move to) the slot the customer picked."""
+
+    def name(self) -> str:
+        return "action_book_slot"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        raw = next(tracker.get_latest_entity_values("slot_start"), None)
+        try:
+            start = dt.datetime.fromisoformat(str(raw)) if raw else None
+        except ValueError:
+            start = None
+        if start is None or start.tzinfo is None:
+            dispatcher.utter_message(text="Please pick one of the times from the buttons, or ask for other times.")
+            return []
+        try:
+            ticket = await ticket_in_reach(dispatcher, tracker)
+            if ticket is None:
+                return []
+            store, calendar, policy, settings = await resources.store(), resources.calendar(), resources.policy(), resources.settings()
+            now = resources.now()
+            if tracker.get_slot("booking_mode") == "move":
+                outcome = await handoff.move(store, calendar, policy, settings, ticket, start, now)
+            else:
+                outcome = await handoff.book(store, calendar, policy, settings, ticket, start, customer_tz(tracker), now)
+        except StoreUnavailable:
+            dispatcher.utter_message(text="Sorry, I can't reach our booking system right now. Please try again in a minute.")
+            return []
+        tz = customer_tz(tracker)
+        if outcome.status in ("booked", "pending") and outcome.booking is not None:
+            time_text = when(outcome.booking, tz)
+            if outcome.status == "booked":
+                text = f"Booked: your call about {ticket.number} is on {time_text}. Join with Google Meet: {outcome.meet_url}"
+            else:
+                text = (
+                    f"Your call about {ticket.number} is reserved for {time_text}. Our calendar didn't answer just now, "
+                    "so the Meet link is pending: our team has been told and will email it to you."
+                )
+            dispatcher.utter_message(text=f"{text}\nAdd it to your calendar: {invite_link(ticket, tracker.sender_id)}")
+            return [SlotSet("offered_until", None), SlotSet("booking_mode", None)]
+        if outcome.status == "already_booked" and outcome.booking is not None:
+            dispatcher.utter_message(text=f"You already have a call for {ticket.number}: {when(outcome.booking, tz)}.")
+            return []
+        if outcome.status == "not_eligible":
+            dispatcher.utter_message(text=f"Ticket {ticket.number} can't book a call (it is closed or not high enough in severity).")
+            return []
+        if outcome.status == "not_found":
+            dispatcher.utter_message(text=f"Ticket {ticket.number} has no call to move. Say \"book a call\" to book one.")
+            return [SlotSet("booking_mode", None)]
+        # taken or no longer offerable: somebody else was quicker, or time moved on.
+        dispatcher.utter_message(
+            text="Sorry, that time has just been taken. Here are the next free times:",
+        )
+        return [SlotSet("offered_until", None)] + await ActionOfferSlots().run(dispatcher, tracker, domain)
+
+
+class ActionCancelCall(Action):
+    def name(self) -> str:
+        return "action_cancel_call"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        try:
+            ticket = await ticket_in_reach(dispatcher, tracker)
+            if ticket is None:
+                return []
+            cancelled = await handoff.cancel(
+                await resources.store(), resources.calendar(), resources.settings(), ticket, resources.now()
+            )
+        except StoreUnavailable:
+            dispatcher.utter_message(text="Sorry, I can't reach our booking system right now. Please try again in a minute.")
+            return []
+        if cancelled is None:
+            dispatcher.utter_message(text=f"Ticket {ticket.number} has no call booked.")
+        else:
+            dispatcher.utter_message(
+                text=f"Cancelled your call of {when(cancelled, customer_tz(tracker))} for {ticket.number}. The ticket stays open."
+            )
+        return [SlotSet("ticket_number", ticket.number), SlotSet("booking_mode", None)]
