@@ -189,7 +189,9 @@ async def status(request: web.Request) -> web.Response:
             "closes_at": closes.isoformat() if closes else None,
             "next_opening": opening.isoformat() if opening else None,
             "notices": notices,
-            "channels": [{"name": c.name, "how": c.how, "always_open": c.always_open} for c in policy.doc.channels],
+            "channels": [
+                {"id": c.id, "name": c.name, "how": c.how, "always_open": c.always_open} for c in policy.doc.channels
+            ],
             "contact": {"email": policy.doc.contact.email, "phone": policy.doc.contact.phone},
             "timezone": policy.doc.company.timezone,
             "timezone_label": policy.doc.company.timezone_label,

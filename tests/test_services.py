@@ -45,7 +45,7 @@ def test_chat_page_is_served(stack):
 
     with urllib.request.urlopen(stack.web + "/", timeout=10) as response:
         page = response.read().decode()
-    assert "/static/chat.js" in page
+    assert '<script src="/widget.js" data-mode="pane"' in page  # the full-page chat is the widget's pane
     assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
 
 
