@@ -58,7 +58,7 @@ browser:
 
 test: setup model index browser
 	$(RASA) data validate --fail-on-warnings
-	SUPPORT_TEST_DATABASE_URL="$$(scripts/test-postgres.sh)" $(PY) -m pytest -p no:cacheprovider
+	SUPPORT_TEST_DATABASE_URL="$$(scripts/test-postgres.sh)" SUPPORT_TEST_REQUIRE_ALL=1 $(PY) -m pytest -p no:cacheprovider
 	$(RASA) test core --e2e --model models/support.tar.gz --stories tests/test_stories.yml \
 		--fail-on-prediction-errors --out var/rasa-test-results
 

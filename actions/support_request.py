@@ -7,6 +7,7 @@ classes only read slots, call them and turn the outcome into messages and events
 from __future__ import annotations
 
 import logging
+import re
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 
 FORM = "support_request_form"
 REQUEST_SLOTS = ("description", "tried", "impact", "severity", "proposed_severity")
+CANCEL_WORDS = re.compile(
+    r"\b(cancel|never ?mind|forget (it|that)|stop|abort|quit|scrap|changed my mind|don'?t want|do not want|no need)\b",
+    re.IGNORECASE,
+)
 YES_WORDS = {"yes", "y", "yep", "yeah", "ok", "okay", "correct", "right", "sure", "that's right", "agreed", "fine"}
 
 
@@ -85,8 +90,10 @@ class ActionRequestHuman(Action):
                 "I just need a few details so nobody has to ask you twice. Say \"cancel\" at any time to stop."
             )
         )
+        # faq_outcome is cleared so that a later "yes" confirms the request, not an old answer.
         return [SlotSet(slot, value) for slot, value in prefill(policy, tracker).items()] + [
-            SlotSet("request_ready", False)
+            SlotSet("request_ready", False),
+            SlotSet("faq_outcome", None),
         ]
 
 
@@ -283,7 +290,7 @@ class ActionSummarizeRequest(Action):
                 {"title": "Cancel", "payload": "/cancel"},
             ],
         )
-        return [SlotSet("request_ready", True)]
+        return [SlotSet("request_ready", True), SlotSet("faq_outcome", None)]
 
 
 class ActionCreateTicket(Action):
@@ -365,6 +372,12 @@ class ActionCancelRequest(Action):
         return "action_cancel_request"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        requested = tracker.get_slot("requested_slot")
+        if tracker.active_loop_name == FORM and requested and not CANCEL_WORDS.search(text):
+            # The classifier heard "cancel" in an answer ("two stores cannot close"): an
+            # answer without any cancel word is kept as the answer, and the form goes on.
+            return [SlotSet(requested, text), FollowupAction(FORM)]
         if tracker.active_loop_name is None and not tracker.get_slot("request_ready"):
             dispatcher.utter_message(text="There's nothing to cancel. How can I help?")
         else:

@@ -139,24 +139,12 @@ class TicketDraft:
 
 
 @dataclass(frozen=True)
-class Ticket:
+class Ticket(TicketDraft):
+    """A stored ticket: the draft plus what the store assigned."""
+
     id: int
     number: str
-    submission_key: str
-    conversation_id: str
     status: str
-    severity: str
-    category: str
-    channel: str
-    name: str
-    email: str
-    product: str
-    version: str
-    description: str
-    tried: str
-    impact: str
-    transcript: list[dict[str, Any]]
-    response_due_at: dt.datetime
     created_at: dt.datetime
     updated_at: dt.datetime
 

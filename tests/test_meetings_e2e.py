@@ -20,8 +20,9 @@ async def open_high_ticket(stack) -> tuple[str, str, list[dict]]:
     reply = stack.say(sender, "/request_human")
     summary = fill_form_to_summary(stack, sender, reply)
     reply = stack.say(sender, buttons(summary)["Yes, open the ticket"])
-    [number] = NUMBER.findall(texts(reply))
-    return sender, number, reply
+    numbers = NUMBER.findall(texts(reply))
+    assert len(numbers) == 1, texts(reply)
+    return sender, numbers[0], reply
 
 
 async def test_book_a_call_after_escalation_then_cancel_it(stack, policy):

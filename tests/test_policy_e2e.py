@@ -37,7 +37,7 @@ def expectations(policy):
         ),
         ("what makes an issue high priority versus medium", policy.severity("high").definition[:40]),
         ("how do you decide which tickets get handled first", doc.process.prioritisation[:40]),
-        ("when does my request get handed to engineers", doc.process.escalation_levels[2].name),
+        ("my problem is stuck with the agent, can it go up a level", doc.process.escalation_levels[2].name),
         ("what information do I have to give you when I report something", doc.customer_responsibilities.required_information[0]),
         ("are you closed on public holidays?", "public holidays"),
         ("is there maintenance planned?", upcoming[0].notice[:40] if upcoming else "No maintenance is planned"),

@@ -17,13 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright_api
 
 from bot import identity
 from bot.settings import ROOT
 from bot.store import Store
-from tests.conftest import http
+from tests.conftest import http, unavailable
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
@@ -49,7 +49,7 @@ expect.set_options(timeout=20_000)  # an answer goes through Rasa and the FAQ in
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        unavailable(f"{CHROMIUM} is not installed (make browser installs it)")
     with playwright_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium

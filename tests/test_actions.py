@@ -1,0 +1,108 @@
+"""Actions with real Rasa SDK objects: a Tracker built from events, a real dispatcher."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import resources
+from actions.support_request import (
+    ActionAskSeverity,
+    ActionCancelRequest,
+    ActionCreateTicket,
+    ActionRequestHuman,
+    ValidateSupportRequestForm,
+)
+
+NOW = dt.datetime(2026, 11, 28, 19, 0, tzinfo=ZoneInfo("Pacific/Honolulu"))
+
+
+@pytest.fixture(autouse=True)
+def fixed_resources(monkeypatch, policy):
+    monkeypatch.setattr(resources, "policy", lambda: policy)
+    monkeypatch.setattr(resources, "now", lambda: NOW)
+
+
+def tracker(text="", intent="out_of_scope", slots=None, events=None, loop=None, metadata=None):
+    slots = {"requested_slot": None, **(slots or {})}
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [], "metadata": metadata or {}}
+    return Tracker("conv-1", slots, latest, events or [], False, None, {"name": loop} if loop else {}, "action_listen")
+
+
+async def test_bad_email_is_cleared_with_a_message_saying_what_is_expected():
+    dispatcher = CollectingDispatcher()
+    result = await ValidateSupportRequestForm().validate_email("ana@", dispatcher, tracker("ana@"), {})
+    assert result == {"email": None}
+    assert "name@company.com" in dispatcher.messages[0]["text"]
+    good = await ValidateSupportRequestForm().validate_email(" Ana@Example.com ", dispatcher, tracker(), {})
+    assert good == {"email": "ana@example.com"}
+
+
+async def test_excluded_product_answers_with_the_third_party_route():
+    dispatcher = CollectingDispatcher()
+    result = await ValidateSupportRequestForm().validate_product("Shopify app", dispatcher, tracker(), {})
+    assert result == {"product": None}
+    assert "Shopify is a third-party product" in dispatcher.messages[0]["text"]
+    assert dispatcher.messages[0]["buttons"] == [{"title": "Cancel", "payload": "/cancel"}]
+
+
+async def test_severity_proposal_names_the_level_and_its_deadline():
+    dispatcher = CollectingDispatcher()
+    slots = {"description": "Nobody can log in, production is down", "impact": "all 30 staff blocked"}
+    events = await ActionAskSeverity().run(dispatcher, tracker(slots=slots), {})
+    assert events == [SlotSet("proposed_severity", "critical")]
+    text = dispatcher.messages[0]["text"]
+    assert "I'd rate this Critical" in text and "first response within 1 hour" in text
+    assert "today at 20:00 (Hawaii time)" in text  # Saturday 19:00 + 1 hour, around the clock
+    assert dispatcher.messages[0]["buttons"][0] == {"title": "Yes, Critical", "payload": "critical"}
+
+
+async def test_request_human_prefills_from_earlier_turns_and_verified_identity():
+    events = [
+        {"event": "user", "text": "Makana POS 4 crashes when I close the till every evening", "timestamp": 1},
+        {"event": "user", "text": "talk to a human", "timestamp": 2},
+    ]
+    identity = {"user_id": "u1", "name": "Kai Kealoha", "email": "kai@example.com"}
+    dispatcher = CollectingDispatcher()
+    result = await ActionRequestHuman().run(dispatcher, tracker(events=events, metadata={"identity": identity}), {})
+    assert {e["name"]: e["value"] for e in result} == {
+        "product": "Makana POS",
+        "version": "4",
+        "description": "Makana POS 4 crashes when I close the till every evening",
+        "name": "Kai Kealoha",
+        "email": "kai@example.com",
+        "request_ready": False,
+        "faq_outcome": None,
+    }
+    assert "We're closed now; we open again Monday at 9:30" in dispatcher.messages[0]["text"]
+
+
+async def test_submit_revalidates_answers_stored_while_the_action_server_was_down():
+    slots = {
+        "name": "Chris", "email": "chris@example.com", "product": "Makana POS", "version": "2",
+        "description": "The till app freezes on every iPad", "tried": "restart", "impact": "two stores",
+        "severity": "high",
+    }
+    dispatcher = CollectingDispatcher()
+    events = await ActionCreateTicket().run(dispatcher, tracker("yes", "affirm", slots=slots), {})
+    assert events == [SlotSet("version", None), SlotSet("request_ready", False), FollowupAction("support_request_form")]
+    assert "no longer supported" in dispatcher.messages[0]["text"]
+
+
+async def test_cancel_inside_the_form_and_a_misheard_cancel():
+    dispatcher = CollectingDispatcher()
+    form = {"requested_slot": "impact"}
+    events = await ActionCancelRequest().run(
+        dispatcher, tracker("never mind", "cancel", slots=form, loop="support_request_form"), {}
+    )
+    assert events[:3] == [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("request_ready", False)]
+    assert "cancelled" in dispatcher.messages[0]["text"]
+    dispatcher = CollectingDispatcher()
+    events = await ActionCancelRequest().run(
+        dispatcher, tracker("Two stores cannot close", "cancel", slots=form, loop="support_request_form"), {}
+    )
+    assert events == [SlotSet("impact", "Two stores cannot close"), FollowupAction("support_request_form")]
+    assert dispatcher.messages == []
