@@ -169,6 +169,8 @@ def training_fingerprint() -> str:
     digest = hashlib.sha256()
     for name in TRAINING_INPUTS:
         path = ROOT / name
+        if not path.exists():
+            continue  # e.g. no data/stories: a folder git does not keep while empty
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             digest.update(str(file.relative_to(ROOT)).encode())
