@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # A private PostgreSQL server for the tests: installs Debian's server if it is missing,
-# creates a cluster under var/test-postgres (port 55432, loopback only) with a random
-# password, and prints the database URL. `scripts/test-postgres.sh stop` stops it.
+# creates a cluster for this checkout (loopback only, a port derived from the checkout's
+# path so two checkouts don't collide) with a random password, and prints the database
+# URL. `scripts/test-postgres.sh stop` stops it. The cluster lives under /tmp because the
+# server runs as the postgres user, who may not be able to enter the checkout's folder.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir="$root/var/test-postgres"
+hash=$(printf %s "$root" | md5sum | cut -c1-8)
+dir="${TEST_POSTGRES_DIR:-/tmp/makana-test-postgres-$hash}"
 data="$dir/data"
-port="${TEST_POSTGRES_PORT:-55432}"
+port="${TEST_POSTGRES_PORT:-$((55000 + 0x${hash:0:4} % 500))}"
 
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   echo "installing PostgreSQL from Debian's packages…" >&2
@@ -24,6 +27,7 @@ if [ "${1:-start}" = stop ]; then
 fi
 
 mkdir -p "$dir"
+chmod 700 "$dir"
 if [ ! -f "$data/PG_VERSION" ]; then
   password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' )
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
