@@ -161,7 +161,7 @@ def customer_zone(request: web.Request) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ApiError(422, "invalid_timezone", f"`tz` must be an IANA time zone such as America/Los_Angeles.") from None
+        raise ApiError(422, "invalid_timezone", "`tz` must be an IANA time zone such as America/Los_Angeles.") from None
 
 
 async def status(request: web.Request) -> web.Response:

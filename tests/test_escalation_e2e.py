@@ -3,7 +3,6 @@ with an invalid answer corrected → confirmation → ticket with the redacted t
 severity and deadline → status lookup. Also: cancel, an excluded product, and the
 action server dying in the middle of the form."""
 
-import asyncio
 import datetime as dt
 import re
 import uuid
@@ -11,7 +10,6 @@ import uuid
 import pytest
 
 from bot.store import Store
-from tests.conftest import http
 
 pytestmark = pytest.mark.services
 
