@@ -63,6 +63,8 @@ class Settings:
     rate_per_client: float = 240.0
     rate_burst_client: int = 120
     trust_forwarded_for: str = "false"  # "true" behind a reverse proxy that sets X-Forwarded-For
+    # Support staff API: "name:token,name:token" (tokens of 16+ characters). Empty: no staff access.
+    staff_tokens: str = field(default="", repr=False)
     demo_pages: str = "true"  # serve /demo/site and /demo/app (pages that embed the widget)
     # Calls with the technical team (bot/booking.py, bot/meetings.py). Without a Google
     # service-account file, every call uses the fixed Meet room below (a placeholder:

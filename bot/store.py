@@ -50,6 +50,7 @@ tickets = sa.Table(
     sa.Column("response_due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("assignee", sa.String(128), nullable=True),
 )
 
 notifications = sa.Table(
@@ -94,12 +95,53 @@ bookings = sa.Table(
 )
 
 
+ticket_notes = sa.Table(
+    "ticket_notes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("author", sa.String(128), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(254), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
+# Allowed status changes: a ticket is worked (pending = waiting for the customer),
+# resolved, then closed; a resolved ticket can be reopened, a closed one cannot.
+TRANSITIONS = {
+    "open": ("pending", "resolved"),
+    "pending": ("open", "resolved"),
+    "resolved": ("open", "closed"),
+    "closed": (),
+}
+
+
 class StoreUnavailable(RuntimeError):
     """The database could not be reached or refused the operation."""
 
 
 class TicketNotFound(LookupError):
     """No ticket has that number."""
+
+
+class InvalidTransition(ValueError):
+    """The ticket's status cannot change that way (see TRANSITIONS)."""
+
+    def __init__(self, current: str, wanted: str) -> None:
+        allowed = ", ".join(TRANSITIONS.get(current, ())) or "nothing"
+        super().__init__(f"a {current} ticket cannot become {wanted}; it can become: {allowed}")
+        self.current = current
+        self.wanted = wanted
 
 
 class BookingError(Exception):
@@ -147,6 +189,16 @@ class Ticket(TicketDraft):
     status: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    assignee: str | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    id: int
+    ticket_id: int
+    author: str
+    text: str
+    created_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -308,6 +360,79 @@ class Store:
             query = query.order_by(order)
         rows = await self._fetch(query)
         return [_row_to(Ticket, row) for row in rows]
+
+    async def list_tickets(
+        self,
+        status: str | None = None,
+        severity: str | None = None,
+        overdue_at: dt.datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Ticket]:
+        """Tickets ordered by first-response deadline; `overdue_at` keeps open ones past it."""
+        conditions = []
+        if status:
+            conditions.append(tickets.c.status == status)
+        if severity:
+            conditions.append(tickets.c.severity == severity)
+        if overdue_at is not None:
+            conditions.append(tickets.c.status == "open")
+            conditions.append(tickets.c.response_due_at < _utc(overdue_at))
+        query = sa.select(tickets).where(*conditions).order_by(tickets.c.response_due_at, tickets.c.id)
+        rows = await self._fetch(query.limit(limit).offset(offset))
+        return [_row_to(Ticket, row) for row in rows]
+
+    async def change_status(self, number: str, wanted: str, actor: str, now: dt.datetime) -> Ticket:
+        """Move a ticket to `wanted` if TRANSITIONS allows it; audited."""
+        ticket = await self.get_ticket(number)
+        if wanted not in TRANSITIONS.get(ticket.status, ()):
+            raise InvalidTransition(ticket.status, wanted)
+        await self._update_ticket(
+            ticket, {"status": wanted}, tickets.c.status == ticket.status, actor, "status", {"from": ticket.status, "to": wanted}, now
+        )
+        return await self.get_ticket(number)
+
+    async def assign(self, number: str, assignee: str | None, actor: str, now: dt.datetime) -> Ticket:
+        ticket = await self.get_ticket(number)
+        await self._update_ticket(ticket, {"assignee": assignee}, sa.true(), actor, "assign", {"assignee": assignee}, now)
+        return await self.get_ticket(number)
+
+    async def _update_ticket(
+        self, ticket: Ticket, values: dict[str, Any], guard: Any, actor: str, action: str, detail: dict, now: dt.datetime
+    ) -> None:
+        now = _utc(now)
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    tickets.update().where(tickets.c.id == ticket.id, guard).values(**values, updated_at=now)
+                )
+                if not result.rowcount:  # changed by someone else meanwhile
+                    raise InvalidTransition(ticket.status, str(values.get("status")))
+                await conn.execute(
+                    audit_log.insert().values(at=now, actor=actor, action=action, subject=ticket.number, detail=detail)
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"could not update the ticket ({type(exc).__name__})") from exc
+
+    async def add_note(self, number: str, author: str, text: str, now: dt.datetime) -> Note:
+        ticket = await self.get_ticket(number)
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    ticket_notes.insert().values(ticket_id=ticket.id, author=author, text=text, created_at=_utc(now))
+                )
+                note_id = result.inserted_primary_key[0]
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"could not store the note ({type(exc).__name__})") from exc
+        return Note(note_id, ticket.id, author, text, _utc(now))
+
+    async def notes_for(self, ticket_id: int) -> list[Note]:
+        query = sa.select(ticket_notes).where(ticket_notes.c.ticket_id == ticket_id).order_by(ticket_notes.c.id)
+        return [_row_to(Note, row) for row in await self._fetch(query)]
+
+    async def audit_entries(self, subject: str) -> list[dict[str, Any]]:
+        rows = await self._fetch(sa.select(audit_log).where(audit_log.c.subject == subject).order_by(audit_log.c.id))
+        return [dict(row._mapping) for row in rows]
 
     async def due_notifications(self, now: dt.datetime, limit: int = 20) -> list[Notification]:
         """Undelivered outbox rows whose next attempt is due."""

@@ -16,7 +16,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from bot import chat_api
+from bot import chat_api, staff_api
 from bot.api import (
     ASSISTANT,
     CLIENT_LIMIT,
@@ -132,6 +132,7 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     chat_api.add_routes(app)
+    staff_api.add_routes(app)
     if settings.demo_pages == "true":
         app.router.add_get("/demo/site", demo_page("site.html"))
         app.router.add_get("/demo/site/pricing", demo_page("pricing.html"))

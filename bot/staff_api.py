@@ -1,0 +1,195 @@
+"""The support team's ticket API (bearer tokens configured by the operator).
+
+- ``GET /api/staff/tickets``: filter by status, severity, overdue; ordered by deadline.
+- ``GET /api/staff/tickets.csv``: the same list as CSV.
+- ``GET /api/staff/tickets/{number}``: one ticket with transcript, booking and notes.
+- ``POST /api/staff/tickets/{number}/status``: open → pending → resolved → closed
+  (allowed transitions in bot/store.py TRANSITIONS).
+- ``POST /api/staff/tickets/{number}/assign`` and ``.../notes``.
+
+Tokens come from SUPPORT_STAFF_TOKENS ("name:token,name:token"); they are compared in
+constant time and never logged. Every request without a valid staff token, customer
+identity tokens included, gets a 401.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+from typing import Any
+
+from aiohttp import web
+
+from bot.answers import format_time
+from bot.api import CLOCK, POLICY, SETTINGS, STORE, ApiError, read_json_object
+from bot.handoff import slot_of
+from bot.policy import SEVERITY_ORDER as SEVERITY_IDS
+from bot.settings import SettingsError
+from bot.store import TICKET_STATUSES, InvalidTransition, Ticket
+
+STAFF_TOKENS = web.AppKey("staff_tokens", dict)
+MAX_NOTE_CHARS = 5000
+
+
+def parse_staff_tokens(raw: str) -> dict[str, str]:
+    """{"alice": "token", ...} from "alice:token,bob:token" (tokens of 16+ characters)."""
+    tokens: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, token = item.partition(":")
+        if not name or len(token) < 16:
+            raise SettingsError("SUPPORT_STAFF_TOKENS must be name:token pairs with tokens of at least 16 characters")
+        tokens[name] = token
+    return tokens
+
+
+def staff_member(request: web.Request) -> str:
+    """The staff member the bearer token belongs to; 401 otherwise."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        for name, expected in request.app[STAFF_TOKENS].items():
+            if hmac.compare_digest(token.encode(), expected.encode()):
+                return name
+    raise ApiError(401, "staff_token_required", "Send a staff bearer token: Authorization: Bearer <token>.")
+
+
+def ticket_summary(request: web.Request, ticket: Ticket) -> dict[str, Any]:
+    policy, now = request.app[POLICY], request.app[CLOCK]()
+    return {
+        "number": ticket.number,
+        "status": ticket.status,
+        "severity": ticket.severity,
+        "category": ticket.category,
+        "channel": ticket.channel,
+        "name": ticket.name,
+        "email": ticket.email,
+        "product": ticket.product,
+        "version": ticket.version,
+        "assignee": ticket.assignee,
+        "created_at": ticket.created_at.isoformat(),
+        "response_due_at": ticket.response_due_at.isoformat(),
+        "response_due": format_time(policy, ticket.response_due_at, now),
+        "overdue": ticket.status == "open" and ticket.response_due_at < now,
+        "business_time_left_minutes": round(policy.business_time_between(now, ticket.response_due_at).total_seconds() / 60),
+    }
+
+
+def list_filters(request: web.Request) -> dict[str, Any]:
+    query = request.query
+    status, severity = query.get("status") or None, query.get("severity") or None
+    if status and status not in TICKET_STATUSES:
+        raise ApiError(422, "invalid_status", f"`status` must be one of {', '.join(TICKET_STATUSES)}.")
+    if severity and severity not in SEVERITY_IDS:
+        raise ApiError(422, "invalid_severity", f"`severity` must be one of {', '.join(SEVERITY_IDS)}.")
+    overdue = query.get("overdue", "false")
+    if overdue not in ("true", "false"):
+        raise ApiError(422, "invalid_overdue", "`overdue` must be true or false.")
+    try:
+        limit = int(query.get("limit", "100"))
+        offset = int(query.get("offset", "0"))
+    except ValueError:
+        raise ApiError(422, "invalid_paging", "`limit` and `offset` must be whole numbers.") from None
+    if not (1 <= limit <= 1000 and 0 <= offset <= 10_000_000):
+        raise ApiError(422, "invalid_paging", "`limit` must be 1 to 1000 and `offset` 0 or more.")
+    return {
+        "status": status,
+        "severity": severity,
+        "overdue_at": request.app[CLOCK]() if overdue == "true" else None,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    staff_member(request)
+    found = await request.app[STORE].list_tickets(**list_filters(request))
+    return web.json_response({"tickets": [ticket_summary(request, t) for t in found]})
+
+
+async def export_csv(request: web.Request) -> web.Response:
+    staff_member(request)
+    found = await request.app[STORE].list_tickets(**list_filters(request))
+    rows = [ticket_summary(request, t) for t in found]
+    out = io.StringIO()
+    fields = ["number", "status", "severity", "category", "channel", "name", "email", "product", "version",
+              "assignee", "created_at", "response_due_at", "overdue"]
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        # A cell starting with = + - @ is a formula in spreadsheets: neutralise it.
+        writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in row.items()})
+    return web.Response(
+        text=out.getvalue(), content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="tickets.csv"'},
+    )
+
+
+async def ticket_detail(request: web.Request) -> web.Response:
+    staff_member(request)
+    store = request.app[STORE]
+    ticket = await store.get_ticket(request.match_info["number"])
+    booking = await store.booking_for_ticket(ticket.id)
+    notes = await store.notes_for(ticket.id)
+    body = ticket_summary(request, ticket) | {
+        "description": ticket.description,
+        "tried": ticket.tried,
+        "impact": ticket.impact,
+        "transcript": ticket.transcript,
+        "booking": None
+        if booking is None
+        else {
+            "starts_at": booking.starts_at.isoformat(),
+            "ends_at": booking.ends_at.isoformat(),
+            "status": booking.status,
+            "meet_url": booking.meet_url,
+            "label": slot_of(booking).label(request.app[POLICY]),
+        },
+        "notes": [{"author": n.author, "text": n.text, "created_at": n.created_at.isoformat()} for n in notes],
+    }
+    return web.json_response(body)
+
+
+async def change_status(request: web.Request) -> web.Response:
+    who = staff_member(request)
+    body = await read_json_object(request)
+    wanted = body.get("status")
+    if wanted not in TICKET_STATUSES:
+        raise ApiError(422, "invalid_status", f"`status` must be one of {', '.join(TICKET_STATUSES)}.")
+    try:
+        ticket = await request.app[STORE].change_status(request.match_info["number"], wanted, who, request.app[CLOCK]())
+    except InvalidTransition as exc:
+        raise ApiError(409, "invalid_transition", str(exc).capitalize() + ".") from None
+    return web.json_response(ticket_summary(request, ticket))
+
+
+async def assign(request: web.Request) -> web.Response:
+    who = staff_member(request)
+    body = await read_json_object(request)
+    assignee = body.get("assignee")
+    if assignee is not None and (not isinstance(assignee, str) or not 1 <= len(assignee.strip()) <= 128):
+        raise ApiError(422, "invalid_assignee", "`assignee` must be a name of 1 to 128 characters, or null.")
+    ticket = await request.app[STORE].assign(
+        request.match_info["number"], assignee.strip() if assignee else None, who, request.app[CLOCK]()
+    )
+    return web.json_response(ticket_summary(request, ticket))
+
+
+async def add_note(request: web.Request) -> web.Response:
+    who = staff_member(request)
+    body = await read_json_object(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE_CHARS:
+        raise ApiError(422, "invalid_note", f"`text` must be a non-empty string of at most {MAX_NOTE_CHARS} characters.")
+    note = await request.app[STORE].add_note(request.match_info["number"], who, text.strip(), request.app[CLOCK]())
+    return web.json_response({"author": note.author, "text": note.text, "created_at": note.created_at.isoformat()}, status=201)
+
+
+def add_routes(app: web.Application) -> None:
+    app[STAFF_TOKENS] = parse_staff_tokens(app[SETTINGS].staff_tokens)
+    app.router.add_get("/api/staff/tickets", list_tickets)
+    app.router.add_get("/api/staff/tickets.csv", export_csv)
+    app.router.add_get("/api/staff/tickets/{number}", ticket_detail)
+    app.router.add_post("/api/staff/tickets/{number}/status", change_status)
+    app.router.add_post("/api/staff/tickets/{number}/assign", assign)
+    app.router.add_post("/api/staff/tickets/{number}/notes", add_note)

@@ -1,0 +1,155 @@
+"""The staff ticket API through the real app and a real database: every endpoint with
+valid, invalid and unauthorised requests."""
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import os
+import secrets
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from bot import identity
+from bot.api import SETTINGS
+from bot.migrations import upgrade
+from bot.settings import Settings
+from bot.store import Store
+from bot.tickets import SupportRequest, open_ticket
+from bot.web import make_app
+from tests.conftest import POLICY_FILE, free_port, unavailable
+from tests.test_tickets import CONVERSATION, REQUEST
+
+HNL = ZoneInfo("Pacific/Honolulu")
+NOW = dt.datetime(2026, 11, 30, 15, 0, tzinfo=HNL)  # Monday afternoon
+TOKEN = secrets.token_urlsafe(24)
+OTHER = secrets.token_urlsafe(24)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def setup(request, aiohttp_client, tmp_path, policy):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'support.db'}"
+    else:
+        url = os.environ.get("SUPPORT_TEST_DATABASE_URL", "")
+        if not url.startswith("postgresql://"):
+            unavailable("SUPPORT_TEST_DATABASE_URL is not a postgresql:// URL (make test sets it)")
+    await asyncio.to_thread(upgrade, url)
+    store = await Store.open(url)
+    if request.param == "postgresql":
+        async with store.engine.begin() as conn:
+            await conn.execute(sa.text("TRUNCATE tickets, notifications, audit_log, ticket_notes, bookings RESTART IDENTITY CASCADE"))
+    # Three tickets: high due Monday 13:29 (overdue at NOW), low and critical.
+    saturday = dt.datetime(2026, 11, 28, 18, 29, tzinfo=HNL)
+    high, _ = await open_ticket(store, policy, REQUEST, "c-high", "web_chat", CONVERSATION, saturday)
+    low_request = SupportRequest(**{**REQUEST.__dict__, "severity": "low", "description": "=HYPERLINK(\"x\") the logo is blurry on invoices"})
+    low, _ = await open_ticket(store, policy, low_request, "c-low", "in_app", CONVERSATION, NOW)
+    critical_request = SupportRequest(**{**REQUEST.__dict__, "severity": "critical", "name": "=cmd|' /C calc'!A0"})
+    critical, _ = await open_ticket(store, policy, critical_request, "c-crit", "web_chat", CONVERSATION, NOW)
+    settings = Settings(
+        rasa_port=free_port(), actions_port=free_port(), data_dir=tmp_path, policy_path=POLICY_FILE,
+        database_url=url, staff_tokens=f"alice:{TOKEN},bob:{OTHER}", identity_secret="s" * 32,
+    )
+    client = await aiohttp_client(make_app(settings, clock=lambda: NOW))
+    yield client, {"high": high, "low": low, "critical": critical}
+    await store.close()
+
+
+async def test_every_staff_endpoint_refuses_anonymous_customer_and_wrong_tokens(setup):
+    client, tickets = setup
+    number = tickets["high"].number
+    customer = identity.sign("s" * 32, "u1", "Ana", "ana@example.com", dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    calls = [
+        ("GET", "/api/staff/tickets", None),
+        ("GET", "/api/staff/tickets.csv", None),
+        ("GET", f"/api/staff/tickets/{number}", None),
+        ("POST", f"/api/staff/tickets/{number}/status", {"status": "pending"}),
+        ("POST", f"/api/staff/tickets/{number}/assign", {"assignee": "bob"}),
+        ("POST", f"/api/staff/tickets/{number}/notes", {"text": "hi"}),
+    ]
+    for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": TOKEN},
+                    {"X-Identity-Token": customer}, {"Authorization": f"Bearer {customer}"}):
+        for method, path, body in calls:
+            response = await client.request(method, path, json=body, headers=headers)
+            assert response.status == 401, (method, path, headers)
+            assert (await response.json())["error"]["code"] == "staff_token_required"
+    detail = await (await client.get(f"/api/staff/tickets/{number}", headers=AUTH)).json()
+    assert detail["status"] == "open" and detail["notes"] == []  # nothing changed
+
+
+async def test_queue_is_ordered_by_deadline_and_filters(setup):
+    client, tickets = setup
+    body = await (await client.get("/api/staff/tickets", headers=AUTH)).json()
+    numbers = [t["number"] for t in body["tickets"]]
+    # high: Monday 13:29; critical: Monday 16:00 (1 h); low: 27 business hours later.
+    assert numbers == [tickets["high"].number, tickets["critical"].number, tickets["low"].number]
+    assert body["tickets"][0]["overdue"] is True and body["tickets"][1]["overdue"] is False
+    assert body["tickets"][1]["business_time_left_minutes"] == 60
+    overdue = await (await client.get("/api/staff/tickets?overdue=true", headers=AUTH)).json()
+    assert [t["number"] for t in overdue["tickets"]] == [tickets["high"].number]
+    low = await (await client.get("/api/staff/tickets?severity=low", headers=AUTH)).json()
+    assert [t["number"] for t in low["tickets"]] == [tickets["low"].number]
+    for query, code in (("status=done", "invalid_status"), ("severity=urgent", "invalid_severity"),
+                        ("overdue=yes", "invalid_overdue"), ("limit=0", "invalid_paging"), ("limit=x", "invalid_paging")):
+        response = await client.get(f"/api/staff/tickets?{query}", headers=AUTH)
+        assert response.status == 422 and (await response.json())["error"]["code"] == code
+
+
+async def test_ticket_detail_has_transcript_booking_and_notes(setup):
+    client, tickets = setup
+    number = tickets["high"].number
+    response = await client.post(f"/api/staff/tickets/{number}/notes", json={"text": "Asked the customer for logs"}, headers=AUTH)
+    assert response.status == 201
+    for bad in ({}, {"text": ""}, {"text": "x" * 5001}, {"text": 5}):
+        response = await client.post(f"/api/staff/tickets/{number}/notes", json=bad, headers=AUTH)
+        assert response.status == 422
+    detail = await (await client.get(f"/api/staff/tickets/{number}", headers=AUTH)).json()
+    assert detail["transcript"][0]["text"] == "hi, my POS crashes"
+    assert detail["booking"] is None
+    assert detail["notes"] == [{"author": "alice", "text": "Asked the customer for logs", "created_at": NOW.astimezone(dt.timezone.utc).isoformat()}]
+    missing = await client.get("/api/staff/tickets/MK-ZZZZZZ", headers=AUTH)
+    assert missing.status == 404 and (await missing.json())["error"]["code"] == "ticket_not_found"
+
+
+async def test_status_transitions_are_enforced_and_audited(setup):
+    client, tickets = setup
+    number = tickets["high"].number
+    path = f"/api/staff/tickets/{number}/status"
+    steps = [("pending", 200), ("closed", 409), ("open", 200), ("resolved", 200), ("pending", 409), ("closed", 200), ("open", 409)]
+    for wanted, expected in steps:
+        response = await client.post(path, json={"status": wanted}, headers=AUTH)
+        assert response.status == expected, (wanted, await response.text())
+        if expected == 409:
+            assert (await response.json())["error"]["code"] == "invalid_transition"
+    for bad in ({"status": "done"}, {}, {"status": None}):
+        assert (await client.post(path, json=bad, headers=AUTH)).status == 422
+    assert (await client.post(path, data=b"not json", headers=AUTH)).status == 400
+    store = await Store.open(client.server.app[SETTINGS].database_url)
+    try:
+        audit = await store.audit_entries(number)
+    finally:
+        await store.close()
+    assert [(a["actor"], a["detail"]["to"]) for a in audit] == [("alice", "pending"), ("alice", "open"), ("alice", "resolved"), ("alice", "closed")]
+
+
+async def test_assign(setup):
+    client, tickets = setup
+    number = tickets["low"].number
+    body = await (await client.post(f"/api/staff/tickets/{number}/assign", json={"assignee": "bob"}, headers=AUTH)).json()
+    assert body["assignee"] == "bob"
+    body = await (await client.post(f"/api/staff/tickets/{number}/assign", json={"assignee": None}, headers=AUTH)).json()
+    assert body["assignee"] is None
+    for bad in ({"assignee": ""}, {"assignee": 3}, {"assignee": "x" * 200}):
+        assert (await client.post(f"/api/staff/tickets/{number}/assign", json=bad, headers=AUTH)).status == 422
+
+
+async def test_csv_export_neutralises_formulas(setup):
+    client, tickets = setup
+    response = await client.get("/api/staff/tickets.csv", headers=AUTH)
+    assert response.status == 200 and response.content_type == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(await response.text())))
+    assert [r["number"] for r in rows] == [tickets["high"].number, tickets["critical"].number, tickets["low"].number]
+    assert rows[1]["name"] == "'=cmd|' /C calc'!A0"
