@@ -60,12 +60,12 @@ def qualifies(policy: SupportPolicy, severity: str) -> bool:
 
 
 def customer_zone(name: str | None) -> ZoneInfo | None:
-    """The customer's zone from an IANA name, or None when unknown or missing."""
-    if not name:
+    """The customer's zone from an IANA name, or None when unknown, malformed or missing."""
+    if not name or not isinstance(name, str) or len(name) > 64:
         return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "America"
         return None
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
 
 from bot import identity
 from bot.answers import format_time, status_text
+from bot.booking import customer_zone
 from bot.api import (
     ASSISTANT,
     CLIENT_LIMIT,
@@ -36,6 +37,7 @@ from bot.api import (
     read_json_object,
 )
 from bot.invite import invitation
+from bot.store import RatingRefused
 from bot.tickets import may_see
 from bot.transcripts import conversation_turns
 
@@ -72,12 +74,8 @@ def validate_timezone(value: Any) -> str | None:
     """The customer's IANA time zone (optional), used to show call times in it."""
     if value in (None, ""):
         return None
-    if isinstance(value, str) and len(value) <= 64:
-        try:
-            ZoneInfo(value)
-            return value
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
+    if isinstance(value, str) and customer_zone(value) is not None:
+        return value
     raise ApiError(422, "invalid_timezone", "`timezone` must be an IANA time zone such as America/Los_Angeles.")
 
 
@@ -154,21 +152,21 @@ async def history(request: web.Request) -> web.Response:
     return web.json_response({"sender": sender, "messages": turns})
 
 
-def customer_zone(request: web.Request) -> ZoneInfo | None:
+def requested_zone(request: web.Request) -> ZoneInfo | None:
     name = request.query.get("tz")
     if not name:
         return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ApiError(422, "invalid_timezone", "`tz` must be an IANA time zone such as America/Los_Angeles.") from None
+    zone = customer_zone(name)
+    if zone is None:
+        raise ApiError(422, "invalid_timezone", "`tz` must be an IANA time zone such as America/Los_Angeles.")
+    return zone
 
 
 async def status(request: web.Request) -> web.Response:
     """GET /api/status[?tz=Zone]: the policy's state now, for the widget's header."""
     policy = request.app[POLICY]
     now = request.app[CLOCK]()
-    zone = customer_zone(request)
+    zone = requested_zone(request)
     closes = policy.closes_at(now)
     opening = None if closes else policy.next_opening(now)
     notices = [
@@ -251,9 +249,51 @@ async def invite(request: web.Request) -> web.Response:
     )
 
 
+def conversation_owner(request: web.Request) -> tuple[str, str | None]:
+    """(sender, verified email or None) for the conversation-scoped endpoints."""
+    sender = request.match_info["sender"]
+    if not SENDER_RE.match(sender):
+        raise ApiError(422, "invalid_sender", "The conversation id has characters that are not allowed.")
+    who = verified_identity(request, request.headers.get(IDENTITY_HEADER))
+    return sender, who.email if who else None
+
+
+async def csat_pending(request: web.Request) -> web.Response:
+    """GET /api/conversations/{sender}/csat: resolved tickets waiting for the customer's rating."""
+    sender, email = conversation_owner(request)
+    waiting = await request.app[STORE].awaiting_rating(sender, email)
+    return web.json_response(
+        {"pending": [{"number": t.number, "product": t.product, "summary": t.description[:140]} for t in waiting]}
+    )
+
+
+async def csat_rate(request: web.Request) -> web.Response:
+    """POST /api/conversations/{sender}/csat {"number", "rating": 1-5, "comment"?}."""
+    sender, email = conversation_owner(request)
+    body = await read_json_object(request)
+    number, rating, comment = body.get("number"), body.get("rating"), body.get("comment")
+    if not isinstance(number, str):
+        raise ApiError(422, "invalid_number", "`number` must be the ticket number, like MK-7Q4K2F.")
+    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+        raise ApiError(422, "invalid_rating", "`rating` must be a whole number from 1 (poor) to 5 (excellent).")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > 2000):
+        raise ApiError(422, "invalid_comment", "`comment` must be a string of at most 2000 characters.")
+    store = request.app[STORE]
+    ticket = await store.get_ticket(number)
+    if not may_see(ticket, sender, email):
+        raise ApiError(404, "ticket_not_found", "No such ticket in this conversation.")
+    try:
+        rated = await store.rate(ticket.number, rating, comment.strip() if comment else None, request.app[CLOCK]())
+    except RatingRefused as exc:
+        raise ApiError(409, "rating_refused", str(exc).capitalize() + ".") from None
+    return web.json_response({"number": rated.number, "rating": rated.csat_rating})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/chat", chat)
     app.router.add_get("/api/conversations/{sender}/history", history)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/me/tickets", my_tickets)
     app.router.add_get("/api/conversations/{sender}/tickets/{number}/invite.ics", invite)
+    app.router.add_get("/api/conversations/{sender}/csat", csat_pending)
+    app.router.add_post("/api/conversations/{sender}/csat", csat_rate)

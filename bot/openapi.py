@@ -65,6 +65,74 @@ def ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"200": {"description": description, "content": {"application/json": {"schema": schema}}}}
 
 
+STAFF = [{"staffToken": []}]
+NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 20}}
+EMAIL = {"name": "email", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 254}}
+LIST_PARAMS = [
+    {"name": "status", "in": "query", "schema": {"enum": ["open", "pending", "resolved", "closed"]}},
+    {"name": "severity", "in": "query", "schema": {"enum": ["critical", "high", "medium", "low"]}},
+    {"name": "overdue", "in": "query", "schema": {"enum": ["true", "false"]}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+]
+
+
+def staff_paths() -> dict[str, Any]:
+    """The support team's API: bearer token in the Authorization header."""
+    def op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return {"summary": summary, "security": STAFF, "responses": {**responses, **errors(401)}, **extra}
+
+    ticket = {"type": "object", "required": ["number", "status", "severity"]}
+    return {
+        "/api/staff/tickets": {"get": op("Tickets ordered by first-response deadline", {**ok({"type": "object"}), **errors(422)}, parameters=LIST_PARAMS)},
+        "/api/staff/tickets.csv": {"get": op("The same list as CSV", {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}, **errors(422)}, parameters=LIST_PARAMS)},
+        "/api/staff/tickets/{number}": {"get": op("One ticket with transcript, booking and notes", {**ok(ticket), **errors(404)}, parameters=[NUMBER])},
+        "/api/staff/tickets/{number}/status": {
+            "post": op(
+                "Change the status (open → pending → resolved → closed; allowed transitions only)",
+                {**ok(ticket), **errors(400, 404, 422), "409": {"description": "Transition not allowed", "content": {"application/json": {"schema": ERROR}}}},
+                parameters=[NUMBER],
+                requestBody=json_body({"type": "object", "required": ["status"], "properties": {"status": {"enum": ["open", "pending", "resolved", "closed"]}}}),
+            )
+        },
+        "/api/staff/tickets/{number}/assign": {
+            "post": op("Assign the ticket (null unassigns)", {**ok(ticket), **errors(400, 404, 422)}, parameters=[NUMBER],
+                       requestBody=json_body({"type": "object", "properties": {"assignee": {"type": ["string", "null"], "maxLength": 128}}}))
+        },
+        "/api/staff/tickets/{number}/notes": {
+            "post": op("Add an internal note", {"201": {"description": "Created"}, **errors(400, 404, 422)}, parameters=[NUMBER],
+                       requestBody=json_body({"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 5000}}}))
+        },
+        "/api/staff/report": {
+            "get": op("Deflection report: conversations, escalations, FAQ outcomes, SLA, CSAT, unanswered questions",
+                      {**ok({"type": "object", "required": ["days", "totals", "sla", "csat", "unanswered"]}), **errors(422)},
+                      parameters=[{"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 366}}])
+        },
+        "/api/staff/unanswered": {"get": op("Questions the assistant could not answer, grouped by similarity", ok({"type": "object"}))},
+        "/api/staff/customers/{email}/export": {"get": op("Everything stored about one customer (audited)", {**ok({"type": "object"}), **errors(422)}, parameters=[EMAIL])},
+        "/api/staff/customers/{email}": {"delete": op("Erase one customer's personal data and conversations (audited)", {**ok({"type": "object"}), **errors(422)}, parameters=[EMAIL])},
+    }
+
+
+def csat_paths() -> dict[str, Any]:
+    sender = {"name": "sender", "in": "path", "required": True, "schema": SENDER}
+    return {
+        "/api/conversations/{sender}/csat": {
+            "get": {"summary": "Resolved tickets waiting for the customer's rating", "parameters": [sender],
+                    "responses": {**ok({"type": "object", "required": ["pending"]}), **errors(401, 422)}},
+            "post": {
+                "summary": "Rate a resolved ticket from 1 to 5 (once)",
+                "parameters": [sender],
+                "requestBody": json_body({"type": "object", "required": ["number", "rating"], "properties": {
+                    "number": {"type": "string"}, "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+                    "comment": {"type": "string", "maxLength": 2000}}}),
+                "responses": {**ok({"type": "object"}), **errors(400, 401, 404, 422),
+                              "409": {"description": "Not resolved yet, or already rated", "content": {"application/json": {"schema": ERROR}}}},
+            },
+        }
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -76,6 +144,7 @@ def openapi_document() -> dict[str, Any]:
                 "Every error has the shape {\"error\": {\"code\", \"message\"}}."
             ),
         },
+        "components": {"securitySchemes": {"staffToken": {"type": "http", "scheme": "bearer"}}},
         "paths": {
             "/api/chat": {
                 "post": {
@@ -172,6 +241,8 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **csat_paths(),
+            **staff_paths(),
             "/healthz": {
                 "get": {
                     "summary": "Health of Rasa, the action server and the database",

@@ -25,6 +25,9 @@ from bot.answers import format_time
 from bot.api import CLOCK, POLICY, SETTINGS, STORE, ApiError, read_json_object
 from bot.handoff import slot_of
 from bot.policy import SEVERITY_ORDER as SEVERITY_IDS
+from bot.intake import EMAIL_RE
+from bot.privacy import erase_customer, export_customer
+from bot.reports import build_report
 from bot.settings import SettingsError
 from bot.store import TICKET_STATUSES, InvalidTransition, Ticket
 
@@ -185,10 +188,66 @@ async def add_note(request: web.Request) -> web.Response:
     return web.json_response({"author": note.author, "text": note.text, "created_at": note.created_at.isoformat()}, status=201)
 
 
+async def report(request: web.Request) -> web.Response:
+    """GET /api/staff/report?days=30: the figures of the report page."""
+    staff_member(request)
+    try:
+        days = int(request.query.get("days", "30"))
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 366:
+        raise ApiError(422, "invalid_days", "`days` must be a whole number from 1 to 366.")
+    settings = request.app[SETTINGS]
+    body = await build_report(
+        request.app[STORE], request.app[POLICY], settings.tracker_store_url, request.app[CLOCK](), days
+    )
+    return web.json_response(body)
+
+
+async def unanswered(request: web.Request) -> web.Response:
+    """GET /api/staff/unanswered?days=30: questions the assistant could not answer, grouped."""
+    staff_member(request)
+    body = await build_report(
+        request.app[STORE], request.app[POLICY], request.app[SETTINGS].tracker_store_url, request.app[CLOCK](), 30
+    )
+    return web.json_response({"groups": body["unanswered"]})
+
+
+def customer_email(request: web.Request) -> str:
+    email = request.match_info["email"].strip().lower()
+    if not EMAIL_RE.match(email):
+        raise ApiError(422, "invalid_email", "The path must end with a valid email address.")
+    return email
+
+
+async def export_customer_data(request: web.Request) -> web.Response:
+    """GET /api/staff/customers/{email}/export: everything stored about one customer."""
+    who = staff_member(request)
+    settings = request.app[SETTINGS]
+    body = await export_customer(
+        request.app[STORE], settings.tracker_store_url, customer_email(request), who, request.app[CLOCK]()
+    )
+    return web.json_response(body)
+
+
+async def erase_customer_data(request: web.Request) -> web.Response:
+    """DELETE /api/staff/customers/{email}: erase the customer's personal data and conversations."""
+    who = staff_member(request)
+    settings = request.app[SETTINGS]
+    body = await erase_customer(
+        request.app[STORE], settings.tracker_store_url, customer_email(request), who, request.app[CLOCK]()
+    )
+    return web.json_response(body)
+
+
 def add_routes(app: web.Application) -> None:
     app[STAFF_TOKENS] = parse_staff_tokens(app[SETTINGS].staff_tokens)
     app.router.add_get("/api/staff/tickets", list_tickets)
     app.router.add_get("/api/staff/tickets.csv", export_csv)
+    app.router.add_get("/api/staff/report", report)
+    app.router.add_get("/api/staff/unanswered", unanswered)
+    app.router.add_get("/api/staff/customers/{email}/export", export_customer_data)
+    app.router.add_delete("/api/staff/customers/{email}", erase_customer_data)
     app.router.add_get("/api/staff/tickets/{number}", ticket_detail)
     app.router.add_post("/api/staff/tickets/{number}/status", change_status)
     app.router.add_post("/api/staff/tickets/{number}/assign", assign)

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud on the phone
 NUMBER_PREFIX = "MK-"
 TICKET_STATUSES = ("open", "pending", "resolved", "closed")
+ERASED = "[erased]"
 
 metadata = sa.MetaData()
 
@@ -51,6 +52,11 @@ tickets = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("assignee", sa.String(128), nullable=True),
+    sa.Column("first_response_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("csat_rating", sa.Integer, nullable=True),
+    sa.Column("csat_comment", sa.Text, nullable=True),
+    sa.Column("csat_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 notifications = sa.Table(
@@ -134,6 +140,10 @@ class TicketNotFound(LookupError):
     """No ticket has that number."""
 
 
+class RatingRefused(ValueError):
+    """The ticket cannot be rated (not resolved yet, or already rated)."""
+
+
 class InvalidTransition(ValueError):
     """The ticket's status cannot change that way (see TRANSITIONS)."""
 
@@ -190,6 +200,11 @@ class Ticket(TicketDraft):
     created_at: dt.datetime
     updated_at: dt.datetime
     assignee: str | None = None
+    first_response_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
+    csat_rating: int | None = None
+    csat_comment: str | None = None
+    csat_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -403,8 +418,14 @@ class Store:
         now = _utc(now)
         try:
             async with self.engine.begin() as conn:
+                stamps: dict[str, Any] = {
+                    # The team's first action on a ticket is its first response.
+                    "first_response_at": sa.func.coalesce(tickets.c.first_response_at, now),
+                }
+                if values.get("status") == "resolved":
+                    stamps["resolved_at"] = now
                 result = await conn.execute(
-                    tickets.update().where(tickets.c.id == ticket.id, guard).values(**values, updated_at=now)
+                    tickets.update().where(tickets.c.id == ticket.id, guard).values(**values, **stamps, updated_at=now)
                 )
                 if not result.rowcount:  # changed by someone else meanwhile
                     raise InvalidTransition(ticket.status, str(values.get("status")))
@@ -422,13 +443,81 @@ class Store:
                     ticket_notes.insert().values(ticket_id=ticket.id, author=author, text=text, created_at=_utc(now))
                 )
                 note_id = result.inserted_primary_key[0]
+                await conn.execute(
+                    tickets.update()
+                    .where(tickets.c.id == ticket.id, tickets.c.first_response_at.is_(None))
+                    .values(first_response_at=_utc(now))
+                )
         except (SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable(f"could not store the note ({type(exc).__name__})") from exc
         return Note(note_id, ticket.id, author, text, _utc(now))
 
+    async def awaiting_rating(self, conversation_id: str, email: str | None = None) -> list[Ticket]:
+        """Resolved or closed tickets of this conversation (or verified email) not rated yet."""
+        owner = tickets.c.conversation_id == conversation_id
+        if email:
+            owner = sa.or_(owner, tickets.c.email == email.lower())
+        condition = sa.and_(owner, tickets.c.status.in_(("resolved", "closed")), tickets.c.csat_rating.is_(None))
+        return await self._tickets_where(condition, order=tickets.c.resolved_at)
+
+    async def rate(self, number: str, rating: int, comment: str | None, now: dt.datetime) -> Ticket:
+        """Store the customer's 1-5 rating once, on a resolved or closed ticket."""
+        ticket = await self.get_ticket(number)
+        if ticket.status not in ("resolved", "closed"):
+            raise RatingRefused(f"ticket {ticket.number} is {ticket.status}; it can be rated once it is resolved")
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    tickets.update()
+                    .where(tickets.c.id == ticket.id, tickets.c.csat_rating.is_(None))
+                    .values(csat_rating=rating, csat_comment=comment, csat_at=_utc(now))
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"could not store the rating ({type(exc).__name__})") from exc
+        if not result.rowcount:
+            raise RatingRefused(f"ticket {ticket.number} has already been rated")
+        return await self.get_ticket(number)
+
     async def notes_for(self, ticket_id: int) -> list[Note]:
         query = sa.select(ticket_notes).where(ticket_notes.c.ticket_id == ticket_id).order_by(ticket_notes.c.id)
         return [_row_to(Note, row) for row in await self._fetch(query)]
+
+    async def customer_tickets_with_notes(self, email: str) -> list[tuple[Ticket, list[Note]]]:
+        found = await self.tickets_for_email(email)
+        return [(t, await self.notes_for(t.id)) for t in found]
+
+    async def forget_customer(self, email: str, actor: str, subject: str, now: dt.datetime) -> list[str]:
+        """Erase the personal fields of every ticket of `email` and their notes; audited.
+
+        Returns the conversation ids of those tickets (their history lives in Rasa's
+        tracker store and is deleted by the caller).
+        """
+        found = await self.tickets_for_email(email)
+        ids = [t.id for t in found]
+        try:
+            async with self.engine.begin() as conn:
+                if ids:
+                    await conn.execute(
+                        tickets.update()
+                        .where(tickets.c.id.in_(ids))
+                        .values(
+                            name=ERASED, email=ERASED, description=ERASED, tried=ERASED, impact=ERASED,
+                            transcript=[], csat_comment=None, updated_at=_utc(now),
+                        )
+                    )
+                    await conn.execute(ticket_notes.delete().where(ticket_notes.c.ticket_id.in_(ids)))
+                await conn.execute(
+                    audit_log.insert().values(
+                        at=_utc(now), actor=actor, action="forget_customer", subject=subject,
+                        detail={"tickets": [t.number for t in found]},
+                    )
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"could not erase the customer's data ({type(exc).__name__})") from exc
+        return sorted({t.conversation_id for t in found})
+
+    async def record_audit(self, actor: str, action: str, subject: str, detail: dict[str, Any], now: dt.datetime) -> None:
+        await self._execute(audit_log.insert().values(at=_utc(now), actor=actor, action=action, subject=subject, detail=detail))
 
     async def audit_entries(self, subject: str) -> list[dict[str, Any]]:
         rows = await self._fetch(sa.select(audit_log).where(audit_log.c.subject == subject).order_by(audit_log.c.id))

@@ -99,6 +99,13 @@ def demo_page(template: str) -> Callable[[web.Request], Awaitable[web.Response]]
     return page
 
 
+def static_page(path: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+    async def page(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / path)
+
+    return page
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
@@ -133,6 +140,8 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
     app.router.add_get("/api/openapi.json", openapi)
     chat_api.add_routes(app)
     staff_api.add_routes(app)
+    app.router.add_get("/staff", static_page("staff/console.html"))
+    app.router.add_get("/staff/report", static_page("staff/report.html"))
     if settings.demo_pages == "true":
         app.router.add_get("/demo/site", demo_page("site.html"))
         app.router.add_get("/demo/site/pricing", demo_page("pricing.html"))

@@ -81,6 +81,7 @@ def start_stack(data_dir: Path, database_url: str | None = None) -> Stack:
         # Rasa's conversations go to the same kind of database as the tickets.
         tracker_store_url=database_url if database_url.startswith("postgresql") else "",
         identity_secret=secrets.token_hex(16),  # the pane's shared secret, made per run
+        staff_tokens=f"tester:{secrets.token_urlsafe(24)}",
         # Tests type faster than people; the limits themselves are tested in test_web.py.
         rate_per_conversation=6000,
         rate_burst_conversation=1000,

@@ -5,7 +5,9 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import json
 import os
+import sqlite3
 import secrets
 from zoneinfo import ZoneInfo
 
@@ -49,9 +51,18 @@ async def setup(request, aiohttp_client, tmp_path, policy):
     low, _ = await open_ticket(store, policy, low_request, "c-low", "in_app", CONVERSATION, NOW)
     critical_request = SupportRequest(**{**REQUEST.__dict__, "severity": "critical", "name": "=cmd|' /C calc'!A0"})
     critical, _ = await open_ticket(store, policy, critical_request, "c-crit", "web_chat", CONVERSATION, NOW)
+    tracker = tmp_path / "tracker.db"
+    with sqlite3.connect(tracker) as db:  # the columns of Rasa's SQL tracker store that are read
+        db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id TEXT, type_name TEXT, timestamp REAL,"
+                   " intent_name TEXT, action_name TEXT, data TEXT)")
+        for i, (sender, kind, text) in enumerate([("c-high", "user", "my POS crashes"), ("c-high", "bot", "Sorry!"),
+                                                  ("someone-else", "user", "hello")]):
+            db.execute("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (?, ?, ?, ?)",
+                       (sender, kind, 1_795_000_000 + i, json.dumps({"text": text})))
     settings = Settings(
         rasa_port=free_port(), actions_port=free_port(), data_dir=tmp_path, policy_path=POLICY_FILE,
         database_url=url, staff_tokens=f"alice:{TOKEN},bob:{OTHER}", identity_secret="s" * 32,
+        tracker_store_url=f"sqlite:///{tracker}",
     )
     client = await aiohttp_client(make_app(settings, clock=lambda: NOW))
     yield client, {"high": high, "low": low, "critical": critical}
@@ -153,3 +164,41 @@ async def test_csv_export_neutralises_formulas(setup):
     rows = list(csv.DictReader(io.StringIO(await response.text())))
     assert [r["number"] for r in rows] == [tickets["high"].number, tickets["critical"].number, tickets["low"].number]
     assert rows[1]["name"] == "'=cmd|' /C calc'!A0"
+
+
+async def test_customer_data_export_and_erasure(setup):
+    client, tickets = setup
+    email = REQUEST.email
+    assert (await client.get(f"/api/staff/customers/{email}/export")).status == 401
+    assert (await client.get("/api/staff/customers/not-an-email/export", headers=AUTH)).status == 422
+    await client.post(f"/api/staff/tickets/{tickets['high'].number}/notes", json={"text": "called Ana"}, headers=AUTH)
+    exported = await (await client.get(f"/api/staff/customers/{email}/export", headers=AUTH)).json()
+    assert sorted(t["number"] for t in exported["tickets"]) == sorted(t.number for t in tickets.values())
+    assert exported["conversations"]["c-high"] == [
+        {"at": "2026-11-18T11:06:40+00:00", "speaker": "customer", "text": "my POS crashes"},
+        {"at": "2026-11-18T11:06:41+00:00", "speaker": "assistant", "text": "Sorry!"},
+    ]
+    high = next(t for t in exported["tickets"] if t["number"] == tickets["high"].number)
+    assert high["notes"][0]["text"] == "called Ana" and high["transcript"]
+
+    response = await client.delete(f"/api/staff/customers/{email}", headers=AUTH)
+    assert response.status == 200
+    assert await response.json() == {"conversations_deleted": 3, "events_deleted": 2}
+    detail = await (await client.get(f"/api/staff/tickets/{tickets['high'].number}", headers=AUTH)).json()
+    assert (detail["name"], detail["email"], detail["description"], detail["transcript"], detail["notes"]) == (
+        "[erased]", "[erased]", "[erased]", [], [])
+    again = await (await client.get(f"/api/staff/customers/{email}/export", headers=AUTH)).json()
+    assert again["tickets"] == [] and again["conversations"] == {}
+    tracker = client.server.app[SETTINGS].tracker_store_url.removeprefix("sqlite:///")
+    with sqlite3.connect(tracker) as db:
+        assert db.execute("SELECT sender_id FROM events").fetchall() == [("someone-else",)]
+    store = await Store.open(client.server.app[SETTINGS].database_url)
+    try:
+        from bot.privacy import subject_of
+
+        audit = await store.audit_entries(subject_of(email))
+    finally:
+        await store.close()
+    assert [(a["actor"], a["action"]) for a in audit] == [
+        ("alice", "export_customer"), ("alice", "forget_customer"), ("alice", "export_customer")]
+    assert email not in json.dumps([a["detail"] for a in audit])

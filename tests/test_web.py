@@ -121,3 +121,11 @@ async def test_json_errors_for_bad_bodies(client):
     assert response.status == 400 and (await response.json())["error"]["code"] == "invalid_encoding"
     response = await client.post("/api/chat", data=json.dumps({"sender": "a", "message": "hi", "channel": "fax"}))
     assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_channel"
+
+
+@pytest.mark.parametrize("zone", ["a" * 300, "America", "UTC\x00", "../etc", "Mars/Olympus"])
+async def test_odd_time_zones_are_a_422_not_a_crash(client, zone):
+    response = await client.get("/api/status", params={"tz": zone})
+    assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_timezone"
+    response = await client.post("/api/chat", json={"sender": "abc", "message": "hi", "timezone": zone})
+    assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_timezone"
