@@ -48,13 +48,26 @@ def policy() -> SupportPolicy:
     return _policy
 
 
+_index_stamp: float | None = None
+
+
 async def answerer() -> FaqAnswerer:
-    """The FAQ answerer over the built index (built first if missing or stale)."""
-    global _answerer
+    """The FAQ answerer over the built index; reloaded when the index is rebuilt."""
+    global _answerer, _index_stamp
+    stamp = _index_mtime(settings())
     async with _answerer_lock:
-        if _answerer is None:
+        if _answerer is None or stamp != _index_stamp:
             _answerer = await asyncio.to_thread(_load_answerer, settings(), policy())
+            _index_stamp = stamp
     return _answerer
+
+
+def _index_mtime(settings: Settings) -> float | None:
+    # A rebuild replaces the folder atomically, so its meta.json gets a new mtime.
+    try:
+        return (settings.index_dir / "meta.json").stat().st_mtime
+    except OSError:
+        return None
 
 
 def _load_answerer(settings: Settings, policy: SupportPolicy) -> FaqAnswerer:

@@ -21,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("train", help="train the Rasa model if its training data changed")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("check-policy", help="validate the support policy file")
+    add = commands.add_parser("add-faq", help="add an FAQ entry to the knowledge base and rebuild the index")
+    add.add_argument("--id", required=True)
+    add.add_argument("--title", required=True)
+    add.add_argument("--question", action="append", required=True, help="a phrasing; repeat for several")
+    add.add_argument("--answer", required=True, help="Markdown; may quote policy values as {{ name }}")
     args = parser.parse_args(argv)
 
     try:
@@ -46,6 +51,20 @@ def main(argv: list[str] | None = None) -> int:
 
             upgrade(settings.database_url)
             print("database schema is up to date")
+            return 0
+        if args.command == "add-faq":
+            from bot.faq_admin import add_entry
+            from kb_index.knowledge import KnowledgeError
+
+            try:
+                count = add_entry(
+                    settings.kb_dir, settings.index_dir, load_policy(settings.policy_path),
+                    args.id, args.title, args.question, args.answer,
+                )
+            except (KnowledgeError, KeyError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"added {args.id}; the index now has {count} entries (running servers pick it up on the next question)")
             return 0
         if args.command == "check-policy":
             print(f"{settings.policy_path}: valid")
