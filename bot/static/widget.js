@@ -14,9 +14,14 @@
  * root, so the page's styles and the widget's cannot leak into each other, and nothing
  * needs an inline style (the service's CSP forbids them).
  *
+ * Once a ticket of this conversation (or of the signed-in user) is resolved, the widget
+ * asks once how satisfied the customer is (1 to 5), inside the log, when it is opened and
+ * after each reply; the server refuses a second rating, and the widget remembers which
+ * tickets it asked about so it never asks twice.
+ *
  * Hooks for tests are data-testid attributes; messages carry data-from
  * (customer | assistant | system) and customer messages data-state
- * (sending | queued | sent | failed).
+ * (sending | queued | sent | failed); the rating question is data-testid="csat-prompt".
  */
 (function () {
   "use strict";
@@ -524,6 +529,7 @@
         if (text || (m.buttons && m.buttons.length)) { addAssistant(text, m.buttons || []); }
       });
       if (ticketMentioned) { loadTickets(); }
+      checkSatisfaction();
       pump();
     } else if (result.status === 401 && code === "invalid_identity" && sentIdentity) {
       identityRejected();  // (a no-op if the tickets list found out first)
@@ -640,6 +646,7 @@
     typing.hidden = true;
     state.sender = null;  // a fresh id is made with the first message
     storage.remove(conversationKey());
+    csat.prompt = null;
     clearLog();
     input.value = "";
     input.focus();
@@ -679,6 +686,126 @@
     });
   }
 
+  // ---------------------------------------------------------------- satisfaction (CSAT)
+
+  var RATING_NAMES = ["very dissatisfied", "dissatisfied", "neither satisfied nor dissatisfied", "satisfied", "very satisfied"];
+  var MAX_REMEMBERED = 100;
+  var csat = {
+    prompt: null,       // the question on screen; one at a time
+    checking: false,
+    again: false,       // a check was wanted while one was in flight
+    anonymousId: null   // a signed-in user with no conversation yet still has tickets to rate
+  };
+
+  function askedAbout() {
+    try {
+      var list = JSON.parse(storage.get("csat-asked") || "[]");
+      return Array.isArray(list) ? list : [];
+    } catch (e) { return []; }
+  }
+
+  function rememberAsked(number) {
+    var list = askedAbout().filter(function (n) { return n !== number; });
+    list.push(number);
+    storage.set("csat-asked", JSON.stringify(list.slice(-MAX_REMEMBERED)));
+  }
+
+  function csatSender() {
+    if (state.sender) { return state.sender; }
+    if (!state.identity) { return null; }
+    if (!csat.anonymousId) { csat.anonymousId = newConversationId(); }
+    return csat.anonymousId;
+  }
+
+  function csatHeaders(extra) {
+    var headers = Object.assign({}, extra || {});
+    if (state.identity) { headers["X-Identity-Token"] = state.identity; }
+    return headers;
+  }
+
+  // Ask about the first resolved ticket not asked about yet (only while the chat is visible).
+  function checkSatisfaction() {
+    if (MODE === "launcher" && panel.hidden) { return; }
+    var sender = csatSender();
+    if (!sender || csat.prompt) { return; }
+    if (csat.checking) { csat.again = true; return; }
+    csat.checking = true;
+    var epoch = state.epoch;
+    request("/api/conversations/" + encodeURIComponent(sender) + "/csat", { headers: csatHeaders() }, FETCH_TIMEOUT_MS)
+      .then(function (result) {
+        // A 401 means a bad identity token: the chat finds that out and says so, not this.
+        if (epoch !== state.epoch || csat.prompt || result.status !== 200 || !result.body) { return; }
+        var asked = askedAbout();
+        var next = (Array.isArray(result.body.pending) ? result.body.pending : []).filter(function (t) {
+          return t && typeof t.number === "string" && asked.indexOf(t.number) === -1;
+        })[0];
+        if (next) { askSatisfaction(next, sender); }
+      }, function () { /* offline: ask another time */ })
+      .then(function () {
+        csat.checking = false;
+        if (csat.again) { csat.again = false; checkSatisfaction(); }
+      });
+  }
+
+  function askSatisfaction(ticket, sender) {
+    rememberAsked(ticket.number);
+    var item = el("li", { "class": "mk-csat", "data-testid": "csat-prompt", "data-number": ticket.number });
+    var questionId = "mk-csat-" + ticket.number;
+    item.appendChild(el("p", { "class": "mk-csat-question", id: questionId },
+      "How satisfied are you with how we handled " + ticket.number + "?"));
+    if (ticket.summary) {
+      item.appendChild(el("p", { "class": "mk-csat-summary" }, (ticket.product ? ticket.product + ": " : "") + ticket.summary));
+    }
+    var scale = el("div", { "class": "mk-csat-scale", role: "group", "aria-labelledby": questionId });
+    RATING_NAMES.forEach(function (name, i) {
+      var rating = i + 1;
+      var button = el("button", {
+        type: "button", "class": "mk-csat-rating", "data-testid": "csat-rating-" + rating, "aria-label": rating + ", " + name
+      }, String(rating));
+      button.addEventListener("click", function () { rate(ticket.number, rating, sender, item); });
+      scale.appendChild(button);
+    });
+    item.appendChild(scale);
+    var ends = el("p", { "class": "mk-csat-ends", "aria-hidden": "true" });
+    ends.appendChild(el("span", {}, "1 = very dissatisfied"));
+    ends.appendChild(el("span", {}, "5 = very satisfied"));
+    item.appendChild(ends);
+    item.appendChild(el("p", { "class": "mk-csat-note", "data-testid": "csat-note", "aria-live": "polite" }));
+    log.appendChild(item);
+    emptyHint.hidden = true;
+    csat.prompt = item;
+    scrollToEnd();
+  }
+
+  function rate(number, rating, sender, item) {
+    var buttons = item.querySelectorAll("button");
+    var note = item.querySelector(".mk-csat-note");
+    Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+    note.textContent = "Sending your rating…";
+    request("/api/conversations/" + encodeURIComponent(sender) + "/csat", {
+      method: "POST",
+      headers: csatHeaders({ "Content-Type": "application/json" }),
+      body: JSON.stringify({ number: number, rating: rating })
+    }, FETCH_TIMEOUT_MS).then(function (result) { return result; }, function () {
+      return { status: 0, body: null };
+    }).then(function (result) {
+      // 409: already rated (another tab, an earlier visit), which is as good as done.
+      if (result.status === 200 || result.status === 409 || result.status === 404) {
+        var hadFocus = item.contains(item.getRootNode().activeElement);
+        item.removeChild(item.querySelector(".mk-csat-scale"));
+        item.removeChild(item.querySelector(".mk-csat-ends"));
+        item.setAttribute("data-state", "rated");
+        note.textContent = result.status === 404 ? "This ticket can't be rated from here." : "Thanks for your rating.";
+        if (csat.prompt === item) { csat.prompt = null; }
+        if (hadFocus) { input.focus(); }
+        checkSatisfaction();  // another resolved ticket may be waiting
+        return;
+      }
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+      note.textContent = "We couldn't save your rating just now; please try again.";
+    });
+  }
+
   // ---------------------------------------------------------------- open, close, keys
 
   function setOpen(open, focus) {
@@ -690,6 +817,7 @@
     if (open) {
       scrollToEnd();
       if (focus) { focusInput(); }
+      if (frame.getAttribute("data-ready") === "true") { checkSatisfaction(); }
     } else if (focus) {
       launcher.focus();
     }
@@ -741,6 +869,7 @@
       frame.setAttribute("data-ready", "true");
       scrollToEnd();
       if (focusWhenReady) { focusWhenReady = false; input.focus(); }
+      checkSatisfaction();  // after the history, so the question comes below it
     });
     loadStatus();
     loadTickets();
