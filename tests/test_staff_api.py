@@ -202,3 +202,20 @@ async def test_customer_data_export_and_erasure(setup):
     assert [(a["actor"], a["action"]) for a in audit] == [
         ("alice", "export_customer"), ("alice", "forget_customer"), ("alice", "export_customer")]
     assert email not in json.dumps([a["detail"] for a in audit])
+
+
+async def test_report_and_unanswered_endpoints(setup):
+    client, tickets = setup
+    for path in ("/api/staff/report", "/api/staff/unanswered"):
+        assert (await client.get(path)).status == 401
+    for bad in ("0", "367", "x"):
+        response = await client.get(f"/api/staff/report?days={bad}", headers=AUTH)
+        assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_days"
+    report = await (await client.get("/api/staff/report?days=7", headers=AUTH)).json()
+    # The fixture's tracker events are older than 7 days; the three tickets are not.
+    assert report["totals"]["conversations"] == 0
+    by_severity = {row["severity"]: row for row in report["sla"]}
+    assert by_severity["high"]["missed"] == 1  # due Monday 13:29, no response by 15:00
+    assert by_severity["critical"]["pending"] == 1 and by_severity["low"]["pending"] == 1
+    unanswered = await (await client.get("/api/staff/unanswered", headers=AUTH)).json()
+    assert unanswered == {"groups": []}
