@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.store import Store, StoreUnavailable, make_engine
-
-EVENTS = sa.table("events", sa.column("sender_id"), sa.column("type_name"), sa.column("timestamp"), sa.column("data"))
+from bot.transcripts import RASA_EVENTS as EVENTS
 
 
 def subject_of(email: str) -> str:

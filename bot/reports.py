@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.policy import SEVERITY_ORDER, SupportPolicy
 from bot.store import Store, StoreUnavailable, make_engine, tickets
+from bot.transcripts import RASA_EVENTS
 
 FAQ_OUTCOMES = ("answered", "suggested", "missed")
 
@@ -34,9 +35,7 @@ class TrackerEvent:
 async def tracker_events(tracker_store_url: str, since: dt.datetime) -> list[TrackerEvent]:
     """User messages and slot events since `since`, oldest first, from Rasa's tracker store."""
     engine = make_engine(tracker_store_url)
-    events = sa.table(
-        "events", sa.column("sender_id"), sa.column("type_name"), sa.column("timestamp"), sa.column("data"), sa.column("id")
-    )
+    events = RASA_EVENTS
     query = (
         sa.select(events.c.sender_id, events.c.type_name, events.c.timestamp, events.c.data)
         .where(events.c.type_name.in_(("user", "slot")), events.c.timestamp >= since.timestamp())
