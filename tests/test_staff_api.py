@@ -1,27 +1,23 @@
 """The staff ticket API through the real app and a real database: every endpoint with
 valid, invalid and unauthorised requests."""
 
-import asyncio
 import csv
 import datetime as dt
 import io
 import json
-import os
 import sqlite3
 import secrets
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 
 from bot import identity
 from bot.api import SETTINGS
-from bot.migrations import upgrade
 from bot.settings import Settings
 from bot.store import Store
 from bot.tickets import SupportRequest, open_ticket
 from bot.web import make_app
-from tests.conftest import POLICY_FILE, free_port, unavailable
+from tests.conftest import POLICY_FILE, free_port
 from tests.test_tickets import CONVERSATION, REQUEST
 
 HNL = ZoneInfo("Pacific/Honolulu")
@@ -31,19 +27,10 @@ OTHER = secrets.token_urlsafe(24)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def setup(request, aiohttp_client, tmp_path, policy):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'support.db'}"
-    else:
-        url = os.environ.get("SUPPORT_TEST_DATABASE_URL", "")
-        if not url.startswith("postgresql://"):
-            unavailable("SUPPORT_TEST_DATABASE_URL is not a postgresql:// URL (make test sets it)")
-    await asyncio.to_thread(upgrade, url)
-    store = await Store.open(url)
-    if request.param == "postgresql":
-        async with store.engine.begin() as conn:
-            await conn.execute(sa.text("TRUNCATE tickets, notifications, audit_log, ticket_notes, bookings RESTART IDENTITY CASCADE"))
+@pytest.fixture
+async def setup(store, aiohttp_client, tmp_path, policy):
+    """The app on the `store` fixture's database (SQLite, and PostgreSQL when configured)."""
+    url = store.engine.url.render_as_string(hide_password=False)
     # Three tickets: high due Monday 13:29 (overdue at NOW), low and critical.
     saturday = dt.datetime(2026, 11, 28, 18, 29, tzinfo=HNL)
     high, _ = await open_ticket(store, policy, REQUEST, "c-high", "web_chat", CONVERSATION, saturday)
@@ -65,8 +52,7 @@ async def setup(request, aiohttp_client, tmp_path, policy):
         tracker_store_url=f"sqlite:///{tracker}",
     )
     client = await aiohttp_client(make_app(settings, clock=lambda: NOW))
-    yield client, {"high": high, "low": low, "critical": critical}
-    await store.close()
+    return client, {"high": high, "low": low, "critical": critical}
 
 
 async def test_every_staff_endpoint_refuses_anonymous_customer_and_wrong_tokens(setup):
