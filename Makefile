@@ -17,10 +17,11 @@ find_python = $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(
 PY310 := $(call find_python,3.10)
 PY311 := $(call find_python,3.11)
 
-.PHONY: help setup model index run test browser clean
+.PHONY: help setup model index run run-scaled test browser clean
 
 help:
 	@echo "make run    set everything up (both environments, Rasa model, FAQ index, database) and start the assistant"
+	@echo "make run-scaled   the production topology on this machine: PostgreSQL, Redis lock store, 2 Rasa + 2 action servers"
 	@echo "make test   set up what is missing, then: rasa data validate, pytest, rasa test on tests/test_stories.yml"
 
 $(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
@@ -52,13 +53,24 @@ index: setup
 run: setup model index
 	$(PY) -m bot run
 
+# The scaled-out topology (README): tickets and Rasa's tracker store on a local PostgreSQL,
+# Rasa's lock store on a local Redis (both from Debian's packages, installed if missing),
+# SUPPORT_REPLICAS (default 2) Rasa servers, each with its own action server.
+run-scaled: setup model index
+	@db="$$(scripts/postgres.sh start makana)" && redis="$$(scripts/redis.sh)" && \
+	SUPPORT_DATABASE_URL="$$db" SUPPORT_TRACKER_STORE_URL="$$db" SUPPORT_LOCK_STORE_URL="$$redis" \
+	SUPPORT_REPLICAS="$${SUPPORT_REPLICAS:-2}" $(PY) -m bot run
+
 # Headless Chromium for the widget's browser tests (Debian's package; Playwright drives it).
 browser:
 	@test -x /usr/bin/chromium || { echo "installing chromium…"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: setup model index browser
 	$(RASA) data validate --fail-on-warnings
-	SUPPORT_TEST_DATABASE_URL="$$(scripts/test-postgres.sh)" SUPPORT_TEST_REQUIRE_ALL=1 $(PY) -m pytest -p no:cacheprovider
+	SUPPORT_TEST_DATABASE_URL="$$(scripts/postgres.sh)" \
+	SUPPORT_TEST_SCALED_DATABASE_URL="$$(scripts/postgres.sh start makana_scaled_test)" \
+	SUPPORT_TEST_REDIS_URL="$$(scripts/redis.sh)" \
+	SUPPORT_TEST_REQUIRE_ALL=1 $(PY) -m pytest -p no:cacheprovider
 	$(RASA) test core --e2e --model models/support.tar.gz --stories tests/test_stories.yml \
 		--fail-on-prediction-errors --out var/rasa-test-results
 

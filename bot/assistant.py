@@ -1,15 +1,24 @@
-"""Client for the Rasa server's HTTP API: send a customer's message, read state.
+"""Client for the Rasa servers' HTTP API: send a customer's message, read state.
 
-Every call has a timeout. Failures surface as `AssistantUnavailable` (Rasa cannot be
-reached, timed out, or answered with a server error); the web layer maps that to a
-503 that tells the customer how else to reach support.
+With several Rasa servers (the scaled-out topology) each call goes to the next one in
+turn, so consecutive messages of one conversation land on different servers; Rasa's
+lock store and shared tracker store keep them in order. A server that refuses the
+connection is skipped for `retry_after_s` and the call goes to the next: nothing was
+sent, so nothing can be handled twice. A server that fails after the message was sent
+is not retried elsewhere (it may have handled the message); the customer is told.
+
+Every call has a timeout. Failures surface as `AssistantUnavailable` (no Rasa server
+can be reached, one timed out, or answered with a server error); the web layer maps
+that to a 503 that tells the customer how else to reach support.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import aiohttp
 
@@ -34,12 +43,28 @@ class Reply:
 
 
 class AssistantClient:
-    """Talks to one Rasa server over its REST channel and HTTP API."""
+    """Talks to one or more Rasa servers over their REST channel and HTTP API."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_urls: str | Sequence[str],
+        timeout_s: float,
+        retry_after_s: float = 5.0,
+    ) -> None:
         self._session = session
-        self._base = base_url.rstrip("/")
+        bases = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        if not bases:
+            raise ValueError("at least one Rasa server URL is needed")
+        self._bases = [b.rstrip("/") for b in bases]
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._retry_after_s = retry_after_s
+        self._turn = itertools.count()
+        self._refused_until = [0.0] * len(self._bases)
+
+    @property
+    def servers(self) -> list[str]:
+        return list(self._bases)
 
     async def send(self, sender: str, message: str, metadata: dict[str, Any] | None = None) -> list[Reply]:
         """Deliver a customer's message and return the bot's replies, in order."""
@@ -58,26 +83,47 @@ class AssistantClient:
             raise AssistantUnavailable("the assistant answered in an unexpected format")
         return data
 
-    async def is_ready(self, timeout_s: float = 2.0) -> bool:
-        """Whether the server answers and has a model loaded."""
-        try:
-            data = await self._request("GET", "/status", timeout=aiohttp.ClientTimeout(total=timeout_s))
-        except AssistantUnavailable:
-            return False
-        return isinstance(data, dict) and bool(data.get("model_id") or data.get("model_file"))
+    async def readiness(self, timeout_s: float = 2.0) -> list[bool]:
+        """For each server, whether it answers and has a model loaded."""
+
+        async def ready(base: str) -> bool:
+            try:
+                data = await self._call(base, "GET", "/status", aiohttp.ClientTimeout(total=timeout_s))
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, AssistantUnavailable):
+                return False
+            return isinstance(data, dict) and bool(data.get("model_id") or data.get("model_file"))
+
+        return list(await asyncio.gather(*(ready(base) for base in self._bases)))
+
+    def _order(self) -> list[int]:
+        """Servers to try for the next call: the next in turn first, refused ones last."""
+        start = next(self._turn) % len(self._bases)
+        order = [(start + i) % len(self._bases) for i in range(len(self._bases))]
+        now = time.monotonic()
+        return sorted(order, key=lambda i: self._refused_until[i] > now)
 
     async def _request(self, method: str, path: str, timeout: aiohttp.ClientTimeout | None = None, **kwargs: Any) -> Any:
-        try:
-            async with self._session.request(
-                method, self._base + path, timeout=timeout or self._timeout, **kwargs
-            ) as response:
-                if response.status >= 500:
-                    raise AssistantUnavailable(f"the assistant failed with HTTP {response.status}")
-                if response.status >= 400:
-                    raise AssistantUnavailable(f"the assistant refused the request with HTTP {response.status}")
-                return await response.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise AssistantUnavailable(f"the assistant could not be reached ({type(exc).__name__})") from exc
+        failure: BaseException | None = None
+        for i in self._order():
+            try:
+                return await self._call(self._bases[i], method, path, timeout or self._timeout, **kwargs)
+            except aiohttp.ClientConnectorError as exc:
+                # Refused or unresolvable: the request never left, so another server may take it.
+                self._refused_until[i] = time.monotonic() + self._retry_after_s
+                failure = exc
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                if method != "GET":
+                    raise AssistantUnavailable(f"the assistant could not be reached ({type(exc).__name__})") from exc
+                failure = exc  # a read can safely be asked of another server
+        raise AssistantUnavailable(f"the assistant could not be reached ({type(failure).__name__})") from failure
+
+    async def _call(self, base: str, method: str, path: str, timeout: aiohttp.ClientTimeout, **kwargs: Any) -> Any:
+        async with self._session.request(method, base + path, timeout=timeout, **kwargs) as response:
+            if response.status >= 500:
+                raise AssistantUnavailable(f"the assistant failed with HTTP {response.status}")
+            if response.status >= 400:
+                raise AssistantUnavailable(f"the assistant refused the request with HTTP {response.status}")
+            return await response.json(content_type=None)
 
 
 def _reply(item: dict[str, Any]) -> Reply:

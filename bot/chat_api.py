@@ -36,8 +36,9 @@ from bot.api import (
     ApiError,
     read_json_object,
 )
+from bot.assistant import AssistantUnavailable
 from bot.invite import invitation
-from bot.store import RatingRefused
+from bot.store import RatingRefused, StoreUnavailable
 from bot.tickets import may_see
 from bot.transcripts import conversation_turns
 
@@ -113,14 +114,38 @@ def verified_identity(request: web.Request, token: Any) -> identity.Identity | N
         raise ApiError(401, "invalid_identity", f"{exc}. Continue without it to chat anonymously.") from None
 
 
-async def actions_up(app: web.Application) -> bool:
+async def action_servers_up(app: web.Application) -> list[bool]:
+    """For each action server, whether it answers its health check."""
+
+    async def up(url: str) -> bool:
+        try:
+            async with app[HTTP].get(url.rstrip("/") + "/health", timeout=aiohttp.ClientTimeout(total=2)) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+    return list(await asyncio.gather(*(up(url) for url in app[SETTINGS].actions_url_list)))
+
+
+async def database_answers(app: web.Application) -> None:
+    """Refuse the message (503, "send it again") while the database is down.
+
+    Rasa's tracker store lives in the same database server as the tickets. When it cannot
+    be read, Rasa does not fail: its FailSafeTrackerStore carries on with an empty
+    conversation kept in that server's memory, so the customer's half-filled form would
+    silently vanish ("yes" at the summary answered with "I didn't understand").
+    """
     try:
-        async with app[HTTP].get(
-            app[SETTINGS].actions_url.rstrip("/") + "/health", timeout=aiohttp.ClientTimeout(total=2)
-        ) as response:
-            return response.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        return False
+        await asyncio.wait_for(app[STORE].ping(), timeout=2)
+    except (StoreUnavailable, asyncio.TimeoutError) as exc:
+        raise AssistantUnavailable("the database does not answer") from exc
+
+
+async def message_stored(app: web.Application, sender: str, message: str) -> bool:
+    """Whether the conversation's latest customer message in Rasa's tracker is `message`."""
+    events = (await app[ASSISTANT].tracker(sender)).get("events") or []
+    latest = next((e for e in reversed(events) if isinstance(e, dict) and e.get("event") == "user"), None)
+    return latest is not None and latest.get("text") == message
 
 
 async def chat(request: web.Request) -> web.Response:
@@ -135,10 +160,16 @@ async def chat(request: web.Request) -> web.Response:
         metadata["timezone"] = timezone
     if who is not None:
         metadata["identity"] = who.to_metadata()
+    await database_answers(request.app)
     replies = [r.to_json() for r in await request.app[ASSISTANT].send(sender, message, metadata)]
-    if not replies and not await actions_up(request.app):
-        # Rasa keeps the message (and any form answer) but cannot act on it now.
-        replies = [{"text": RESTARTING, "buttons": []}]
+    if not replies:
+        if not all(await action_servers_up(request.app)):
+            # Rasa keeps the message (and any form answer) but cannot act on it now.
+            replies = [{"text": RESTARTING, "buttons": []}]
+        elif not await message_stored(request.app, sender, message):
+            # Rasa's REST channel answers 200 and nothing when it fails before storing the
+            # message (its lock store or tracker store is down): say so, so that it is resent.
+            raise AssistantUnavailable("Rasa answered nothing and did not store the message")
     return web.json_response({"sender": sender, "messages": replies})
 
 

@@ -1,7 +1,7 @@
-"""Start, watch and stop the assistant's three services; train the Rasa model.
+"""Start, watch and stop the assistant's services; train the Rasa model.
 
 `python -m bot run` uses this to bring up the Rasa server, the action server and the
-web service as child processes (each in its own process group, so that stopping one
+web service (or, scaled out, `replicas` pairs of Rasa and action servers) as child processes (each in its own process group, so that stopping one
 also stops its workers), wait until each answers, and stop all of them on Ctrl-C.
 The test suite's session fixture uses the same code.
 """
@@ -20,8 +20,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import unquote, urlparse
 
-from bot.settings import ROOT, Settings
+from bot.settings import ROOT, Settings, replica_name
 
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -108,8 +109,27 @@ def _model_loaded(body: bytes) -> bool:
     return bool(status.get("model_id") or status.get("model_file"))
 
 
-def service_env(settings: Settings) -> dict[str, str]:
-    """The environment every child gets: the caller's, plus what Rasa's YAML reads."""
+def lock_store_env(url: str) -> dict[str, str]:
+    """endpoints.yml's lock-store variables for SUPPORT_LOCK_STORE_URL (empty: in memory)."""
+    if not url:
+        return {"LOCK_STORE_TYPE": "in_memory", "LOCK_STORE_HOST": "", "LOCK_STORE_PORT": "",
+                "LOCK_STORE_PASSWORD": "", "LOCK_STORE_DB": ""}
+    parts = urlparse(url)
+    return {
+        # Rasa's Redis lock store with atomic ticket bookkeeping (see bot/rasa_stores.py).
+        "LOCK_STORE_TYPE": "bot.rasa_stores.AtomicRedisLockStore",
+        "LOCK_STORE_HOST": parts.hostname or "127.0.0.1",
+        "LOCK_STORE_PORT": str(parts.port or 6379),
+        "LOCK_STORE_PASSWORD": unquote(parts.password or ""),
+        "LOCK_STORE_DB": parts.path.strip("/") or "1",
+    }
+
+
+def service_env(settings: Settings, replica: int = 0) -> dict[str, str]:
+    """The environment every child gets: the caller's, plus what Rasa's YAML reads.
+
+    `replica` picks the action server Rasa server number `replica` calls.
+    """
     env = dict(os.environ)
     env.update(
         {
@@ -118,9 +138,10 @@ def service_env(settings: Settings) -> dict[str, str]:
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
-            "ACTION_ENDPOINT_URL": settings.actions_url.rstrip("/") + "/webhook",
+            "ACTION_ENDPOINT_URL": settings.actions_url_list[replica].rstrip("/") + "/webhook",
             "TRACKER_STORE_URL": settings.tracker_store_url,
             "SANIC_HOST": settings.host,
+            **lock_store_env(settings.lock_store_url),
         }
     )
     # Every child rebuilds exactly these settings (secrets included) from its environment.
@@ -128,29 +149,41 @@ def service_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def rasa_service(settings: Settings, model_path: Path) -> Service:
+def _port(url: str) -> int:
+    parts = urlparse(url)
+    if parts.port is None:
+        raise LaunchError(f"{url}: a service started here needs an explicit port")
+    return parts.port
+
+
+def rasa_service(settings: Settings, model_path: Path, replica: int = 0) -> Service:
+    url = settings.rasa_url_list[replica]
+    name = replica_name("rasa", replica, len(settings.rasa_url_list))
     return Service(
-        name="rasa",
+        name=name,
         argv=[
             str(RASA_BIN), "run", "--enable-api",
-            "--interface", settings.host, "--port", str(settings.rasa_port),
+            "--interface", settings.host, "--port", str(_port(url)),
             "--model", str(model_path),
             "--endpoints", str(ROOT / "endpoints.yml"), "--credentials", str(ROOT / "credentials.yml"),
         ],
-        env=service_env(settings),
-        ready=http_ok(f"http://{settings.host}:{settings.rasa_port}/status", _model_loaded),
-        log_path=settings.data_dir / "logs" / "rasa.log",
+        # PYTHONPATH: the store classes endpoints.yml names live in this project (bot/rasa_stores.py).
+        env={**service_env(settings, replica), "PYTHONPATH": str(ROOT)},
+        ready=http_ok(url.rstrip("/") + "/status", _model_loaded),
+        log_path=settings.data_dir / "logs" / f"{name}.log",
     )
 
 
-def actions_service(settings: Settings) -> Service:
+def actions_service(settings: Settings, replica: int = 0) -> Service:
+    url = settings.actions_url_list[replica]
+    name = replica_name("actions", replica, len(settings.actions_url_list))
     return Service(
-        name="actions",
-        argv=[str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
-        env=service_env(settings),
-        ready=http_ok(f"http://{settings.host}:{settings.actions_port}/health"),
-        log_path=settings.data_dir / "logs" / "actions.log",
-        warm_up=lambda timeout_s: warm_up_actions(settings, timeout_s),
+        name=name,
+        argv=[str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(_port(url))],
+        env=service_env(settings, replica),
+        ready=http_ok(url.rstrip("/") + "/health"),
+        log_path=settings.data_dir / "logs" / f"{name}.log",
+        warm_up=lambda timeout_s: warm_up_actions(url, timeout_s),
     )
 
 
@@ -200,7 +233,7 @@ def ensure_model(settings: Settings, log: Callable[[str], None] = print) -> Path
     return model
 
 
-def warm_up_actions(settings: Settings, timeout_s: float) -> None:
+def warm_up_actions(actions_url: str, timeout_s: float) -> None:
     """Have the action server load its encoder and index before the first customer."""
     body = json.dumps(
         {"next_action": "action_warm_up", "sender_id": "launcher-warm-up", "tracker": {"sender_id": "launcher-warm-up",
@@ -208,7 +241,7 @@ def warm_up_actions(settings: Settings, timeout_s: float) -> None:
          "active_loop": {}, "latest_action_name": None}, "domain": {}, "version": "3.6.21"}
     ).encode()
     request = urllib.request.Request(
-        settings.actions_url.rstrip("/") + "/webhook", data=body, headers={"Content-Type": "application/json"}
+        actions_url.rstrip("/") + "/webhook", data=body, headers={"Content-Type": "application/json"}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
@@ -218,8 +251,16 @@ def warm_up_actions(settings: Settings, timeout_s: float) -> None:
 
 
 def start_all(settings: Settings, model: Path, log: Callable[[str], None] = print) -> list[Service]:
-    """Start actions, Rasa and the web service; return them once all answer."""
-    services = [actions_service(settings), rasa_service(settings, model), web_service(settings)]
+    """Start the action servers, the Rasa servers and the web service; return them once all answer.
+
+    They start together: Rasa servers load their model (about a minute each) in parallel.
+    """
+    replicas = range(len(settings.rasa_url_list))
+    services = (
+        [actions_service(settings, i) for i in replicas]
+        + [rasa_service(settings, model, i) for i in replicas]
+        + [web_service(settings)]
+    )
     try:
         for service in services:
             service.start()
@@ -243,7 +284,8 @@ def run_forever(settings: Settings) -> int:
     started = time.monotonic()
     services = start_all(settings, model)
     print(
-        f"\nThe assistant is ready after {time.monotonic() - started:.0f} s.\n"
+        f"\nThe assistant is ready after {time.monotonic() - started:.0f} s "
+        f"({len(settings.rasa_url_list)} Rasa server(s), lock store: {'Redis' if settings.lock_store_url else 'in memory'}).\n"
         f"  Chat page:  http://{settings.host}:{settings.web_port}/\n"
         f"  Health:     http://{settings.host}:{settings.web_port}/healthz\n"
         f"  Logs:       {settings.data_dir / 'logs'}\n"

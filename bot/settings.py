@@ -30,6 +30,15 @@ class Settings:
     public_url: str = ""  # how customers reach the web service; default: http://{host}:{web_port}
     rasa_url: str = ""  # default: http://{host}:{rasa_port}
     actions_url: str = ""  # default: http://{host}:{actions_port}
+    # Scale-out (README, "Scaled-out topology"): `replicas` Rasa servers, each with its own
+    # action server, on consecutive ports from rasa_port and actions_port, unless rasa_urls
+    # and actions_urls (comma-separated, paired by position) name them. The web service
+    # spreads messages across the Rasa servers; several need Rasa's Redis lock store
+    # (lock_store_url, redis://[:password@]host:port/db) and a shared tracker store.
+    replicas: int = 1
+    rasa_urls: str = ""
+    actions_urls: str = ""
+    lock_store_url: str = field(default="", repr=False)
     data_dir: Path = ROOT / "var"
     database_url: str = ""  # default: sqlite in data_dir
     tracker_store_url: str = ""  # default: sqlite in data_dir
@@ -87,10 +96,40 @@ class Settings:
             object.__setattr__(self, "rasa_url", f"http://{self.host}:{self.rasa_port}")
         if not self.actions_url:
             object.__setattr__(self, "actions_url", f"http://{self.host}:{self.actions_port}")
+        if self.replicas < 1:
+            raise SettingsError(f"SUPPORT_REPLICAS={self.replicas}: at least one Rasa server is needed")
+        if not self.rasa_urls:
+            object.__setattr__(self, "rasa_urls", self._replica_urls(self.rasa_url, self.rasa_port))
+        if not self.actions_urls:
+            object.__setattr__(self, "actions_urls", self._replica_urls(self.actions_url, self.actions_port))
+        if len(self.rasa_url_list) != len(self.actions_url_list):
+            raise SettingsError("SUPPORT_RASA_URLS and SUPPORT_ACTIONS_URLS must name as many servers each (they are paired)")
+        if len(self.rasa_url_list) > 1 and not self.lock_store_url:
+            raise SettingsError(
+                "several Rasa servers need SUPPORT_LOCK_STORE_URL (Rasa's Redis lock store); without it two of "
+                "them could handle messages of one conversation at once and lose one"
+            )
+        if self.lock_store_url and not self.lock_store_url.startswith("redis://"):
+            raise SettingsError("SUPPORT_LOCK_STORE_URL must be a redis:// URL (redis://:password@host:port/db)")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'support.db'}")
         if not self.tracker_store_url:
             object.__setattr__(self, "tracker_store_url", f"sqlite:///{self.data_dir / 'rasa_tracker.db'}")
+
+    def _replica_urls(self, first: str, port: int) -> str:
+        if self.replicas == 1:
+            return first
+        return ",".join(f"http://{self.host}:{port + i}" for i in range(self.replicas))
+
+    @property
+    def rasa_url_list(self) -> list[str]:
+        """Every Rasa server the web service spreads messages across."""
+        return [u.strip() for u in self.rasa_urls.split(",") if u.strip()]
+
+    @property
+    def actions_url_list(self) -> list[str]:
+        """Every action server; the i-th serves the i-th Rasa server."""
+        return [u.strip() for u in self.actions_urls.split(",") if u.strip()]
 
     def to_env(self) -> dict[str, str]:
         """The SUPPORT_* variables that rebuild these settings in a child process."""
@@ -107,6 +146,11 @@ class Settings:
                 continue
             values[f.name] = _convert(f.name, f.type, raw)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def replica_name(kind: str, index: int, count: int) -> str:
+    """A service's name in logs and health: "rasa" alone, "rasa-1", "rasa-2"… when replicated."""
+    return kind if count == 1 else f"{kind}-{index + 1}"
 
 
 def _convert(name: str, type_name: object, raw: str) -> object:

@@ -35,7 +35,7 @@ from bot.notify import Notifier, run_outbox
 from bot.openapi import openapi_document
 from bot.policy import load_policy
 from bot.ratelimit import RateLimiter
-from bot.settings import Settings
+from bot.settings import Settings, replica_name
 from bot.store import Store, StoreUnavailable
 
 CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'"
@@ -65,13 +65,13 @@ async def healthz(request: web.Request) -> web.Response:
         return True
 
     rasa, actions, database = await asyncio.gather(
-        app[ASSISTANT].is_ready(), chat_api.actions_up(app), database_up()
+        app[ASSISTANT].readiness(), chat_api.action_servers_up(app), database_up()
     )
-    components = {
-        "rasa": "up" if rasa else "down",
-        "actions": "up" if actions else "down",
-        "database": "up" if database else "down",
-    }
+    components: dict[str, str] = {}
+    for kind, states in (("rasa", rasa), ("actions", actions)):
+        for i, up in enumerate(states):
+            components[replica_name(kind, i, len(states))] = "up" if up else "down"
+    components["database"] = "up" if database else "down"
     down = [name for name, state in components.items() if state == "down"]
     body = {"status": "ok" if not down else "degraded", "components": components, "down": down}
     return web.json_response(body, status=200 if not down else 503)
@@ -122,7 +122,7 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
         app[POLICY] = load_policy(settings.policy_path)
         session = aiohttp.ClientSession()
         app[HTTP] = session
-        app[ASSISTANT] = AssistantClient(session, settings.rasa_url, settings.rasa_timeout_s)
+        app[ASSISTANT] = AssistantClient(session, settings.rasa_url_list, settings.rasa_timeout_s)
         app[STORE] = await Store.open(settings.database_url)
         notifier = Notifier(settings, app[POLICY], session)
         outbox = asyncio.create_task(run_outbox(app[STORE], notifier, settings.outbox_interval_s, app[CLOCK]))

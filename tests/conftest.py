@@ -66,8 +66,11 @@ class Stack:
         service.wait_ready(self.settings.startup_timeout_s)
 
 
-def start_stack(data_dir: Path, database_url: str | None = None) -> Stack:
-    """Rasa, the action server and the web service on free ports, with their own data."""
+def start_stack(data_dir: Path, database_url: str | None = None, replicas: int = 1, lock_store_url: str = "") -> Stack:
+    """Rasa, the action server and the web service on free ports, with their own data.
+
+    `replicas` > 1 starts that many Rasa servers, each with its own action server, behind
+    the web service (the scaled-out topology; it needs `lock_store_url`)."""
     policy_copy = data_dir / "support_policy.yml"
     shutil.copy(POLICY_FILE, policy_copy)
     database_url = database_url or f"sqlite:///{data_dir / 'support.db'}"
@@ -87,6 +90,10 @@ def start_stack(data_dir: Path, database_url: str | None = None) -> Stack:
         rate_burst_conversation=1000,
         rate_per_client=60000,
         rate_burst_client=10000,
+        replicas=replicas,
+        rasa_urls=",".join(f"http://127.0.0.1:{free_port()}" for _ in range(replicas)) if replicas > 1 else "",
+        actions_urls=",".join(f"http://127.0.0.1:{free_port()}" for _ in range(replicas)) if replicas > 1 else "",
+        lock_store_url=lock_store_url,
     )
     from bot.migrations import upgrade
 
@@ -111,6 +118,18 @@ def pg_stack(tmp_path_factory) -> Stack:
     if not url.startswith("postgresql://"):
         unavailable("SUPPORT_TEST_DATABASE_URL is not a postgresql:// URL (make test starts one)")
     started = start_stack(tmp_path_factory.mktemp("var-pg"), url)
+    yield started
+    stop_all(list(started.services.values()))
+
+
+@pytest.fixture(scope="session")
+def scaled_stack(tmp_path_factory) -> Stack:
+    """The scaled-out topology: PostgreSQL, Redis lock store, two Rasa and two action servers."""
+    url = os.environ.get("SUPPORT_TEST_SCALED_DATABASE_URL", "")
+    redis = os.environ.get("SUPPORT_TEST_REDIS_URL", "")
+    if not url.startswith("postgresql://") or not redis.startswith("redis://"):
+        unavailable("SUPPORT_TEST_SCALED_DATABASE_URL and SUPPORT_TEST_REDIS_URL are not set (make test starts both)")
+    started = start_stack(tmp_path_factory.mktemp("var-scaled"), url, replicas=2, lock_store_url=redis)
     yield started
     stop_all(list(started.services.values()))
 

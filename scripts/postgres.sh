@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# A private PostgreSQL server for the tests: installs Debian's server if it is missing,
-# creates a cluster for this checkout (loopback only, a port derived from the checkout's
-# path so two checkouts don't collide) with a random password, and prints the database
-# URL. `scripts/test-postgres.sh stop` stops it. The cluster lives under /tmp because the
+# A private PostgreSQL server for the tests and the scaled-out topology: installs Debian's
+# server if it is missing, creates a cluster for this checkout (loopback only, a port
+# derived from the checkout's path so two checkouts don't collide) with a random password,
+# creates the database DB (default makana_test) and prints its URL.
+# Usage: scripts/postgres.sh [start [DB]] | stop The cluster lives under /tmp because the
 # server runs as the postgres user, who may not be able to enter the checkout's folder.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 hash=$(printf %s "$root" | md5sum | cut -c1-8)
 dir="${TEST_POSTGRES_DIR:-/tmp/makana-test-postgres-$hash}"
 data="$dir/data"
+db="${2:-makana_test}"
+[[ "$db" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "error: database name must be lower-case letters, digits and _: $db" >&2; exit 2; }
 port="${TEST_POSTGRES_PORT:-$((55000 + 0x${hash:0:4} % 500))}"
 
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
@@ -43,8 +46,9 @@ if ! as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     -o "-p $port -k $data -c listen_addresses=127.0.0.1" start >/dev/null
 fi
 url=$(cat "$dir/url")
+url="${url%/*}/$db"
 export PGPASSWORD="${url#postgresql://makana:}"; PGPASSWORD="${PGPASSWORD%%@*}"
-if ! psql -h 127.0.0.1 -p "$port" -U makana -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='makana_test'" | grep -q 1; then
-  psql -h 127.0.0.1 -p "$port" -U makana -d postgres -qc "CREATE DATABASE makana_test" >&2
+if ! psql -h 127.0.0.1 -p "$port" -U makana -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1; then
+  psql -h 127.0.0.1 -p "$port" -U makana -d postgres -qc "CREATE DATABASE \"$db\"" >&2
 fi
 echo "$url"
