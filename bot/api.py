@@ -63,6 +63,9 @@ async def errors_middleware(
 ) -> web.StreamResponse:
     """Render every error as JSON; never leak a traceback to the client."""
     try:
+        for name, value in [*request.query.items(), *request.match_info.items()]:
+            if BAD_CHARACTERS.search(value):
+                raise ApiError(422, "invalid_characters", f"`{name[:60]}` contains a control character; remove it.")
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message)
@@ -94,6 +97,11 @@ async def errors_middleware(
         return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
 
 
+# C0 controls other than tab, line feed and carriage return, DEL, and lone UTF-16
+# surrogates (valid in JSON escapes, but not text: PostgreSQL and UTF-8 refuse them).
+BAD_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or an ApiError saying what is wrong."""
     if not request.can_read_body:
@@ -105,8 +113,32 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise ApiError(400, "invalid_encoding", "The request body must be UTF-8 encoded JSON.") from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"The request body is not valid JSON ({exc.msg} at position {exc.pos}).") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "The request body is nested too deeply.") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ApiError(400, "invalid_json", f"The request body has a value that cannot be read ({exc}).") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    check_characters(body)
     return body
+
+
+def check_characters(body: Any) -> None:
+    """Refuse control characters and lone surrogates in any key or string of `body`."""
+    pending: list[tuple[str, Any]] = [("", body)]
+    while pending:
+        where, value = pending.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            place = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and BAD_CHARACTERS.search(key):
+                raise ApiError(422, "invalid_characters", "A field name contains a control character; remove it.")
+            if isinstance(item, str) and BAD_CHARACTERS.search(item):
+                raise ApiError(
+                    422, "invalid_characters",
+                    f"`{place[:60]}` contains a control character or an invalid Unicode character; remove it and send again.",
+                )
+            if isinstance(item, (dict, list)):
+                pending.append((place, item))
 
 

@@ -58,8 +58,6 @@ def validate_chat(body: dict[str, Any], max_chars: int) -> tuple[str, str, str]:
     message = body.get("message")
     if not isinstance(message, str):
         raise ApiError(422, "invalid_message", "`message` must be a string.")
-    if "\x00" in message:
-        raise ApiError(422, "invalid_message", "`message` must not contain NUL characters.")
     message = message.strip()
     if not message:
         raise ApiError(422, "empty_message", "`message` is empty; type a question or a request.")
