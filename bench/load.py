@@ -1,17 +1,24 @@
 """Load generator: N concurrent simulated customers in realistic conversations.
 
-    .venv/bin/python bench/load.py --url http://127.0.0.1:8080 --customers 1,10,50 --seconds 60 \\
-        [--escalate-share 0.1] [--staff-token TOKEN]
+    .venv/bin/python bench/load.py --url http://127.0.0.1:8080 --customers 1,10,50,200 --seconds 60 \\
+        [--think 2-8] [--escalate-share 0.1] [--staff-token TOKEN]
 
-Start the assistant first (`make run`; for load runs raise SUPPORT_RATE_PER_CLIENT, since
-every simulated customer comes from 127.0.0.1). Each customer loops over conversations
-until the time is up: an FAQ question with feedback, a policy question, small talk, and
-(with probability --escalate-share) the whole escalation form ending in a ticket. Only
-loopback addresses are accepted, and every run is bounded by --seconds and
+Start the assistant first (`make run` or `make run-scaled`; for load runs raise
+SUPPORT_RATE_PER_CLIENT and SUPPORT_RATE_BURST_CLIENT, since every simulated customer
+comes from 127.0.0.1). Each customer loops over conversations until the time is up: an
+FAQ question with feedback, a policy question, small talk, and (with probability
+--escalate-share) the whole escalation form ending in a ticket.
+
+Customers are people: after each answer a customer reads and types for a random
+--think time (uniform, seconds; default 2-8, faster than people chat) before the next
+message, and customers start spread over the first think interval. `--think 0` turns
+every customer into a tight loop, which measures the service's capacity instead.
+
+Only loopback addresses are accepted, and every run is bounded by --seconds and
 --max-turns. Prints, per concurrency level: turns, throughput, latency p50/p95/p99,
 errors, tickets created vs. expected (checked through the staff API when a token is
 given), and the resident memory of each kind of service process (summed over every
-such process on the machine: run it with nothing else running).
+such process on the machine, replicas included: run it with nothing else running).
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import json
 import random
 import re
 import statistics
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +67,33 @@ class Stats:
     unexpected: list[str] = field(default_factory=list)
 
 
-async def say(session: aiohttp.ClientSession, url: str, sender: str, text: str, stats: Stats) -> str:
+@dataclass(frozen=True)
+class Think:
+    """How long a customer reads and types between two messages."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def parse(cls, text: str) -> "Think":
+        low, _, high = text.partition("-")
+        try:
+            think = cls(float(low), float(high or low))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--think takes seconds as MIN-MAX or one number, not {text!r}") from None
+        if not 0 <= think.low <= think.high:
+            raise argparse.ArgumentTypeError("--think needs 0 <= MIN <= MAX")
+        return think
+
+    async def pause(self, rng: random.Random) -> None:
+        if self.high > 0:
+            await asyncio.sleep(rng.uniform(self.low, self.high))
+
+
+async def say(session: aiohttp.ClientSession, url: str, sender: str, text: str, stats: Stats,
+              rng: random.Random | None = None, think: Think | None = None) -> str:
+    if think is not None and rng is not None:
+        await think.pause(rng)
     started = time.perf_counter()
     try:
         async with session.post(f"{url}/api/chat", json={"sender": sender, "message": text}) as response:
@@ -73,20 +108,25 @@ async def say(session: aiohttp.ClientSession, url: str, sender: str, text: str, 
     return "\n".join(m.get("text") or "" for m in body.get("messages", []))
 
 
-async def conversation(session, url: str, rng: random.Random, share: float, stats: Stats, deadline: float) -> None:
+async def conversation(session, url: str, rng: random.Random, share: float, stats: Stats, deadline: float,
+                       think: Think) -> None:
     sender = "load-" + uuid.uuid4().hex[:16]
-    await say(session, url, sender, "hello", stats)
-    reply = await say(session, url, sender, rng.choice(FAQ), stats)
+
+    async def turn(text: str) -> str:
+        return await say(session, url, sender, text, stats, rng, think)
+
+    await turn("hello")
+    reply = await turn(rng.choice(FAQ))
     if "Did this answer" in reply:
-        await say(session, url, sender, "/affirm" if rng.random() < 0.7 else "/deny", stats)
-    await say(session, url, sender, rng.choice(POLICY), stats)
+        await turn("/affirm" if rng.random() < 0.7 else "/deny")
+    await turn(rng.choice(POLICY))
     if rng.random() >= share:
-        await say(session, url, sender, "thanks, bye", stats)
+        await turn("thanks, bye")
         return
     stats.expected_tickets += 1
-    reply = await say(session, url, sender, "I want to talk to a human", stats)
+    reply = await turn("I want to talk to a human")
     for _ in range(14):
-        if time.monotonic() > deadline + 30:
+        if time.monotonic() > deadline + 30 + 15 * think.high:  # a started form is finished, within bounds
             stats.unexpected.append("deadline")
             return
         numbers = NUMBER.findall(reply)
@@ -102,16 +142,18 @@ async def conversation(session, url: str, rng: random.Random, share: float, stat
             stats.errors += 1  # the form asked something the script does not know
             stats.unexpected.append(reply[:200])
             return
-        reply = await say(session, url, sender, answer, stats)
+        reply = await turn(answer)
     stats.unexpected.append("no ticket after 14 answers: " + reply[:150])
 
 
-async def customer(url: str, seed: int, share: float, stats: Stats, deadline: float, max_turns: int) -> None:
+async def customer(url: str, seed: int, share: float, stats: Stats, deadline: float, max_turns: int,
+                   think: Think) -> None:
     rng = random.Random(seed)
     timeout = aiohttp.ClientTimeout(total=60)
+    await asyncio.sleep(rng.uniform(0, think.high))  # people don't all arrive in the same millisecond
     async with aiohttp.ClientSession(timeout=timeout) as session:
         while time.monotonic() < deadline and len(stats.latencies) < max_turns:
-            await conversation(session, url, rng, share, stats, deadline)
+            await conversation(session, url, rng, share, stats, deadline, think)
 
 
 async def verified_tickets(url: str, token: str, numbers: set[str]) -> int:
@@ -141,6 +183,15 @@ def service_memory_mb() -> dict[str, float]:
     return totals
 
 
+def topology(url: str) -> str:
+    """The components the web service reports in /healthz, e.g. "rasa-1, rasa-2, actions-1, …"."""
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
+            return ", ".join(json.loads(response.read())["components"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(f"{url}/healthz does not answer ({exc}); start the assistant first") from exc
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
@@ -151,7 +202,8 @@ async def run_level(args, customers: int) -> None:
     started = time.monotonic()
     deadline = started + args.seconds
     await asyncio.gather(
-        *[customer(args.url, 1000 * customers + i, args.escalate_share, stats, deadline, args.max_turns) for i in range(customers)]
+        *[customer(args.url, 1000 * customers + i, args.escalate_share, stats, deadline, args.max_turns, args.think)
+          for i in range(customers)]
     )
     elapsed = time.monotonic() - started
     created = await verified_tickets(args.url, args.staff_token, stats.numbers) if args.staff_token else len(stats.numbers)
@@ -171,7 +223,8 @@ async def run_level(args, customers: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8080")
-    parser.add_argument("--customers", default="1,10,50")
+    parser.add_argument("--customers", default="1,10,50,200")
+    parser.add_argument("--think", type=Think.parse, default=Think(2, 8), help="seconds between a reply and the next message, MIN-MAX")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--max-turns", type=int, default=20_000)
     parser.add_argument("--escalate-share", type=float, default=0.1)
@@ -180,6 +233,8 @@ def main() -> None:
     host = urlparse(args.url).hostname or ""
     if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         raise SystemExit("bench/load.py only sends traffic to loopback addresses (127.0.0.0/8, ::1)")
+    print(f"think time {args.think.low:g}-{args.think.high:g} s, {args.seconds:g} s per level, "
+          f"escalating share {args.escalate_share:g}; services: {topology(args.url)}")
     print("| customers | turns | turns/s | p50 ms | p95 ms | p99 ms | errors | tickets created / expected | memory MB rasa / actions / web |")
     print("|---|---|---|---|---|---|---|---|---|")
     for level in (int(n) for n in args.customers.split(",")):

@@ -41,14 +41,36 @@ T = TypeVar("T")
 
 
 class ReconnectingSQLTrackerStore(SQLTrackerStore):
-    """`SQLTrackerStore` that tests a pooled connection before using it."""
+    """`SQLTrackerStore` that tests a pooled connection before using it.
+
+    On SQLite (the single-machine default) it also keeps its connections in a pool, where
+    SQLAlchemy 1.4 would open and close one per turn, and uses write-ahead logging with
+    `synchronous=NORMAL`: a turn's commit no longer waits for the disk (it is durable
+    when the process dies, and at the next checkpoint against power loss). Measured with
+    py-spy under load, the commit and the connection churn were 30% of Rasa's time per
+    turn. The tickets are in a separate database with its own settings.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         url = self.engine.url
         self.engine.dispose()
-        self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        if url.get_backend_name() == "sqlite":
+            self.engine = sa.create_engine(
+                url, poolclass=sa.pool.QueuePool, pool_size=5, pool_pre_ping=True,
+                connect_args={"check_same_thread": False},  # pooled: one connection, one user at a time
+            )
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 class AtomicRedisLockStore(RedisLockStore):
