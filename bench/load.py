@@ -31,6 +31,7 @@ import random
 import re
 import statistics
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -186,8 +187,12 @@ def service_memory_mb() -> dict[str, float]:
 def topology(url: str) -> str:
     """The components the web service reports in /healthz, e.g. "rasa-1, rasa-2, actions-1, …"."""
     try:
-        with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
-            return ", ".join(json.loads(response.read())["components"])
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
+                body = response.read()
+        except urllib.error.HTTPError as exc:  # 503: some component is down, the list still says which
+            body = exc.read()
+        return ", ".join(f"{name} {state}" if state != "up" else name for name, state in json.loads(body)["components"].items())
     except (OSError, ValueError, KeyError) as exc:
         raise SystemExit(f"{url}/healthz does not answer ({exc}); start the assistant first") from exc
 
