@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 
 from bot.settings import ROOT
-from bot.store import Store
 from tests.conftest import http
+from tests.test_escalation_e2e import tickets_of
 
 pytestmark = pytest.mark.services
 
@@ -36,14 +36,6 @@ def texts(messages: list[dict]) -> str:
 
 def chat(stack, sender: str, text: str) -> tuple[int, dict]:
     return http("POST", stack.web + "/api/chat", json.dumps({"sender": sender, "message": text}).encode())
-
-
-async def tickets_of(stack, sender: str):
-    store = await Store.open(stack.settings.database_url)
-    try:
-        return await store.tickets_for_conversation(sender)
-    finally:
-        await store.close()
 
 
 async def rasa_events(stack, sender: str) -> list[dict]:
@@ -75,6 +67,15 @@ def answer_until_summary(say, reply: list[dict], limit: int = 12) -> list[dict]:
         assert key, f"unexpected question: {texts(reply)!r}"
         reply = say(ANSWERS[key])
     raise AssertionError(f"no summary after {limit} answers: {texts(reply)!r}")
+
+
+def at_the_summary(stack):
+    """A new conversation escalated and filled up to the form's summary; (sender, say)."""
+    sender = new_sender()
+    say = lambda text: stack.say(sender, text)  # noqa: E731 - asserts 200 on every turn
+    summary = answer_until_summary(say, say("talk to a human please"))
+    assert "Here's what I'll send" in texts(summary)
+    return sender, say
 
 
 def kill(service) -> None:
@@ -227,11 +228,7 @@ async def test_an_action_server_killed_mid_form_says_so_and_loses_nothing(scaled
 
 async def test_redis_down_refuses_messages_plainly_and_nothing_is_half_done(scaled_stack):
     stack = scaled_stack
-    sender = new_sender()
-    say = lambda text: stack.say(sender, text)  # noqa: E731
-    reply = say("talk to a human please")
-    summary = answer_until_summary(say, reply)
-    assert "Here's what I'll send" in texts(summary)
+    sender, _ = at_the_summary(stack)
     script("redis.sh", "stop")
     try:
         status, body = chat(stack, sender, "yes")
@@ -250,11 +247,7 @@ async def test_redis_down_refuses_messages_plainly_and_nothing_is_half_done(scal
 
 async def test_postgresql_down_refuses_messages_plainly_then_the_ticket_is_made_once(scaled_stack):
     stack = scaled_stack
-    sender = new_sender()
-    say = lambda text: stack.say(sender, text)  # noqa: E731
-    reply = say("talk to a human please")
-    summary = answer_until_summary(say, reply)
-    assert "Here's what I'll send" in texts(summary)
+    sender, _ = at_the_summary(stack)
     database = stack.settings.database_url.rsplit("/", 1)[1]
     script("postgres.sh", "stop")
     try:
