@@ -62,10 +62,6 @@ class AssistantClient:
         self._turn = itertools.count()
         self._refused_until = [0.0] * len(self._bases)
 
-    @property
-    def servers(self) -> list[str]:
-        return list(self._bases)
-
     async def send(self, sender: str, message: str, metadata: dict[str, Any] | None = None) -> list[Reply]:
         """Deliver a customer's message and return the bot's replies, in order."""
         payload: dict[str, Any] = {"sender": sender, "message": message}

@@ -125,18 +125,13 @@ async def action_servers_up(app: web.Application) -> list[bool]:
     return list(await asyncio.gather(*(up(url) for url in app[SETTINGS].actions_url_list)))
 
 
-async def database_answers(app: web.Application) -> None:
-    """Refuse the message (503, "send it again") while the database is down.
-
-    Rasa's tracker store lives in the same database server as the tickets. When it cannot
-    be read, Rasa does not fail: its FailSafeTrackerStore carries on with an empty
-    conversation kept in that server's memory, so the customer's half-filled form would
-    silently vanish ("yes" at the summary answered with "I didn't understand").
-    """
+async def database_up(app: web.Application) -> bool:
+    """Whether the database answers a trivial query within 2 s."""
     try:
         await asyncio.wait_for(app[STORE].ping(), timeout=2)
-    except (StoreUnavailable, asyncio.TimeoutError) as exc:
-        raise AssistantUnavailable("the database does not answer") from exc
+    except (StoreUnavailable, asyncio.TimeoutError):
+        return False
+    return True
 
 
 async def message_stored(app: web.Application, sender: str, message: str) -> bool:
@@ -158,7 +153,12 @@ async def chat(request: web.Request) -> web.Response:
         metadata["timezone"] = timezone
     if who is not None:
         metadata["identity"] = who.to_metadata()
-    await database_answers(request.app)
+    if not await database_up(request.app):
+        # Rasa's tracker store lives in the same database server as the tickets. When it
+        # cannot be read, Rasa does not fail: its FailSafeTrackerStore carries on with an
+        # empty conversation in that server's memory, so a half-filled form would silently
+        # vanish ("yes" at the summary got "I didn't understand"). Refuse; it is resent.
+        raise AssistantUnavailable("the database does not answer")
     replies = [r.to_json() for r in await request.app[ASSISTANT].send(sender, message, metadata)]
     if not replies:
         if not all(await action_servers_up(request.app)):

@@ -124,12 +124,12 @@ class Settings:
     @property
     def rasa_url_list(self) -> list[str]:
         """Every Rasa server the web service spreads messages across."""
-        return [u.strip() for u in self.rasa_urls.split(",") if u.strip()]
+        return _url_list(self.rasa_urls)
 
     @property
     def actions_url_list(self) -> list[str]:
         """Every action server; the i-th serves the i-th Rasa server."""
-        return [u.strip() for u in self.actions_urls.split(",") if u.strip()]
+        return _url_list(self.actions_urls)
 
     def to_env(self) -> dict[str, str]:
         """The SUPPORT_* variables that rebuild these settings in a child process."""
@@ -146,6 +146,10 @@ class Settings:
                 continue
             values[f.name] = _convert(f.name, f.type, raw)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _url_list(urls: str) -> list[str]:
+    return [u.strip() for u in urls.split(",") if u.strip()]
 
 
 def replica_name(kind: str, index: int, count: int) -> str:

@@ -36,7 +36,7 @@ from bot.openapi import openapi_document
 from bot.policy import load_policy
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings, replica_name
-from bot.store import Store, StoreUnavailable
+from bot.store import Store
 
 CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'"
 
@@ -56,16 +56,8 @@ async def security_headers(
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: each component up or down; 200 only when all are up."""
     app = request.app
-
-    async def database_up() -> bool:
-        try:
-            await asyncio.wait_for(app[STORE].ping(), timeout=2)
-        except (StoreUnavailable, asyncio.TimeoutError):
-            return False
-        return True
-
     rasa, actions, database = await asyncio.gather(
-        app[ASSISTANT].readiness(), chat_api.action_servers_up(app), database_up()
+        app[ASSISTANT].readiness(), chat_api.action_servers_up(app), chat_api.database_up(app)
     )
     components: dict[str, str] = {}
     for kind, states in (("rasa", rasa), ("actions", actions)):

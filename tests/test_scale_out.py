@@ -21,17 +21,13 @@ import pytest
 
 from bot.settings import ROOT
 from tests.conftest import http
-from tests.test_escalation_e2e import tickets_of
+from tests.test_escalation_e2e import texts, tickets_of
 
 pytestmark = pytest.mark.services
 
 
 def new_sender() -> str:
     return "scale-" + uuid.uuid4().hex[:12]
-
-
-def texts(messages: list[dict]) -> str:
-    return "\n".join(m.get("text") or "" for m in messages)
 
 
 def chat(stack, sender: str, text: str) -> tuple[int, dict]:
