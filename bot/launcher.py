@@ -320,7 +320,9 @@ def run_forever(settings: Settings) -> int:
         f"\nThe assistant is ready after {time.monotonic() - started:.0f} s "
         f"({len(settings.rasa_url_list)} Rasa server(s), lock store: {'Redis' if settings.lock_store_url else 'in memory'}).\n"
         f"  Chat page:  http://{settings.host}:{settings.web_port}/\n"
-        f"  Health:     http://{settings.host}:{settings.web_port}/healthz\n"
+        + (f"  Demo site:  {settings.demo_origin}/demo/site (another origin, as the company's site is)\n"
+           if settings.demo_pages else "")
+        + f"  Health:     http://{settings.host}:{settings.web_port}/healthz\n"
         f"  Logs:       {settings.data_dir / 'logs'}\n"
         "Press Ctrl-C to stop.",
         flush=True,

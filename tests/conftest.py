@@ -168,6 +168,26 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str = "
         return err.code, json.loads(err.read())
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's package, `make browser`), driven by Playwright."""
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is not installed (make browser installs it)")
+    from playwright import sync_api as playwright_api
+
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 class Inbox:
     """What a local SMTP server (aiosmtpd) received."""
 

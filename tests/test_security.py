@@ -243,3 +243,46 @@ def test_the_identity_seal_binds_the_conversation_and_refuses_forgeries():
     plain = {"user_id": "u-kai", "name": "Kai", "email": "kai@example.com"}  # what Rasa got before
     assert identity.unseal(SECRET, CONVERSATION, plain, NOW) is None
     assert identity.unseal(SECRET, CONVERSATION, sealed, FUTURE + dt.timedelta(seconds=1)) is None
+
+
+# -- 2. tokens made once and kept private ------------------------------------------------
+
+
+def test_internal_tokens_are_generated_once_and_kept_private(tmp_path):
+    from bot.launcher import with_internal_tokens
+
+    first = with_internal_tokens(Settings(data_dir=tmp_path))
+    assert len(first.rasa_token) >= 32 and len(first.actions_token) >= 32 and first.rasa_token != first.actions_token
+    path = tmp_path / "internal-tokens.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = with_internal_tokens(Settings(data_dir=tmp_path))
+    assert (again.rasa_token, again.actions_token) == (first.rasa_token, first.actions_token)
+    configured = with_internal_tokens(Settings(data_dir=tmp_path, rasa_token="r" * 40, actions_token="a" * 40))
+    assert configured.rasa_token == "r" * 40
+    assert "r" * 40 not in repr(configured)  # never printed with the settings
+
+
+# -- 5. dead letters are visible ----------------------------------------------------------
+
+
+async def test_dead_letters_show_in_health_and_the_staff_api_and_staff_can_retry(app_client):
+    from bot.store import Store
+
+    client = await app_client()
+    settings = client.server.app[SETTINGS]
+    store = await Store.open(settings.database_url)
+    from bot.policy import load_policy
+
+    ticket, _ = await open_ticket(
+        store, load_policy(POLICY_FILE), REQUEST, "dead-" + CONVERSATION, "web_chat", [], NOW, notify=("email",)
+    )
+    [row] = await store.notifications_for(ticket.id)
+    await store.mark_failed(row["id"], "SMTP refused", NOW, dead=True)
+    await store.close()
+    health = await (await client.get("/healthz")).json()
+    assert health["components"]["outbox"] == "degraded" and health["dead_notifications"] == 1
+    auth = {"Authorization": "Bearer " + "t" * 24}
+    assert (await (await client.get("/api/staff/outbox", headers=auth)).json()) == {"dead": 1}
+    assert (await client.get("/api/staff/outbox")).status == 401
+    assert (await (await client.post("/api/staff/outbox/retry", json={}, headers=auth)).json()) == {"retried": 1}
+    assert (await (await client.get("/api/staff/outbox", headers=auth)).json()) == {"dead": 0}

@@ -23,9 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.store import Store
-from tests.test_widget_browser import (  # noqa: F401  (browser is a fixture)
+from tests.test_widget_browser import (
     NUMBER,
-    browser,
     choose,
     expect,
     fill_form,

@@ -14,7 +14,6 @@ import json
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from playwright import sync_api as playwright_api
@@ -22,17 +21,12 @@ from playwright import sync_api as playwright_api
 from bot import identity
 from bot.settings import ROOT
 from bot.store import Store
-from tests.conftest import http, unavailable
+from tests.conftest import http
 
 expect = playwright_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 NUMBER = re.compile(r"\bMK-[2-9A-HJ-NP-Z]{6}\b")
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
@@ -44,16 +38,6 @@ ASSISTANT = '[data-testid="message"][data-from="assistant"]'
 SYSTEM = '[data-testid="message"][data-from="system"]'
 
 expect.set_options(timeout=20_000)  # an answer goes through Rasa and the FAQ index
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is not installed (make browser installs it)")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, **context_options):
@@ -466,3 +450,19 @@ def test_a_page_on_another_origin_cannot_use_the_assistant(stack, page, foreign_
     # cannot reach the assistant, and keeps the message.
     expect(page.locator(SYSTEM + '[data-notice="unreachable"]')).to_be_visible()
     expect(page.locator(CUSTOMER).first).to_have_attribute("data-state", "queued")
+
+
+def test_a_link_the_customer_typed_is_not_made_clickable_when_repeated(stack, page):
+    open_widget(page, stack.demo + "/demo/site")
+    reply = say(page, "talk to a human please")
+    for _ in range(3):  # to the email question, whatever comes first
+        if "email" in reply.lower():
+            break
+        reply = say(page, "Ana Kahale")
+    reply = say(page, "https://evil.example/login")
+    assert "https://evil.example/login" in reply  # repeated in the "not a valid email" answer…
+    assert page.locator('a[href^="https://evil.example"]').count() == 0  # …as text, not a link
+    policy_link = page.locator('a[href^="https://help.makana.example"]')
+    say(page, "cancel")
+    say(page, "how do I change the role of a user in my team?")
+    expect(policy_link.first).to_be_visible()  # the company's own links still are
