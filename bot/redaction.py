@@ -47,7 +47,7 @@ _IDENTIFIER_AFTER = re.compile(r"^[-_/][A-Za-z0-9]")
 # Next to a card: "exp 12/27", "expires 12/2027", "cvv 123", "security code: 1234",
 # or the bare "12/27 123" typed right after the number.
 _CARD_DETAILS = re.compile(
-    r"\b(?P<key>(?:cvv2?|cvc2?|csc|cid|security code|card code|exp(?:iry|iration|ires)?(?:\s+date)?|valid thru)"
+    r"\b(?P<key>(?:cvv2?|cvc2?|csc|cid|(?:security |card )?code|exp(?:iry|iration|ires)?(?:\s+date)?|valid thru)"
     r"\s*(?:is\s+|[:=#]\s*)?)(?P<value>\d{1,2}\s*/\s*\d{2,4}|\d{3,4})\b",
     re.IGNORECASE,
 )

@@ -114,7 +114,7 @@ def measure(split: str) -> tuple[float, float, list[str]]:
     return precision, recall, mistakes
 
 
-@pytest.mark.parametrize("split", ["dev", "test"])
+@pytest.mark.parametrize("split", ["dev", "test", "holdout"])
 def test_redaction_precision_and_recall_on_the_labelled_phrasings(split):
     cases = (LABELLED / f"{split}.jsonl").read_text().splitlines()
     precision, recall, mistakes = measure(split)
