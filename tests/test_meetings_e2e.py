@@ -69,7 +69,7 @@ async def test_book_a_call_after_escalation_then_cancel_it(stack, policy):
         booking = await store.booking_for_ticket(ticket.id)
         assert booking is not None and booking.starts_at == chosen.astimezone(dt.timezone.utc)
         # Another conversation cannot see the invitation.
-        other = link.replace(f"/conversations/{sender}/", "/conversations/someone-else/")
+        other = link.replace(f"/conversations/{sender}/", f"/conversations/someone-else-{uuid.uuid4().hex}/")
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(other, timeout=10)
         assert err.value.code == 404

@@ -26,6 +26,11 @@ from tests.test_escalation_e2e import texts, tickets_of
 pytestmark = pytest.mark.services
 
 
+def rasa_auth(stack) -> dict[str, str]:
+    """Rasa's REST channel wants the internal token (rasa_plugins/channel.py)."""
+    return {"Authorization": f"Bearer {stack.settings.rasa_token}"}
+
+
 def new_sender() -> str:
     return "scale-" + uuid.uuid4().hex
 
@@ -36,8 +41,9 @@ def chat(stack, sender: str, text: str) -> tuple[int, dict]:
 
 async def rasa_events(stack, sender: str) -> list[dict]:
     async with aiohttp.ClientSession() as session:
-        url = stack.settings.rasa_url_list[0] + f"/conversations/{sender}/tracker?include_events=ALL"
-        async with session.get(url) as response:
+        url = stack.settings.rasa_url_list[0] + f"/conversations/{sender}/tracker"
+        params = {"include_events": "ALL", "token": stack.settings.rasa_token}  # Rasa's --auth-token
+        async with session.get(url, params=params) as response:
             assert response.status == 200
             return (await response.json())["events"]
 
@@ -111,7 +117,7 @@ async def test_a_conversation_continues_whichever_replica_takes_each_message(sca
 
         async def send(text: str) -> list[dict]:
             url = stack.settings.rasa_url_list[next(turn) % 2] + "/webhooks/rest/webhook"
-            async with session.post(url, json={"sender": sender, "message": text}) as response:
+            async with session.post(url, json={"sender": sender, "message": text}, headers=rasa_auth(stack)) as response:
                 assert response.status == 200
                 return [{"text": m.get("text"), "buttons": m.get("buttons") or []} for m in await response.json()]
 
@@ -141,7 +147,7 @@ async def test_the_lock_store_serialises_bursts_split_across_replicas(scaled_sta
 
         async def send(sender: str, i: int, text: str) -> list:
             url = stack.settings.rasa_url_list[i % 2] + "/webhooks/rest/webhook"
-            async with session.post(url, json={"sender": sender, "message": text}) as response:
+            async with session.post(url, json={"sender": sender, "message": text}, headers=rasa_auth(stack)) as response:
                 assert response.status == 200
                 return await response.json()
 
@@ -169,7 +175,7 @@ async def test_health_names_every_replica(scaled_stack):
     """Spreading itself is tested with two real HTTP servers in test_assistant_client.py."""
     status, health = http("GET", scaled_stack.web + "/healthz")
     assert status == 200, health
-    assert set(health["components"]) == {"rasa-1", "rasa-2", "actions-1", "actions-2", "database"}
+    assert set(health["components"]) == {"rasa-1", "rasa-2", "actions-1", "actions-2", "database", "outbox"}
 
 
 # --- faults ----------------------------------------------------------------------------
