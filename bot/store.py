@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ tickets = sa.Table(
     sa.Column("csat_rating", sa.Integer, nullable=True),
     sa.Column("csat_comment", sa.Text, nullable=True),
     sa.Column("csat_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("proposed_severity", sa.String(16), nullable=True),  # 0006: what triage proposed
+    sa.Column("submitted_severity", sa.String(16), nullable=True),  # 0006: what the customer sent
 )
 
 notifications = sa.Table(
@@ -188,6 +190,9 @@ class TicketDraft:
     impact: str
     transcript: list[dict[str, Any]]
     response_due_at: dt.datetime
+    # What the triage proposed (the customer may have changed it); keyword-only so that
+    # Ticket's own fields can follow without defaults.
+    proposed_severity: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,7 @@ class Ticket(TicketDraft):
     csat_rating: int | None = None
     csat_comment: str | None = None
     csat_at: dt.datetime | None = None
+    submitted_severity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -327,6 +333,7 @@ class Store:
                 return existing, False
             values = {f.name: getattr(draft, f.name) for f in fields(TicketDraft)}
             values["response_due_at"] = _utc(draft.response_due_at)
+            values["submitted_severity"] = draft.severity
             values.update(number=new_ticket_number(), status="open", created_at=now, updated_at=now)
             try:
                 async with self.engine.begin() as conn:
@@ -404,6 +411,17 @@ class Store:
             raise InvalidTransition(ticket.status, wanted)
         await self._update_ticket(
             ticket, {"status": wanted}, tickets.c.status == ticket.status, actor, "status", {"from": ticket.status, "to": wanted}, now
+        )
+        return await self.get_ticket(number)
+
+    async def change_severity(
+        self, number: str, severity: str, response_due_at: dt.datetime, actor: str, now: dt.datetime
+    ) -> Ticket:
+        """Staff set a ticket's severity (and so its first-response deadline); audited."""
+        ticket = await self.get_ticket(number)
+        await self._update_ticket(
+            ticket, {"severity": severity, "response_due_at": _utc(response_due_at)}, sa.true(), actor, "severity",
+            {"from": ticket.severity, "to": severity}, now,
         )
         return await self.get_ticket(number)
 
