@@ -17,7 +17,7 @@ find_python = $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(
 PY310 := $(call find_python,3.10)
 PY311 := $(call find_python,3.11)
 
-.PHONY: help setup model index triage run run-scaled test browser clean
+.PHONY: help setup model index triage run run-scaled test browser proxy clean
 
 help:
 	@echo "make run    set everything up (both environments, Rasa model, FAQ index, database) and start the assistant"
@@ -70,7 +70,12 @@ run-scaled: setup model index triage
 browser:
 	@test -x /usr/bin/chromium || { echo "installing chromium…"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: setup model index triage browser
+# nginx, to test the shipped reverse-proxy configuration (deploy/nginx.conf).
+proxy:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "installing nginx…"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; }
+
+test: setup model index triage browser proxy
+	$(APP_VENV)/bin/ruff check .
 	$(RASA) data validate --fail-on-warnings
 	SUPPORT_TEST_DATABASE_URL="$$(scripts/postgres.sh)" \
 	SUPPORT_TEST_SCALED_DATABASE_URL="$$(scripts/postgres.sh start makana_scaled_test)" \

@@ -39,7 +39,7 @@ async def ticket_in_reach(dispatcher: CollectingDispatcher, tracker: Tracker) ->
     except TicketNotFound:
         ticket = None
     who = verified_identity(tracker)
-    if ticket is None or not may_see(ticket, tracker.sender_id, who["email"] if who else None):
+    if ticket is None or not may_see(ticket, tracker.sender_id, who["user_id"] if who else None):
         dispatcher.utter_message(
             text=f"I can't manage a call for ticket {str(number).upper()} in this conversation; only the "
             "conversation that opened it, or its owner signed in to the app, can."

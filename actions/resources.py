@@ -15,6 +15,7 @@ import logging
 from rasa_sdk import Tracker
 
 from bot.faq import FaqAnswerer, open_answerer
+from bot.identity import unseal
 from bot.meetings import Calendar, calendar_from_settings
 from bot.policy import SupportPolicy, load_policy
 from bot.settings import Settings
@@ -113,11 +114,11 @@ def notify_kinds() -> tuple[str, ...]:
 
 
 def verified_identity(tracker: Tracker) -> dict[str, str] | None:
-    """The in-app user's identity, verified by the web service and sent as metadata."""
-    who = (tracker.latest_message.get("metadata") or {}).get("identity")
-    if isinstance(who, dict) and isinstance(who.get("email"), str) and isinstance(who.get("name"), str):
-        return who
-    return None
+    """The in-app user's identity {user_id, name, email}: verified by the web service and
+    sealed for this conversation; checked here again, so forged metadata is ignored."""
+    metadata = (tracker.latest_message.get("metadata") or {}).get("identity")
+    who = unseal(settings().identity_secret, tracker.sender_id, metadata, now())
+    return who.to_metadata() if who is not None else None
 
 
 _calendar: Calendar | None = None

@@ -369,8 +369,10 @@ class ActionCreateTicket(Action):
         channel = str((tracker.latest_message.get("metadata") or {}).get("channel") or "web_chat")[:32]
         try:
             store = await resources.store()
+            who = verified_identity(tracker)
             ticket, created = await open_ticket(
-                store, policy, request, tracker.sender_id, channel, tracker.events, now, resources.notify_kinds()
+                store, policy, request, tracker.sender_id, channel, tracker.events, now, resources.notify_kinds(),
+                owner_user_id=who["user_id"] if who else None,
             )
         except StoreUnavailable:
             log.exception("ticket store unavailable")

@@ -42,7 +42,7 @@ class ActionTicketStatus(Action):
             return []
         # The same answer for "no such ticket" and "not yours": numbers must not be probed.
         who = verified_identity(tracker)
-        if ticket is None or not may_see(ticket, tracker.sender_id, who["email"] if who else None):
+        if ticket is None or not may_see(ticket, tracker.sender_id, who["user_id"] if who else None):
             dispatcher.utter_message(
                 text=f"I can't show ticket {str(number).upper()} in this conversation. I can only show a ticket to "
                 "the conversation that opened it or to its owner signed in to the app. You can also email "

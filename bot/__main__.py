@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
-
-from aiohttp import web
 
 from bot.launcher import LaunchError, ensure_model, run_forever
 from bot.policy import PolicyError, load_policy
@@ -21,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("train", help="train the Rasa model if its training data changed")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("check-policy", help="validate the support policy file")
+    commands.add_parser(
+        "scrub", help="remove secrets (cards, passwords, keys) from stored conversations and tickets, then purge old copies"
+    )
     add = commands.add_parser("add-faq", help="add an FAQ entry to the knowledge base and rebuild the index")
     add.add_argument("--id", required=True)
     add.add_argument("--title", required=True)
@@ -39,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
             upgrade(settings.database_url)
             return run_forever(settings)
         if args.command == "web":
-            from bot.web import make_app
+            from bot.web import serve
 
-            web.run_app(make_app(settings), host=settings.host, port=settings.web_port, print=None)
+            asyncio.run(serve(settings))
             return 0
         if args.command == "train":
             ensure_model(settings)
@@ -65,6 +67,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             print(f"added {args.id}; the index now has {count} entries (running servers pick it up on the next question)")
+            return 0
+        if args.command == "scrub":
+            from bot.scrub import scrub
+
+            report = asyncio.run(scrub(settings.database_url, settings.tracker_store_url))
+            print(
+                f"done: {report.events_changed} conversation events, {report.tickets_changed} tickets and "
+                f"{report.notes_changed} notes rewritten"
+            )
             return 0
         if args.command == "check-policy":
             print(f"{settings.policy_path}: valid")

@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.assistant import AssistantClient, AssistantUnavailable
+from bot.meetings import Calendar
 from bot.policy import SupportPolicy
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
@@ -26,7 +27,14 @@ from bot.store import Store, StoreUnavailable, TicketNotFound
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-SENDER_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# A conversation id is the only key to its history: at least 128 random bits (22
+# base64url characters carry 132). The widget makes 16 random bytes, hex-encoded.
+SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+SENDER_RULE = (
+    "a random conversation id of 22 to 64 letters, digits, _ or - (at least 128 random bits, "
+    "e.g. 16 random bytes in hex)"
+)
+NOT_YOUR_TICKET = "No such ticket in this conversation."  # unknown and other people's tickets alike
 MAX_BODY_BYTES = 64 * 1024
 RESTARTING = (
     "Part of our assistant is restarting, so I can't act on that right now. Your message is saved; "
@@ -41,6 +49,10 @@ POLICY = web.AppKey("policy", SupportPolicy)
 CLOCK = web.AppKey("clock", Callable[[], dt.datetime])
 CONVERSATION_LIMIT = web.AppKey("conversation_limit", RateLimiter)
 CLIENT_LIMIT = web.AppKey("client_limit", RateLimiter)
+READ_LIMIT = web.AppKey("read_limit", RateLimiter)
+ALLOWED_ORIGINS = web.AppKey("allowed_origins", frozenset)
+ALLOWED_HOSTS = web.AppKey("allowed_hosts", frozenset)
+CALENDAR = web.AppKey("calendar", Calendar)
 
 
 class ApiError(Exception):
@@ -75,7 +87,10 @@ async def errors_middleware(
             503, "assistant_unavailable", "The assistant is not reachable right now. Please try again in a moment."
         )
     except TicketNotFound as exc:
-        return error_response(404, "ticket_not_found", f"No ticket {exc.args[0]!r}.")
+        if request.path.startswith("/api/staff/"):
+            return error_response(404, "ticket_not_found", f"No ticket {exc.args[0]!r}.")
+        # Customers get one answer for unknown tickets and other people's: numbers can't be probed.
+        return error_response(404, "ticket_not_found", NOT_YOUR_TICKET)
     except StoreUnavailable as exc:
         log.warning("store unavailable: %s", exc)
         return error_response(503, "database_unavailable", "Our ticket system is not reachable right now.")
@@ -103,10 +118,22 @@ BAD_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or an ApiError saying what is wrong."""
+    """The request body as a JSON object, or an ApiError saying what is wrong.
+
+    Only `application/json` is read: a `text/plain` body is what a page on another site
+    can send without asking (no CORS preflight), so it is refused. The body must arrive
+    within the configured time (a client trickling it in holds a connection).
+    """
     if not request.can_read_body:
         raise ApiError(400, "empty_body", "Send a JSON object in the request body.")
-    raw = await request.read()
+    if request.content_type != "application/json":
+        raise ApiError(
+            415, "unsupported_media_type", "Send the body as JSON with the header Content-Type: application/json."
+        )
+    try:
+        raw = await asyncio.wait_for(request.read(), timeout=request.app[SETTINGS].body_timeout_s)
+    except asyncio.TimeoutError:
+        raise ApiError(408, "body_timeout", "The request body did not arrive in time; send it again.") from None
     try:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -50,9 +50,13 @@ class AssistantClient:
         session: aiohttp.ClientSession,
         base_urls: str | Sequence[str],
         timeout_s: float,
+        token: str,
         retry_after_s: float = 5.0,
     ) -> None:
         self._session = session
+        # Rasa's REST channel (rasa_plugins/channel.py) takes the token as a bearer
+        # header; its HTTP API (`rasa run --auth-token`) only as a `token` query parameter.
+        self._token = token
         bases = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         if not bases:
             raise ValueError("at least one Rasa server URL is needed")
@@ -67,14 +71,18 @@ class AssistantClient:
         payload: dict[str, Any] = {"sender": sender, "message": message}
         if metadata:
             payload["metadata"] = metadata
-        data = await self._request("POST", "/webhooks/rest/webhook", json=payload)
+        data = await self._request(
+            "POST", "/webhooks/rest/webhook", json=payload, headers={"Authorization": f"Bearer {self._token}"}
+        )
         if not isinstance(data, list):
             raise AssistantUnavailable("the assistant answered in an unexpected format")
         return [_reply(item) for item in data if isinstance(item, dict)]
 
     async def tracker(self, sender: str) -> dict[str, Any]:
         """The conversation's tracker (all events) as Rasa stores it."""
-        data = await self._request("GET", f"/conversations/{sender}/tracker", params={"include_events": "ALL"})
+        data = await self._request(
+            "GET", f"/conversations/{sender}/tracker", params={"include_events": "ALL", "token": self._token}
+        )
         if not isinstance(data, dict):
             raise AssistantUnavailable("the assistant answered in an unexpected format")
         return data
@@ -84,7 +92,9 @@ class AssistantClient:
 
         async def ready(base: str) -> bool:
             try:
-                data = await self._call(base, "GET", "/status", aiohttp.ClientTimeout(total=timeout_s))
+                data = await self._call(
+                    base, "GET", "/status", aiohttp.ClientTimeout(total=timeout_s), params={"token": self._token}
+                )
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, AssistantUnavailable):
                 return False
             return isinstance(data, dict) and bool(data.get("model_id") or data.get("model_file"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -29,8 +30,11 @@ from bot.api import (
     CONVERSATION_LIMIT,
     HTTP,
     POLICY,
+    NOT_YOUR_TICKET,
+    READ_LIMIT,
     RESTARTING,
     SENDER_RE,
+    SENDER_RULE,
     SETTINGS,
     STORE,
     ApiError,
@@ -38,6 +42,7 @@ from bot.api import (
 )
 from bot.assistant import AssistantUnavailable
 from bot.invite import invitation
+from bot.redaction import notice, redact_message
 from bot.store import RatingRefused, StoreUnavailable
 from bot.tickets import may_see
 from bot.transcripts import conversation_turns
@@ -50,11 +55,7 @@ def validate_chat(body: dict[str, Any], max_chars: int) -> tuple[str, str, str]:
     """Check the chat request's fields; return (sender, message, channel) or raise ApiError."""
     sender = body.get("sender")
     if not isinstance(sender, str) or not SENDER_RE.match(sender):
-        raise ApiError(
-            422,
-            "invalid_sender",
-            "`sender` must be a conversation id of 1 to 64 letters, digits or the characters _ . : -",
-        )
+        raise ApiError(422, "invalid_sender", f"`sender` must be {SENDER_RULE}.")
     message = body.get("message")
     if not isinstance(message, str):
         raise ApiError(422, "invalid_message", "`message` must be a string.")
@@ -79,10 +80,14 @@ def validate_timezone(value: Any) -> str | None:
 
 
 def client_address(request: web.Request) -> str:
-    if request.app[SETTINGS].trust_forwarded_for == "true":
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+    """The client's address: the connection's, or, behind N trusted proxies, the one the
+    outermost trusted proxy saw (N hops from the right of X-Forwarded-For). Addresses
+    further left were written by the client and prove nothing."""
+    hops = request.app[SETTINGS].trusted_proxies
+    if hops:
+        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
     return request.remote or "unknown"
 
 
@@ -98,6 +103,17 @@ def enforce_rate_limits(request: web.Request, sender: str) -> None:
                 text=f"Too many messages {what}; please wait {retry} s and try again.",
                 headers={"Retry-After": str(retry)},
             )
+
+
+def enforce_read_limit(request: web.Request) -> None:
+    """Reads keyed by a secret id (history, ratings, invitations, my tickets): per client."""
+    wait = request.app[READ_LIMIT].check(client_address(request))
+    if wait > 0:
+        retry = max(1, round(wait))
+        raise web.HTTPTooManyRequests(
+            text=f"Too many requests from your address; please wait {retry} s and try again.",
+            headers={"Retry-After": str(retry)},
+        )
 
 
 def verified_identity(request: web.Request, token: Any) -> identity.Identity | None:
@@ -142,17 +158,25 @@ async def message_stored(app: web.Application, sender: str, message: str) -> boo
 
 
 async def chat(request: web.Request) -> web.Response:
-    """POST /api/chat: deliver one customer message, answer with the bot's replies."""
+    """POST /api/chat: deliver one customer message, answer with the bot's replies.
+
+    Secrets the customer typed (card numbers, passwords, keys) are removed here, before
+    the message reaches Rasa, so that no store, history, ticket or report can keep them;
+    the customer is told once, in the first reply.
+    """
     body = await read_json_object(request)
     sender, message, channel = validate_chat(body, request.app[SETTINGS].max_message_chars)
     timezone = validate_timezone(body.get("timezone"))
     who = verified_identity(request, body.get("identity"))
     enforce_rate_limits(request, sender)
+    redaction = redact_message(message)
+    message = redaction.text
     metadata: dict[str, Any] = {"channel": channel}
     if timezone:
         metadata["timezone"] = timezone
     if who is not None:
-        metadata["identity"] = who.to_metadata()
+        # Sealed for this conversation: the action server checks the seal itself.
+        metadata["identity"] = identity.seal(request.app[SETTINGS].identity_secret, sender, who)
     if not await database_up(request.app):
         # Rasa's tracker store lives in the same database server as the tickets. When it
         # cannot be read, Rasa does not fail: its FailSafeTrackerStore carries on with an
@@ -168,14 +192,19 @@ async def chat(request: web.Request) -> web.Response:
             # Rasa's REST channel answers 200 and nothing when it fails before storing the
             # message (its lock store or tracker store is down): say so, so that it is resent.
             raise AssistantUnavailable("Rasa answered nothing and did not store the message")
-    return web.json_response({"sender": sender, "messages": replies})
+    if redaction.changed:
+        replies.insert(0, {"text": notice(redaction.kinds), "buttons": []})
+    return web.json_response(
+        {"sender": sender, "messages": replies, "stored_message": message if redaction.changed else None}
+    )
 
 
 async def history(request: web.Request) -> web.Response:
     """GET /api/conversations/{sender}/history: the turns so far, oldest first."""
     sender = request.match_info["sender"]
     if not SENDER_RE.match(sender):
-        raise ApiError(422, "invalid_sender", "The conversation id has characters that are not allowed.")
+        raise ApiError(422, "invalid_sender", f"The conversation id must be {SENDER_RULE}.")
+    enforce_read_limit(request)
     tracker = await request.app[ASSISTANT].tracker(sender)
     turns = conversation_turns(tracker.get("events") or [], redacted=False)
     return web.json_response({"sender": sender, "messages": turns})
@@ -220,6 +249,7 @@ async def status(request: web.Request) -> web.Response:
                 {"id": c.id, "name": c.name, "how": c.how, "always_open": c.always_open} for c in policy.doc.channels
             ],
             "contact": {"email": policy.doc.contact.email, "phone": policy.doc.contact.phone},
+            "link_hosts": sorted({*policy.link_hosts(), urlparse(request.app[SETTINGS].public_url).netloc}),
             "timezone": policy.doc.company.timezone,
             "timezone_label": policy.doc.company.timezone_label,
         }
@@ -228,12 +258,15 @@ async def status(request: web.Request) -> web.Response:
 
 async def my_tickets(request: web.Request) -> web.Response:
     """GET /api/me/tickets: the tickets of the user in the X-Identity-Token header."""
+    enforce_read_limit(request)
     who = verified_identity(request, request.headers.get(IDENTITY_HEADER))
     if who is None:
         raise ApiError(401, "identity_required", f"Send the signed identity token in the {IDENTITY_HEADER} header.")
     policy = request.app[POLICY]
     now = request.app[CLOCK]()
-    tickets = await request.app[STORE].tickets_for_email(who.email)
+    # Only tickets opened under this verified identity: an anonymous chat that typed the
+    # same email is not proof of who opened it.
+    tickets = await request.app[STORE].tickets_for_owner(who.user_id)
     return web.json_response(
         {
             "user": who.to_metadata(),
@@ -260,12 +293,11 @@ async def invite(request: web.Request) -> web.Response:
     Only for the conversation that opened the ticket (its random id is the key) or the
     verified owner (X-Identity-Token).
     """
-    sender = request.match_info["sender"]
+    sender, user_id = conversation_owner(request)
     store = request.app[STORE]
     ticket = await store.get_ticket(request.match_info["number"])
-    who = verified_identity(request, request.headers.get(IDENTITY_HEADER))
-    if not may_see(ticket, sender, who.email if who else None):
-        raise ApiError(404, "ticket_not_found", "No such ticket in this conversation.")
+    if not may_see(ticket, sender, user_id):
+        raise ApiError(404, "ticket_not_found", NOT_YOUR_TICKET)
     booking = await store.booking_for_ticket(ticket.id)
     if booking is None:
         raise ApiError(404, "no_call_booked", f"Ticket {ticket.number} has no call booked.")
@@ -279,18 +311,19 @@ async def invite(request: web.Request) -> web.Response:
 
 
 def conversation_owner(request: web.Request) -> tuple[str, str | None]:
-    """(sender, verified email or None) for the conversation-scoped endpoints."""
+    """(sender, verified user id or None) for the conversation-scoped endpoints."""
     sender = request.match_info["sender"]
     if not SENDER_RE.match(sender):
-        raise ApiError(422, "invalid_sender", "The conversation id has characters that are not allowed.")
+        raise ApiError(422, "invalid_sender", f"The conversation id must be {SENDER_RULE}.")
+    enforce_read_limit(request)
     who = verified_identity(request, request.headers.get(IDENTITY_HEADER))
-    return sender, who.email if who else None
+    return sender, who.user_id if who else None
 
 
 async def csat_pending(request: web.Request) -> web.Response:
     """GET /api/conversations/{sender}/csat: resolved tickets waiting for the customer's rating."""
-    sender, email = conversation_owner(request)
-    waiting = await request.app[STORE].awaiting_rating(sender, email)
+    sender, user_id = conversation_owner(request)
+    waiting = await request.app[STORE].awaiting_rating(sender, user_id)
     return web.json_response(
         {"pending": [{"number": t.number, "product": t.product, "summary": t.description[:140]} for t in waiting]}
     )
@@ -298,7 +331,7 @@ async def csat_pending(request: web.Request) -> web.Response:
 
 async def csat_rate(request: web.Request) -> web.Response:
     """POST /api/conversations/{sender}/csat {"number", "rating": 1-5, "comment"?}."""
-    sender, email = conversation_owner(request)
+    sender, user_id = conversation_owner(request)
     body = await read_json_object(request)
     number, rating, comment = body.get("number"), body.get("rating"), body.get("comment")
     if not isinstance(number, str):
@@ -309,8 +342,8 @@ async def csat_rate(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid_comment", "`comment` must be a string of at most 2000 characters.")
     store = request.app[STORE]
     ticket = await store.get_ticket(number)
-    if not may_see(ticket, sender, email):
-        raise ApiError(404, "ticket_not_found", "No such ticket in this conversation.")
+    if not may_see(ticket, sender, user_id):
+        raise ApiError(404, "ticket_not_found", NOT_YOUR_TICKET)
     try:
         rated = await store.rate(ticket.number, rating, comment.strip() if comment else None, request.app[CLOCK]())
     except RatingRefused as exc:

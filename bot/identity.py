@@ -85,3 +85,46 @@ def verify(secret: str, token: str, now: dt.datetime) -> Identity:
     if expires_at <= now:
         raise IdentityError("the identity token has expired")
     return Identity(user_id, name, email.lower(), expires_at)
+
+
+# -- the identity as the action server receives it ------------------------------------
+#
+# The web service verifies the pane's token, then passes the identity to Rasa as message
+# metadata, sealed: an HMAC over the conversation id and the identity with a key derived
+# from the identity secret. The action server checks the seal itself, so identity
+# metadata forged by anyone who reaches Rasa directly is worthless, and a seal copied
+# from a stored conversation vouches only for that conversation.
+
+
+def _seal_key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"makana-identity-metadata-v1", hashlib.sha256).digest()
+
+
+def _seal_body(sender: str, fields: dict[str, str], exp: int) -> bytes:
+    return json.dumps([sender, fields["user_id"], fields["name"], fields["email"], exp], separators=(",", ":")).encode()
+
+
+def seal(secret: str, sender: str, who: Identity) -> dict[str, object]:
+    """The identity metadata for one conversation, with its seal."""
+    fields = who.to_metadata()
+    exp = int(who.expires_at.timestamp())
+    mac = hmac.new(_seal_key(secret), _seal_body(sender, fields, exp), hashlib.sha256).hexdigest()
+    return {**fields, "exp": exp, "seal": mac}
+
+
+def unseal(secret: str, sender: str, metadata: object, now: dt.datetime) -> Identity | None:
+    """The identity in message metadata if its seal is right for `sender` and it has not
+    expired; None otherwise (absent, forged, copied from another conversation, expired)."""
+    if not secret or not isinstance(metadata, dict):
+        return None
+    fields = {k: metadata.get(k) for k in ("user_id", "name", "email")}
+    exp, given = metadata.get("exp"), metadata.get("seal")
+    if not all(isinstance(v, str) for v in fields.values()) or not isinstance(exp, int) or not isinstance(given, str):
+        return None
+    expected = hmac.new(_seal_key(secret), _seal_body(sender, fields, exp), hashlib.sha256).hexdigest()  # type: ignore[arg-type]
+    if not hmac.compare_digest(expected, given):
+        return None
+    expires_at = dt.datetime.fromtimestamp(exp, tz=dt.timezone.utc)
+    if expires_at <= now:
+        return None
+    return Identity(str(fields["user_id"]), str(fields["name"]), str(fields["email"]), expires_at)

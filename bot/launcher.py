@@ -11,20 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlencode, urlparse
 
 from bot.settings import ROOT, Settings, replica_name
 
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
 MODEL_NAME = "support"
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules", "data/stories")
@@ -116,8 +118,8 @@ def lock_store_env(url: str) -> dict[str, str]:
                 "LOCK_STORE_PASSWORD": "", "LOCK_STORE_DB": ""}
     parts = urlparse(url)
     return {
-        # Rasa's Redis lock store with atomic ticket bookkeeping (see bot/rasa_stores.py).
-        "LOCK_STORE_TYPE": "bot.rasa_stores.AtomicRedisLockStore",
+        # Rasa's Redis lock store with atomic ticket bookkeeping (see rasa_plugins/stores.py).
+        "LOCK_STORE_TYPE": "rasa_plugins.stores.AtomicRedisLockStore",
         "LOCK_STORE_HOST": parts.hostname or "127.0.0.1",
         "LOCK_STORE_PORT": str(parts.port or 6379),
         "LOCK_STORE_PASSWORD": unquote(parts.password or ""),
@@ -140,7 +142,7 @@ def service_env(settings: Settings, replica: int = 0) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
             "ACTION_ENDPOINT_URL": settings.actions_url_list[replica].rstrip("/") + "/webhook",
             "TRACKER_STORE_URL": settings.tracker_store_url,
-            "SANIC_HOST": settings.host,
+            "SANIC_HOST": settings.internal_host,
             **lock_store_env(settings.lock_store_url),
         }
     )
@@ -161,15 +163,17 @@ def rasa_service(settings: Settings, model_path: Path, replica: int = 0) -> Serv
     name = replica_name("rasa", replica, len(settings.rasa_url_list))
     return Service(
         name=name,
+        # rasa_plugins' entry point adds --auth-token from the environment (never argv).
         argv=[
-            str(RASA_BIN), "run", "--enable-api",
-            "--interface", settings.host, "--port", str(_port(url)),
+            str(RASA_PYTHON), "-m", "rasa_plugins", "run", "--enable-api",
+            "--interface", settings.internal_host, "--port", str(_port(url)),
             "--model", str(model_path),
             "--endpoints", str(ROOT / "endpoints.yml"), "--credentials", str(ROOT / "credentials.yml"),
         ],
-        # PYTHONPATH: the store classes endpoints.yml names live in this project (bot/rasa_stores.py).
+        # PYTHONPATH: the classes endpoints.yml and credentials.yml name live in this
+        # project (rasa_plugins/).
         env={**service_env(settings, replica), "PYTHONPATH": str(ROOT)},
-        ready=http_ok(url.rstrip("/") + "/status", _model_loaded),
+        ready=http_ok(url.rstrip("/") + "/status?" + urlencode({"token": settings.rasa_token}), _model_loaded),
         log_path=settings.data_dir / "logs" / f"{name}.log",
     )
 
@@ -183,7 +187,7 @@ def actions_service(settings: Settings, replica: int = 0) -> Service:
         env=service_env(settings, replica),
         ready=http_ok(url.rstrip("/") + "/health"),
         log_path=settings.data_dir / "logs" / f"{name}.log",
-        warm_up=lambda timeout_s: warm_up_actions(url, timeout_s),
+        warm_up=lambda timeout_s: warm_up_actions(url, settings.actions_token, timeout_s),
     )
 
 
@@ -233,7 +237,7 @@ def ensure_model(settings: Settings, log: Callable[[str], None] = print) -> Path
     return model
 
 
-def warm_up_actions(actions_url: str, timeout_s: float) -> None:
+def warm_up_actions(actions_url: str, token: str, timeout_s: float) -> None:
     """Have the action server load its encoder and index before the first customer."""
     body = json.dumps(
         {"next_action": "action_warm_up", "sender_id": "launcher-warm-up", "tracker": {"sender_id": "launcher-warm-up",
@@ -241,7 +245,8 @@ def warm_up_actions(actions_url: str, timeout_s: float) -> None:
          "active_loop": {}, "latest_action_name": None}, "domain": {}, "version": "3.6.21"}
     ).encode()
     request = urllib.request.Request(
-        actions_url.rstrip("/") + "/webhook", data=body, headers={"Content-Type": "application/json"}
+        actions_url.rstrip("/") + "/webhook", data=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
@@ -278,8 +283,36 @@ def stop_all(services: list[Service]) -> None:
         service.stop()
 
 
+def with_internal_tokens(settings: Settings) -> Settings:
+    """`settings` with the internal services' tokens, generated once when not configured.
+
+    They are kept in {data_dir}/internal-tokens.json (mode 600, under the git-ignored
+    var/), so that a restart or a separately started web service uses the same ones.
+    """
+    if settings.rasa_token and settings.actions_token:
+        return settings
+    path = settings.data_dir / "internal-tokens.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        stored = {}
+    tokens = {name: stored.get(name) or secrets.token_urlsafe(32) for name in ("rasa_token", "actions_token")}
+    if tokens != stored:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            json.dump(tokens, out)
+    os.chmod(path, 0o600)
+    return replace(
+        settings,
+        rasa_token=settings.rasa_token or tokens["rasa_token"],
+        actions_token=settings.actions_token or tokens["actions_token"],
+    )
+
+
 def run_forever(settings: Settings) -> int:
     """`python -m bot run`: train if needed, start everything, stop it all on Ctrl-C."""
+    settings = with_internal_tokens(settings)
     model = ensure_model(settings)
     started = time.monotonic()
     services = start_all(settings, model)
@@ -287,7 +320,9 @@ def run_forever(settings: Settings) -> int:
         f"\nThe assistant is ready after {time.monotonic() - started:.0f} s "
         f"({len(settings.rasa_url_list)} Rasa server(s), lock store: {'Redis' if settings.lock_store_url else 'in memory'}).\n"
         f"  Chat page:  http://{settings.host}:{settings.web_port}/\n"
-        f"  Health:     http://{settings.host}:{settings.web_port}/healthz\n"
+        + (f"  Demo site:  {settings.demo_origin}/demo/site (another origin, as the company's site is)\n"
+           if settings.demo_pages else "")
+        + f"  Health:     http://{settings.host}:{settings.web_port}/healthz\n"
         f"  Logs:       {settings.data_dir / 'logs'}\n"
         "Press Ctrl-C to stop.",
         flush=True,

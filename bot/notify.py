@@ -35,7 +35,11 @@ from bot.store import Booking, Notification, Store, Ticket
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Makana-Signature"
+DELIVERY_HEADER = "X-Makana-Delivery"  # the same on every retry of one notification
 MAX_ATTEMPTS = 10
+# How long a web service process holds the rows it is sending; longer than the slowest
+# send (SMTP and webhook timeouts), so that nobody else picks them up meanwhile.
+CLAIM_LEASE = dt.timedelta(minutes=2)
 
 
 class DeliveryFailed(RuntimeError):
@@ -202,21 +206,32 @@ class Notifier:
         self._session = session
 
     async def send(
-        self, kind: str, ticket: Ticket, event: str = "ticket_created", booking: Booking | None = None
+        self,
+        kind: str,
+        ticket: Ticket,
+        event: str = "ticket_created",
+        booking: Booking | None = None,
+        delivery_id: str | None = None,
     ) -> None:
+        """Deliver one notification; `delivery_id` is the same on every retry of it."""
         if kind == "email":
-            await self._email(ticket, event, booking)
+            await self._email(ticket, event, booking, delivery_id)
         elif kind == "webhook":
-            await self._webhook(ticket, event, booking)
+            await self._webhook(ticket, event, booking, delivery_id)
         else:
             raise DeliveryFailed(f"unknown notification kind {kind!r}")
 
-    async def _email(self, ticket: Ticket, event: str = "ticket_created", booking: Booking | None = None) -> None:
+    async def _email(
+        self, ticket: Ticket, event: str = "ticket_created", booking: Booking | None = None, delivery_id: str | None = None
+    ) -> None:
         s = self._settings
         if booking is not None:
             message = booking_email(event, ticket, booking, self._policy, s)
         else:
             message = ticket_email(ticket, self._policy, s)
+        if delivery_id:
+            # Mail systems drop a second copy with the same Message-ID.
+            message["Message-ID"] = f"<{delivery_id}@{s.mail_from.rpartition('@')[2] or 'makana.example'}>"
         start_tls: bool | None = {"always": True, "never": False}.get(s.smtp_starttls)
         try:
             await aiosmtplib.send(
@@ -231,11 +246,17 @@ class Notifier:
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
             raise DeliveryFailed(f"email: {type(exc).__name__}: {exc}") from exc
 
-    async def _webhook(self, ticket: Ticket, event: str = "ticket_created", booking: Booking | None = None) -> None:
+    async def _webhook(
+        self, ticket: Ticket, event: str = "ticket_created", booking: Booking | None = None, delivery_id: str | None = None
+    ) -> None:
         s = self._settings
         payload = booking_payload(event, ticket, booking) if booking is not None else ticket_payload(ticket)
+        if delivery_id:
+            payload = {"delivery_id": delivery_id, **payload}
         body = json.dumps(payload, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(s.webhook_secret, body)}
+        if delivery_id:
+            headers[DELIVERY_HEADER] = delivery_id
         try:
             async with self._session.post(
                 s.webhook_url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=s.webhook_timeout_s)
@@ -252,11 +273,12 @@ def backoff(attempts: int) -> dt.timedelta:
 
 
 async def deliver_due(store: Store, notifier: Notifier, now: dt.datetime) -> int:
-    """Try every due notification once; return how many were delivered."""
+    """Claim the due notifications and try each once; return how many were delivered.
+
+    Dead letters (attempts exhausted) are never selected, so they cannot stall the outbox.
+    """
     delivered = 0
-    for item in await store.due_notifications(now):
-        if item.attempts >= MAX_ATTEMPTS:
-            continue
+    for item in await store.claim_due_notifications(now, CLAIM_LEASE):
         delivered += await _deliver_one(store, notifier, item, now)
     return delivered
 
@@ -266,10 +288,14 @@ async def _deliver_one(store: Store, notifier: Notifier, item: Notification, now
     # A booking notification describes the booking as it is when sent (it may have moved on).
     booking = await store.get_booking(item.booking_id) if item.booking_id is not None else None
     try:
-        await notifier.send(item.kind, ticket, item.event, booking)
+        await notifier.send(item.kind, ticket, item.event, booking, item.delivery_id)
     except DeliveryFailed as exc:
-        log.warning("notification %s of %s failed (attempt %d): %s", item.kind, ticket.number, item.attempts + 1, exc)
-        await store.mark_failed(item.id, str(exc), now + backoff(item.attempts))
+        dead = item.attempts + 1 >= MAX_ATTEMPTS
+        log.warning(
+            "notification %s of %s failed (attempt %d%s): %s",
+            item.kind, ticket.number, item.attempts + 1, ", giving up: dead letter" if dead else "", exc,
+        )
+        await store.mark_failed(item.id, str(exc), now + backoff(item.attempts), dead=dead)
         return 0
     await store.mark_delivered(item.id, now)
     log.info("notified the team of %s by %s", ticket.number, item.kind)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.api import SENDER_RE, SENDER_RULE
+
 ERROR = {
     "type": "object",
     "required": ["error"],
@@ -39,7 +41,7 @@ TURN = {
         "buttons": {"type": "array", "items": BUTTON},
     },
 }
-SENDER = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
+SENDER = {"type": "string", "pattern": SENDER_RE.pattern, "description": SENDER_RULE}
 
 
 def errors(*statuses: int) -> dict[str, Any]:
@@ -47,7 +49,9 @@ def errors(*statuses: int) -> dict[str, Any]:
         400: "Malformed request (not JSON, not UTF-8, empty body)",
         401: "Identity token missing, forged or expired",
         404: "Not found",
+        408: "The request body did not arrive in time",
         413: "Body or message too large",
+        415: "The body is not sent as application/json",
         422: "A field has an invalid value",
         429: "Rate limited; see Retry-After",
         503: "The assistant or the database is not reachable",
@@ -67,7 +71,8 @@ def ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 STAFF = [{"staffToken": []}]
 NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 20}}
-EMAIL = {"name": "email", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 254}}
+# The email of a data-protection request travels in the body, never in a URL.
+EMAIL_BODY = {"type": "object", "required": ["email"], "properties": {"email": {"type": "string", "maxLength": 254}}}
 LIST_PARAMS = [
     {"name": "status", "in": "query", "schema": {"enum": ["open", "pending", "resolved", "closed"]}},
     {"name": "severity", "in": "query", "schema": {"enum": ["critical", "high", "medium", "low"]}},
@@ -114,8 +119,10 @@ def staff_paths() -> dict[str, Any]:
                       parameters=[{"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 366}}])
         },
         "/api/staff/unanswered": {"get": op("Questions the assistant could not answer, grouped by similarity", ok({"type": "object"}))},
-        "/api/staff/customers/{email}/export": {"get": op("Everything stored about one customer (audited)", {**ok({"type": "object"}), **errors(422)}, parameters=[EMAIL])},
-        "/api/staff/customers/{email}": {"delete": op("Erase one customer's personal data and conversations (audited)", {**ok({"type": "object"}), **errors(422)}, parameters=[EMAIL])},
+        "/api/staff/customers/export": {"post": op("Everything stored about one customer (audited)", {**ok({"type": "object"}), **errors(400, 415, 422)}, requestBody=json_body(EMAIL_BODY))},
+        "/api/staff/customers/erase": {"post": op("Erase one customer's personal data, conversations and calls (audited)", {**ok({"type": "object"}), **errors(400, 415, 422)}, requestBody=json_body(EMAIL_BODY))},
+        "/api/staff/outbox": {"get": op("How many team notifications gave up (dead letters)", ok({"type": "object", "properties": {"dead": {"type": "integer"}}}))},
+        "/api/staff/outbox/retry": {"post": op("Send every dead notification again (audited)", ok({"type": "object", "properties": {"retried": {"type": "integer"}}}))},
     }
 
 
@@ -172,10 +179,17 @@ def openapi_document() -> dict[str, Any]:
                             {
                                 "type": "object",
                                 "required": ["sender", "messages"],
-                                "properties": {"sender": SENDER, "messages": {"type": "array", "items": MESSAGE}},
+                                "properties": {
+                                    "sender": SENDER,
+                                    "messages": {"type": "array", "items": MESSAGE},
+                                    "stored_message": {
+                                        "type": ["string", "null"],
+                                        "description": "The message as stored, when secrets were removed from it",
+                                    },
+                                },
                             }
                         ),
-                        **errors(400, 401, 413, 422, 429, 503),
+                        **errors(400, 401, 408, 413, 415, 422, 429, 503),
                     },
                 }
             },

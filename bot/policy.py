@@ -10,6 +10,8 @@ takes the instant it reasons about; nothing here reads the clock.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
@@ -354,6 +356,12 @@ class SupportPolicy:
         self._holiday_years: dict[int, holidays.HolidayBase] = {}
 
     # -- lookups -------------------------------------------------------------------
+
+    def link_hosts(self) -> list[str]:
+        """The hosts of every web address the policy publishes (help centre, status page…):
+        the only links besides the service's own that the widget makes clickable."""
+        found = re.findall(r"https?://([A-Za-z0-9.-]+(?::\d+)?)", json.dumps(self.doc.model_dump(mode="json")))
+        return sorted({host.lower() for host in found})
 
     def request_field(self, field_id: str) -> RequestField:
         return next(f for f in self.doc.customer_responsibilities.request_fields if f.id == field_id)

@@ -1,8 +1,13 @@
 """Data-protection requests: export everything stored about a customer, or erase it.
 
 Covers the product's store (tickets, their transcripts, notes, bookings, ratings) and
-Rasa's tracker store (the conversations of those tickets). Each request is written to
-the audit log under a hash of the email, so the log itself keeps no address.
+Rasa's tracker store: every conversation that holds the email, in what the customer
+typed, in a form slot or in a verified in-app identity, whether or not it became a
+ticket (an abandoned form counts). Erasing also cancels the customer's calls and
+deletes their calendar events. On SQLite, erased rows are overwritten on disk
+(`secure_delete`) and the write-ahead log is checkpointed and truncated, so the old
+pages do not linger in either file. Each request is written to the audit log under a
+hash of the email, so the log itself keeps no address.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import handoff
+from bot.meetings import Calendar
+from bot.settings import Settings
 from bot.store import Store, StoreUnavailable, make_engine
 from bot.transcripts import RASA_EVENTS as EVENTS
 
@@ -22,6 +30,33 @@ from bot.transcripts import RASA_EVENTS as EVENTS
 def subject_of(email: str) -> str:
     """How the audit log names a customer: a hash, not the address."""
     return "customer:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern that finds `text` anywhere, with LIKE's wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def conversations_with(tracker_store_url: str, email: str, known: set[str]) -> list[str]:
+    """The conversations whose events mention `email` (slots, text, identity), plus `known`."""
+    query = (
+        sa.select(EVENTS.c.sender_id)
+        .where(sa.func.lower(EVENTS.c.data).like(_like(email.strip().lower()), escape="\\"))
+        .distinct()
+    )
+    engine = make_engine(tracker_store_url)
+    try:
+        async with engine.connect() as conn:
+            found = {row[0] for row in (await conn.execute(query)).fetchall()}
+    except SQLAlchemyError as exc:
+        if "no such table" in str(exc) or "does not exist" in str(exc):
+            found = set()  # Rasa has not stored a conversation yet
+        else:
+            raise StoreUnavailable(f"tracker store unavailable ({type(exc).__name__})") from exc
+    finally:
+        await engine.dispose()
+    return sorted(found | known)
 
 
 async def _conversations(tracker_store_url: str, senders: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -33,7 +68,7 @@ async def _conversations(tracker_store_url: str, senders: list[str]) -> dict[str
             rows = (
                 await conn.execute(
                     sa.select(EVENTS.c.sender_id, EVENTS.c.type_name, EVENTS.c.timestamp, EVENTS.c.data)
-                    .where(EVENTS.c.sender_id.in_(senders), EVENTS.c.type_name.in_(("user", "bot")))
+                    .where(EVENTS.c.sender_id.in_(senders), EVENTS.c.type_name.in_(("user", "bot", "slot")))
                     .order_by(EVENTS.c.timestamp)
                 )
             ).fetchall()
@@ -43,9 +78,14 @@ async def _conversations(tracker_store_url: str, senders: list[str]) -> dict[str
         await engine.dispose()
     out: dict[str, list[dict[str, Any]]] = {s: [] for s in senders}
     for sender, kind, timestamp, data in rows:
-        text = (json.loads(data) if isinstance(data, str) else data or {}).get("text")
+        event = json.loads(data) if isinstance(data, str) else data or {}
         at = dt.datetime.fromtimestamp(float(timestamp), tz=dt.timezone.utc).isoformat()
-        out[sender].append({"at": at, "speaker": "customer" if kind == "user" else "assistant", "text": text})
+        if kind == "slot":
+            if event.get("value") not in (None, "", False):
+                out[sender].append({"at": at, "slot": event.get("name"), "value": event.get("value")})
+            continue
+        speaker = "customer" if kind == "user" else "assistant"
+        out[sender].append({"at": at, "speaker": speaker, "text": event.get("text")})
     return out
 
 
@@ -68,17 +108,36 @@ async def export_customer(store: Store, tracker_store_url: str, email: str, acto
                 },
             }
         )
-    senders = sorted({ticket.conversation_id for ticket, _ in found})
-    await store.record_audit(actor, "export_customer", subject_of(email), {"tickets": len(tickets)}, now)
-    return {"email": email.lower(), "tickets": tickets, "conversations": await _conversations(tracker_store_url, senders)}
+    senders = await conversations_with(tracker_store_url, email, {ticket.conversation_id for ticket, _ in found})
+    conversations = await _conversations(tracker_store_url, senders)
+    await store.record_audit(
+        actor, "export_customer", subject_of(email), {"tickets": len(tickets), "conversations": len(senders)}, now
+    )
+    return {"email": email.lower(), "tickets": tickets, "conversations": conversations}
 
 
-async def erase_customer(store: Store, tracker_store_url: str, email: str, actor: str, now: dt.datetime) -> dict[str, Any]:
-    """Erase the personal fields of the customer's tickets and delete their conversations."""
-    senders = await store.forget_customer(email, actor, subject_of(email), now)
+async def erase_customer(
+    store: Store,
+    calendar: Calendar,
+    settings: Settings,
+    email: str,
+    actor: str,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Cancel the customer's calls, erase their tickets' personal fields, delete every
+    conversation that holds the email, and leave no copy in SQLite's files."""
+    tickets = await store.tickets_for_email(email)
+    calls = 0
+    for ticket in tickets:
+        # The calendar event (with the customer as attendee) goes too; a failure to delete
+        # it is queued for the team, as for any cancelled call.
+        if await handoff.cancel(store, calendar, settings, ticket, now) is not None:
+            calls += 1
+    senders = await conversations_with(settings.tracker_store_url, email, {t.conversation_id for t in tickets})
+    await store.forget_customer(email, actor, subject_of(email), now)
     deleted = 0
     if senders:
-        engine = make_engine(tracker_store_url)
+        engine = make_engine(settings.tracker_store_url)
         try:
             async with engine.begin() as conn:
                 deleted = (await conn.execute(EVENTS.delete().where(EVENTS.c.sender_id.in_(senders)))).rowcount
@@ -86,4 +145,24 @@ async def erase_customer(store: Store, tracker_store_url: str, email: str, actor
             raise StoreUnavailable(f"tracker store unavailable ({type(exc).__name__})") from exc
         finally:
             await engine.dispose()
-    return {"conversations_deleted": len(senders), "events_deleted": deleted}
+    for url in {settings.database_url, settings.tracker_store_url}:
+        await purge_sqlite_files(url)
+    return {"conversations_deleted": len(senders), "events_deleted": deleted, "calls_cancelled": calls}
+
+
+async def purge_sqlite_files(url: str) -> None:
+    """On SQLite, make deleted rows unrecoverable: the database overwrites freed pages with
+    zeros (`secure_delete`), and the write-ahead log, which still holds the old pages, is
+    checkpointed into the database and truncated. A no-op for PostgreSQL."""
+    if not url.startswith("sqlite"):
+        return
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA secure_delete = ON")
+            await conn.exec_driver_sql("VACUUM")  # rewrites the file without the freed pages
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(f"could not purge {url.rsplit('/', 1)[-1]} ({type(exc).__name__})") from exc
+    finally:
+        await engine.dispose()

@@ -8,9 +8,11 @@ variable is listed in the README's configuration table.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,13 +25,21 @@ class SettingsError(ValueError):
 class Settings:
     """Everything configurable, with the defaults of a single-machine install."""
 
+    # Public and internal binds are separate: customers reach the web service on `host`;
+    # Rasa and the action server listen on `internal_host` only (README, "Security").
     host: str = "127.0.0.1"
+    internal_host: str = "127.0.0.1"
     rasa_port: int = 5005
     actions_port: int = 5055
     web_port: int = 8080
     public_url: str = ""  # how customers reach the web service; default: http://{host}:{web_port}
-    rasa_url: str = ""  # default: http://{host}:{rasa_port}
-    actions_url: str = ""  # default: http://{host}:{actions_port}
+    rasa_url: str = ""  # default: http://{internal_host}:{rasa_port}
+    actions_url: str = ""  # default: http://{internal_host}:{actions_port}
+    # Shared secrets of the internal services. Rasa's HTTP API and REST channel require
+    # rasa_token; the action server refuses calls without actions_token. Unset, `python -m
+    # bot run` generates both once and keeps them in {data_dir}/internal-tokens.json (mode 600).
+    rasa_token: str = field(default="", repr=False)
+    actions_token: str = field(default="", repr=False)
     # Scale-out (README, "Scaled-out topology"): `replicas` Rasa servers, each with its own
     # action server, on consecutive ports from rasa_port and actions_port, unless rasa_urls
     # and actions_urls (comma-separated, paired by position) name them. The web service
@@ -74,10 +84,27 @@ class Settings:
     rate_burst_conversation: int = 20
     rate_per_client: float = 240.0
     rate_burst_client: int = 120
-    trust_forwarded_for: str = "false"  # "true" behind a reverse proxy that sets X-Forwarded-For
+    # Reverse proxies in front of the web service that append to X-Forwarded-For (0: none,
+    # the connection's address is the client's). With N, the client is the address N hops
+    # from the right; the client-supplied left part is never trusted.
+    trusted_proxies: int = 0
+    # Reads of history, ratings, invitations and "my tickets": requests per minute per client.
+    rate_reads_per_client: float = 120.0
+    rate_burst_reads_client: int = 60
+    # A request body must arrive within this time (slow-body clients get a 408).
+    body_timeout_s: float = 10.0
+    # Cross-origin access to the customer API: exact origins (scheme://host[:port]),
+    # comma-separated. Default: the demo site's origin when the demo pages are on.
+    allowed_origins: str = ""
+    # Host names the web service answers to (DNS-rebinding defence), comma-separated.
+    # Default: the host of public_url, `host`, and localhost/127.0.0.1 when bound to loopback.
+    allowed_hosts: str = ""
     # Support staff API: "name:token,name:token" (tokens of 16+ characters). Empty: no staff access.
     staff_tokens: str = field(default="", repr=False)
-    demo_pages: str = "true"  # serve /demo/site and /demo/app (pages that embed the widget)
+    # The demo website and app (pages that embed the widget) on a second origin, so that the
+    # demo exercises the cross-origin path a real site takes.
+    demo_pages: bool = True
+    demo_port: int = 8081
     # Calls with the technical team (bot/booking.py, bot/meetings.py). Without a Google
     # service-account file, every call uses the fixed Meet room below (a placeholder:
     # set the team's real room). google_api_endpoint is the root of Google's APIs
@@ -96,9 +123,18 @@ class Settings:
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.web_port}")
         if not self.rasa_url:
-            object.__setattr__(self, "rasa_url", f"http://{self.host}:{self.rasa_port}")
+            object.__setattr__(self, "rasa_url", f"http://{self.internal_host}:{self.rasa_port}")
         if not self.actions_url:
-            object.__setattr__(self, "actions_url", f"http://{self.host}:{self.actions_port}")
+            object.__setattr__(self, "actions_url", f"http://{self.internal_host}:{self.actions_port}")
+        if self.trusted_proxies < 0:
+            raise SettingsError("SUPPORT_TRUSTED_PROXIES must be 0 or more")
+        if not self.allowed_origins and self.demo_pages:
+            object.__setattr__(self, "allowed_origins", self.demo_origin)
+        for origin in self.allowed_origin_list:
+            if not ORIGIN_RE.match(origin):
+                raise SettingsError(
+                    f"SUPPORT_ALLOWED_ORIGINS: {origin!r} is not an origin (scheme://host[:port], no path or slash)"
+                )
         if self.replicas < 1:
             raise SettingsError(f"SUPPORT_REPLICAS={self.replicas}: at least one Rasa server is needed")
         if not self.rasa_urls:
@@ -122,7 +158,26 @@ class Settings:
     def _replica_urls(self, first: str, port: int) -> str:
         if self.replicas == 1:
             return first
-        return ",".join(f"http://{self.host}:{port + i}" for i in range(self.replicas))
+        return ",".join(f"http://{self.internal_host}:{port + i}" for i in range(self.replicas))
+
+    @property
+    def demo_origin(self) -> str:
+        """Where the demo website is served (another origin than the web service)."""
+        return f"http://{self.host}:{self.demo_port}"
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return _url_list(self.allowed_origins)
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        """Host names (no port) the web service accepts in the Host header."""
+        if self.allowed_hosts:
+            return [h.lower() for h in _url_list(self.allowed_hosts)]
+        hosts = {urlparse(self.public_url).hostname or "", self.host}
+        if self.host in ("127.0.0.1", "localhost", "::1"):
+            hosts |= {"127.0.0.1", "localhost", "::1"}
+        return sorted(h.lower() for h in hosts if h)
 
     @property
     def rasa_url_list(self) -> list[str]:
@@ -151,6 +206,9 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
 
+ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:\d{1,5})?$")
+
+
 def _url_list(urls: str) -> list[str]:
     return [u.strip() for u in urls.split(",") if u.strip()]
 
@@ -174,4 +232,11 @@ def _convert(name: str, type_name: object, raw: str) -> object:
         raise SettingsError(f"SUPPORT_{name.upper()}={raw!r} is not a valid {kind}") from None
     if kind == "Path":
         return Path(raw).expanduser().resolve()
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"SUPPORT_{name.upper()}={raw!r} is not a valid boolean (true or false)")
     return raw

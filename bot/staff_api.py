@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.answers import format_time
-from bot.api import CLOCK, POLICY, SETTINGS, STORE, ApiError, read_json_object
+from bot.api import CALENDAR, CLOCK, POLICY, SETTINGS, STORE, ApiError, read_json_object
 from bot.handoff import slot_of
 from bot.policy import SEVERITY_ORDER as SEVERITY_IDS
 from bot.intake import EMAIL_RE
@@ -231,31 +231,47 @@ async def unanswered(request: web.Request) -> web.Response:
     return web.json_response({"groups": body["unanswered"]})
 
 
-def customer_email(request: web.Request) -> str:
-    email = request.match_info["email"].strip().lower()
-    if not EMAIL_RE.match(email):
-        raise ApiError(422, "invalid_email", "The path must end with a valid email address.")
-    return email
+async def customer_email(request: web.Request) -> str:
+    """The email of a data-protection request, from the JSON body: never from the URL,
+    whose path access logs and proxies keep after the data is erased."""
+    body = await read_json_object(request)
+    email = body.get("email")
+    if not isinstance(email, str) or not EMAIL_RE.match(email.strip().lower()):
+        raise ApiError(422, "invalid_email", '`email` must be a valid email address, e.g. {"email": "kai@example.com"}.')
+    return email.strip().lower()
 
 
 async def export_customer_data(request: web.Request) -> web.Response:
-    """GET /api/staff/customers/{email}/export: everything stored about one customer."""
+    """POST /api/staff/customers/export {"email"}: everything stored about one customer."""
     who = staff_member(request)
     settings = request.app[SETTINGS]
-    body = await export_customer(
-        request.app[STORE], settings.tracker_store_url, customer_email(request), who, request.app[CLOCK]()
-    )
+    email = await customer_email(request)
+    body = await export_customer(request.app[STORE], settings.tracker_store_url, email, who, request.app[CLOCK]())
     return web.json_response(body)
 
 
 async def erase_customer_data(request: web.Request) -> web.Response:
-    """DELETE /api/staff/customers/{email}: erase the customer's personal data and conversations."""
+    """POST /api/staff/customers/erase {"email"}: erase the customer's personal data,
+    conversations and calls."""
     who = staff_member(request)
-    settings = request.app[SETTINGS]
+    email = await customer_email(request)
     body = await erase_customer(
-        request.app[STORE], settings.tracker_store_url, customer_email(request), who, request.app[CLOCK]()
+        request.app[STORE], request.app[CALENDAR], request.app[SETTINGS], email, who, request.app[CLOCK]()
     )
     return web.json_response(body)
+
+
+async def outbox_state(request: web.Request) -> web.Response:
+    """GET /api/staff/outbox: how many team notifications gave up (dead letters)."""
+    staff_member(request)
+    return web.json_response({"dead": await request.app[STORE].dead_notifications()})
+
+
+async def retry_outbox(request: web.Request) -> web.Response:
+    """POST /api/staff/outbox/retry: send every dead notification again."""
+    who = staff_member(request)
+    retried = await request.app[STORE].retry_dead_notifications(who, request.app[CLOCK]())
+    return web.json_response({"retried": retried})
 
 
 def add_routes(app: web.Application) -> None:
@@ -264,8 +280,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/staff/tickets.csv", export_csv)
     app.router.add_get("/api/staff/report", report)
     app.router.add_get("/api/staff/unanswered", unanswered)
-    app.router.add_get("/api/staff/customers/{email}/export", export_customer_data)
-    app.router.add_delete("/api/staff/customers/{email}", erase_customer_data)
+    app.router.add_post("/api/staff/customers/export", export_customer_data)
+    app.router.add_post("/api/staff/customers/erase", erase_customer_data)
+    app.router.add_get("/api/staff/outbox", outbox_state)
+    app.router.add_post("/api/staff/outbox/retry", retry_outbox)
     app.router.add_get("/api/staff/tickets/{number}", ticket_detail)
     app.router.add_post("/api/staff/tickets/{number}/status", change_status)
     app.router.add_post("/api/staff/tickets/{number}/assign", assign)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,11 @@ tickets = sa.Table(
     sa.Column("csat_rating", sa.Integer, nullable=True),
     sa.Column("csat_comment", sa.Text, nullable=True),
     sa.Column("csat_at", sa.DateTime(timezone=True), nullable=True),
+    # The verified in-app user who opened it (0005); None for anonymous chats.
+    sa.Column("owner_user_id", sa.String(200), nullable=True),
     sa.Column("proposed_severity", sa.String(16), nullable=True),  # 0006: what triage proposed
     sa.Column("submitted_severity", sa.String(16), nullable=True),  # 0006: what the customer sent
+    sa.Index("ix_tickets_owner_user_id", "owner_user_id"),
 )
 
 notifications = sa.Table(
@@ -74,7 +78,13 @@ notifications = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("booking_id", sa.Integer, nullable=True),  # set for booking events (0002)
+    # pending | delivered | dead (0005): a dead row exhausted its attempts and waits for staff.
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),  # a sender's lease
+    sa.Column("delivery_id", sa.String(36), nullable=True),  # receivers de-duplicate on it
+    sa.Index("ix_notifications_due", "status", "next_attempt_at"),
 )
+NOTIFICATION_STATUSES = ("pending", "delivered", "dead")
 
 # Booking states (see bot/migrations/versions/0002_bookings.py): "pending_calendar"
 # (slot held, no Meet link yet), "booked" (slot held, Meet link known), "cancelled".
@@ -190,6 +200,7 @@ class TicketDraft:
     impact: str
     transcript: list[dict[str, Any]]
     response_due_at: dt.datetime
+    owner_user_id: str | None  # the verified in-app user who opened it, if any
     # What the triage proposed (the customer may have changed it); keyword-only so that
     # Ticket's own fields can follow without defaults.
     proposed_severity: str | None = field(default=None, kw_only=True)
@@ -231,6 +242,8 @@ class Notification:
     attempts: int
     next_attempt_at: dt.datetime
     booking_id: int | None = None
+    status: str = "pending"
+    delivery_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +309,7 @@ def make_engine(url: str) -> AsyncEngine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten, not just freed
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
@@ -343,7 +357,7 @@ class Store:
                         await conn.execute(
                             notifications.insert().values(
                                 ticket_id=ticket_id, kind=kind, event="ticket_created", attempts=0,
-                                next_attempt_at=now, created_at=now,
+                                next_attempt_at=now, created_at=now, status="pending", delivery_id=str(uuid.uuid4()),
                             )
                         )
             except IntegrityError:
@@ -368,6 +382,10 @@ class Store:
 
     async def tickets_for_email(self, email: str) -> list[Ticket]:
         return await self._tickets_where(tickets.c.email == email.lower(), order=tickets.c.created_at.desc())
+
+    async def tickets_for_owner(self, user_id: str) -> list[Ticket]:
+        """Tickets opened under this verified in-app identity, newest first."""
+        return await self._tickets_where(tickets.c.owner_user_id == user_id, order=tickets.c.created_at.desc())
 
     async def tickets_for_conversation(self, conversation_id: str) -> list[Ticket]:
         return await self._tickets_where(tickets.c.conversation_id == conversation_id, order=tickets.c.created_at)
@@ -470,11 +488,11 @@ class Store:
             raise StoreUnavailable(f"could not store the note ({type(exc).__name__})") from exc
         return Note(note_id, ticket.id, author, text, _utc(now))
 
-    async def awaiting_rating(self, conversation_id: str, email: str | None = None) -> list[Ticket]:
-        """Resolved or closed tickets of this conversation (or verified email) not rated yet."""
+    async def awaiting_rating(self, conversation_id: str, owner_user_id: str | None = None) -> list[Ticket]:
+        """Resolved or closed tickets of this conversation (or verified user) not rated yet."""
         owner = tickets.c.conversation_id == conversation_id
-        if email:
-            owner = sa.or_(owner, tickets.c.email == email.lower())
+        if owner_user_id:
+            owner = sa.or_(owner, tickets.c.owner_user_id == owner_user_id)
         condition = sa.and_(owner, tickets.c.status.in_(("resolved", "closed")), tickets.c.csat_rating.is_(None))
         return await self._tickets_where(condition, order=tickets.c.resolved_at)
 
@@ -520,7 +538,7 @@ class Store:
                         .where(tickets.c.id.in_(ids))
                         .values(
                             name=ERASED, email=ERASED, description=ERASED, tried=ERASED, impact=ERASED,
-                            transcript=[], csat_comment=None, updated_at=_utc(now),
+                            transcript=[], csat_comment=None, owner_user_id=None, updated_at=_utc(now),
                         )
                     )
                     await conn.execute(ticket_notes.delete().where(ticket_notes.c.ticket_id.in_(ids)))
@@ -541,29 +559,85 @@ class Store:
         rows = await self._fetch(sa.select(audit_log).where(audit_log.c.subject == subject).order_by(audit_log.c.id))
         return [dict(row._mapping) for row in rows]
 
-    async def due_notifications(self, now: dt.datetime, limit: int = 20) -> list[Notification]:
-        """Undelivered outbox rows whose next attempt is due."""
-        query = (
-            sa.select(notifications)
-            .where(notifications.c.delivered_at.is_(None), notifications.c.next_attempt_at <= _utc(now))
-            .order_by(notifications.c.next_attempt_at)
-            .limit(limit)
+    async def claim_due_notifications(self, now: dt.datetime, lease: dt.timedelta, limit: int = 20) -> list[Notification]:
+        """Claim pending outbox rows whose next attempt is due, for `lease`, and return them.
+
+        One statement (UPDATE … WHERE id IN (due rows) RETURNING): on PostgreSQL the due
+        rows are locked with FOR UPDATE SKIP LOCKED, on SQLite the write lock serialises
+        the claims, and the update re-checks that a row is still unclaimed. So two web
+        service processes never get the same row. A claim that is never settled (the
+        process died mid-send) lapses after `lease`, and the row is sent again: at least
+        once, with the same delivery id for the receiver to de-duplicate on.
+        """
+        now = _utc(now)
+        due = sa.and_(
+            notifications.c.status == "pending",
+            notifications.c.next_attempt_at <= now,
+            sa.or_(notifications.c.claimed_until.is_(None), notifications.c.claimed_until <= now),
         )
-        return [_row_to(Notification, row) for row in await self._fetch(query)]
+        candidates = sa.select(notifications.c.id).where(due).order_by(notifications.c.next_attempt_at).limit(limit)
+        if self.engine.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        claim = (
+            notifications.update()
+            .where(notifications.c.id.in_(candidates.scalar_subquery()), due)
+            .values(claimed_until=now + lease)
+            .returning(*notifications.c)
+        )
+        try:
+            async with self.engine.begin() as conn:
+                rows = (await conn.execute(claim)).fetchall()
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
+        return sorted((_row_to(Notification, row) for row in rows), key=lambda n: (n.next_attempt_at, n.id))
 
     async def mark_delivered(self, notification_id: int, now: dt.datetime) -> None:
         await self._execute(
             notifications.update()
             .where(notifications.c.id == notification_id)
-            .values(delivered_at=_utc(now), attempts=notifications.c.attempts + 1, last_error=None)
+            .values(
+                delivered_at=_utc(now), status="delivered", claimed_until=None,
+                attempts=notifications.c.attempts + 1, last_error=None,
+            )
         )
 
-    async def mark_failed(self, notification_id: int, error: str, retry_at: dt.datetime) -> None:
+    async def mark_failed(self, notification_id: int, error: str, retry_at: dt.datetime, dead: bool = False) -> None:
+        """Record a failed attempt: retry at `retry_at`, or move the row to the dead letters."""
         await self._execute(
             notifications.update()
             .where(notifications.c.id == notification_id)
-            .values(attempts=notifications.c.attempts + 1, last_error=error[:2000], next_attempt_at=_utc(retry_at))
+            .values(
+                attempts=notifications.c.attempts + 1, last_error=error[:2000], next_attempt_at=_utc(retry_at),
+                claimed_until=None, status="dead" if dead else "pending",
+            )
         )
+
+    async def dead_notifications(self) -> int:
+        """How many notifications gave up (the console and /healthz show it)."""
+        rows = await self._fetch(
+            sa.select(sa.func.count()).select_from(notifications).where(notifications.c.status == "dead")
+        )
+        return int(rows[0][0])
+
+    async def retry_dead_notifications(self, actor: str, now: dt.datetime) -> int:
+        """Give every dead notification a fresh set of attempts, now; audited."""
+        now = _utc(now)
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    notifications.update()
+                    .where(notifications.c.status == "dead")
+                    .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None)
+                )
+                await conn.execute(
+                    audit_log.insert().values(
+                        at=now, actor=actor, action="retry_notifications", subject="outbox",
+                        detail={"count": result.rowcount},
+                    )
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
+        return int(result.rowcount)
 
     async def notifications_for(self, ticket_id: int) -> list[dict[str, Any]]:
         rows = await self._fetch(sa.select(notifications).where(notifications.c.ticket_id == ticket_id))
@@ -726,7 +800,7 @@ class Store:
             await conn.execute(
                 notifications.insert().values(
                     ticket_id=ticket_id, booking_id=booking_id, kind=kind, event=event, attempts=0,
-                    next_attempt_at=now, created_at=now,
+                    next_attempt_at=now, created_at=now, status="pending", delivery_id=str(uuid.uuid4()),
                 )
             )
 

@@ -52,6 +52,7 @@ async def open_ticket(
     events: Iterable[dict[str, Any]],
     now: dt.datetime,
     notify: tuple[str, ...] = (),
+    owner_user_id: str | None = None,
 ) -> tuple[Ticket, bool]:
     """Store the ticket (idempotently) with its transcript and policy deadline."""
     draft = TicketDraft(
@@ -69,13 +70,15 @@ async def open_ticket(
         impact=redact(request.impact),
         transcript=transcript_from_events(events),
         response_due_at=policy.response_due(request.severity, now),
+        owner_user_id=owner_user_id,
         proposed_severity=request.proposed_severity,
     )
     return await store.create_ticket(draft, now, notify)
 
 
-def may_see(ticket: Ticket, conversation_id: str, verified_email: str | None) -> bool:
-    """A ticket is shown to the conversation that opened it, or to its verified owner."""
+def may_see(ticket: Ticket, conversation_id: str, verified_user_id: str | None) -> bool:
+    """A ticket is shown to the conversation that opened it, or to the verified in-app
+    user who opened it (never to whoever merely knows the email typed into it)."""
     if ticket.conversation_id == conversation_id:
         return True
-    return bool(verified_email) and verified_email.strip().lower() == ticket.email.lower()
+    return bool(verified_user_id) and ticket.owner_user_id == verified_user_id

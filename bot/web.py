@@ -11,45 +11,108 @@ import asyncio
 import contextlib
 import datetime as dt
 import html
+import re
+import signal
 from typing import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlparse
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from bot import chat_api, staff_api
 from bot.api import (
+    ALLOWED_HOSTS,
+    ALLOWED_ORIGINS,
     ASSISTANT,
+    CALENDAR,
     CLIENT_LIMIT,
     CLOCK,
     CONVERSATION_LIMIT,
     HTTP,
     MAX_BODY_BYTES,
     POLICY,
+    READ_LIMIT,
     SETTINGS,
     STATIC,
     STORE,
+    error_response,
     errors_middleware,
 )
 from bot.assistant import AssistantClient
+from bot.meetings import calendar_from_settings
 from bot.notify import Notifier, run_outbox
 from bot.openapi import openapi_document
 from bot.policy import load_policy
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings, replica_name
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 
 CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'"
+SERVER_NAME = "makana-support"  # no server software or version in `Server`
+
+# The customer API: the only routes a page on another origin (the company's website
+# or app, SUPPORT_ALLOWED_ORIGINS) may call. Never the staff API.
+CUSTOMER_API = re.compile(r"^/api/(?:chat|status|me/tickets|conversations/[^/]+/.+)$")
+CORS_METHODS = "GET, POST"
+CORS_HEADERS = "Content-Type, X-Identity-Token"
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, errors and files included (an on_response_prepare signal)."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["Server"] = SERVER_NAME
+
+
+def host_name(host: str) -> str:
+    """The host part of a Host header value, without the port, lower-cased."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 @web.middleware
-async def security_headers(
+async def host_check(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    # On every response: a FileResponse only knows its content type once prepared.
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    """Answer only to the configured host names: a DNS-rebinding page on another name
+    that resolves to this server gets nothing."""
+    if host_name(request.host or "") not in request.app[ALLOWED_HOSTS]:
+        return error_response(
+            421, "unknown_host", "This server does not answer to that host name (see SUPPORT_ALLOWED_HOSTS)."
+        )
+    return await handler(request)
+
+
+@web.middleware
+async def cors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """CORS for the customer API, for the exact origins configured; nothing for others.
+
+    No credentials mode: the widget sends no cookies, its identity is a header.
+    """
+    if CUSTOMER_API.match(request.path) is None:
+        return await handler(request)
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and origin in request.app[ALLOWED_ORIGINS]
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if not allowed:
+            response = error_response(403, "origin_not_allowed", "This origin may not call the support API.")
+        else:
+            response = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+            response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+            response.headers["Access-Control-Max-Age"] = "600"
+    else:
+        response = await handler(request)
+    response.headers["Vary"] = "Origin"
+    if allowed:
+        response.headers["Access-Control-Allow-Origin"] = origin  # type: ignore[assignment]
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
     return response
 
 
@@ -65,7 +128,15 @@ async def healthz(request: web.Request) -> web.Response:
             components[replica_name(kind, i, len(states))] = "up" if up else "down"
     components["database"] = "up" if database else "down"
     down = [name for name, state in components.items() if state == "down"]
-    body = {"status": "ok" if not down else "degraded", "components": components, "down": down}
+    dead = 0
+    if database:
+        with contextlib.suppress(StoreUnavailable):
+            dead = await app[STORE].dead_notifications()
+    # Dead letters degrade the service (the team is not being told of some tickets) but do
+    # not take it out of a load balancer: customers are still served. Down parts do (503).
+    components["outbox"] = "degraded" if dead else "up"
+    status = "down" if down else "degraded" if dead else "ok"
+    body = {"status": status, "components": components, "down": down, "dead_notifications": dead}
     return web.json_response(body, status=200 if not down else 503)
 
 
@@ -81,14 +152,85 @@ async def widget_script(request: web.Request) -> web.FileResponse:
 
 
 def demo_page(template: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """A page of the company's (pretend) website or app that embeds the widget."""
+    """A page of the company's (pretend) website or app that embeds the widget.
+
+    Served by the demo site, on another origin than the support service, the way a
+    real site embeds the widget: the script comes from the support service's public URL.
+    """
 
     async def page(request: web.Request) -> web.Response:
         text = (STATIC / "demo" / template).read_text(encoding="utf-8")
         token = request.query.get("identity", "")
+        support = html.escape(request.app[SETTINGS].public_url.rstrip("/"), quote=True)
+        text = text.replace("{{support_url}}", support)
         return web.Response(text=text.replace("{{identity}}", html.escape(token, quote=True)), content_type="text/html")
 
     return page
+
+
+async def demo_home(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/demo/site")
+
+
+def make_demo_site(settings: Settings) -> web.Application:
+    """The demo website and app, served on `demo_port` (another origin)."""
+    app = web.Application(middlewares=[host_check])
+    app[SETTINGS] = settings
+    app[ALLOWED_HOSTS] = frozenset(settings.allowed_host_list)
+    # What a company's own Content-Security-Policy needs to embed the widget: its script,
+    # its stylesheet and its API calls come from the support service (README, "Security").
+    support = urlparse(settings.public_url)
+    support_origin = f"{support.scheme}://{support.netloc}"
+    csp = (
+        f"default-src 'self'; script-src 'self' {support_origin}; style-src 'self' {support_origin}; "
+        f"connect-src 'self' {support_origin}; img-src 'self' data:; frame-ancestors 'self'"
+    )
+
+    async def demo_headers(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Content-Security-Policy"] = csp
+        await security_headers(request, response)
+
+    app.on_response_prepare.append(demo_headers)
+    app.router.add_get("/", demo_home)
+    app.router.add_get("/demo/site", demo_page("site.html"))
+    app.router.add_get("/demo/site/pricing", demo_page("pricing.html"))
+    app.router.add_get("/demo/app", demo_page("app.html"))
+    app.router.add_static("/static/demo/", STATIC / "demo")
+    return app
+
+
+class RouteAccessLogger(AbstractAccessLogger):
+    """Logs the route, not the path: conversation ids and ticket numbers are keys, and a
+    log must not keep them (nor an email, nor a query string)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        route = "-"
+        match_info = getattr(request, "match_info", None)
+        if match_info is not None and match_info.route.resource is not None:
+            route = match_info.route.resource.canonical
+        self.logger.info("%s %s %s %.0f ms", request.method, route, response.status, time * 1000)
+
+
+async def serve(settings: Settings) -> None:
+    """`python -m bot web`: the web service, and the demo site when it is on, until a signal."""
+    sites: list[tuple[web.Application, str, int]] = [(make_app(settings), settings.host, settings.web_port)]
+    if settings.demo_pages:
+        sites.append((make_demo_site(settings), settings.host, settings.demo_port))
+    runners = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        for app, host, port in sites:
+            runner = web.AppRunner(app, access_log_class=RouteAccessLogger)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, host, port).start()
+        await stop.wait()
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
 
 
 def static_page(path: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
@@ -104,18 +246,25 @@ async def openapi(request: web.Request) -> web.Response:
 
 def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> web.Application:
     """Build the web service for `settings` (nothing is connected until it starts)."""
-    app = web.Application(middlewares=[errors_middleware, security_headers], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[host_check, cors, errors_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[CLOCK] = clock or (lambda: dt.datetime.now(dt.timezone.utc))
     app[CONVERSATION_LIMIT] = RateLimiter(settings.rate_per_conversation, settings.rate_burst_conversation)
     app[CLIENT_LIMIT] = RateLimiter(settings.rate_per_client, settings.rate_burst_client)
+    app[READ_LIMIT] = RateLimiter(settings.rate_reads_per_client, settings.rate_burst_reads_client)
+    app[ALLOWED_ORIGINS] = frozenset(settings.allowed_origin_list)
+    app[ALLOWED_HOSTS] = frozenset(settings.allowed_host_list)
+    app.on_response_prepare.append(security_headers)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         app[POLICY] = load_policy(settings.policy_path)
         session = aiohttp.ClientSession()
         app[HTTP] = session
-        app[ASSISTANT] = AssistantClient(session, settings.rasa_url_list, settings.rasa_timeout_s)
+        app[ASSISTANT] = AssistantClient(
+            session, settings.rasa_url_list, settings.rasa_timeout_s, token=settings.rasa_token
+        )
         app[STORE] = await Store.open(settings.database_url)
+        app[CALENDAR] = calendar_from_settings(settings)
         notifier = Notifier(settings, app[POLICY], session)
         outbox = asyncio.create_task(run_outbox(app[STORE], notifier, settings.outbox_interval_s, app[CLOCK]))
         yield
@@ -134,9 +283,5 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
     staff_api.add_routes(app)
     app.router.add_get("/staff", static_page("staff/console.html"))
     app.router.add_get("/staff/report", static_page("staff/report.html"))
-    if settings.demo_pages == "true":
-        app.router.add_get("/demo/site", demo_page("site.html"))
-        app.router.add_get("/demo/site/pricing", demo_page("pricing.html"))
-        app.router.add_get("/demo/app", demo_page("app.html"))
     app.router.add_static("/static/", STATIC)
     return app

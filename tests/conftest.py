@@ -17,8 +17,16 @@ import pytest
 from bot.launcher import Service, ensure_model, start_all, stop_all
 from bot.policy import load_policy
 from bot.settings import ROOT, Settings
+from tests.measured import MEASUREMENTS
 
 POLICY_FILE = ROOT / "data" / "support_policy.yml"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if MEASUREMENTS:
+        terminalreporter.section("measured")
+        for line in MEASUREMENTS:
+            terminalreporter.write_line(line)
 
 
 def unavailable(reason: str) -> None:
@@ -51,6 +59,11 @@ class Stack:
     def web(self) -> str:
         return f"http://{self.settings.host}:{self.settings.web_port}"
 
+    @property
+    def demo(self) -> str:
+        """The demo website: another origin than the web service, as a company's site is."""
+        return self.settings.demo_origin
+
     def say(self, sender: str, text: str) -> list[dict]:
         """Send one message through the web service's chat API; return the replies."""
         status, body = http("POST", self.web + "/api/chat", json.dumps({"sender": sender, "message": text}).encode())
@@ -78,7 +91,11 @@ def start_stack(data_dir: Path, database_url: str | None = None, replicas: int =
         rasa_port=free_port(),
         actions_port=free_port(),
         web_port=free_port(),
+        demo_port=free_port(),
         data_dir=data_dir,
+        # The internal services' shared secrets, made per run (never stored).
+        rasa_token=secrets.token_urlsafe(24),
+        actions_token=secrets.token_urlsafe(24),
         policy_path=policy_copy,
         database_url=database_url,
         # Rasa's conversations go to the same kind of database as the tickets.
@@ -149,6 +166,49 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str = "
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's package, `make browser`), driven by Playwright."""
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is not installed (make browser installs it)")
+    from playwright import sync_api as playwright_api
+
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Inbox:
+    """What a local SMTP server (aiosmtpd) received."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # aiosmtpd's protocol
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback: (controller, inbox)."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,6 +9,8 @@ from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
+from bot.identity import Identity, seal
+from bot.settings import Settings
 from actions.support_request import (
     ActionAskSeverity,
     ActionCancelRequest,
@@ -20,10 +22,14 @@ from actions.support_request import (
 NOW = dt.datetime(2026, 11, 28, 19, 0, tzinfo=ZoneInfo("Pacific/Honolulu"))
 
 
+SECRET = "identity-secret-for-these-tests"
+
+
 @pytest.fixture(autouse=True)
 def fixed_resources(monkeypatch, policy):
     monkeypatch.setattr(resources, "policy", lambda: policy)
     monkeypatch.setattr(resources, "now", lambda: NOW)
+    monkeypatch.setattr(resources, "settings", lambda: Settings(identity_secret=SECRET))
 
 
 def tracker(text="", intent="out_of_scope", slots=None, events=None, loop=None, metadata=None):
@@ -65,7 +71,9 @@ async def test_request_human_prefills_from_earlier_turns_and_verified_identity()
         {"event": "user", "text": "Makana POS 4 crashes when I close the till every evening", "timestamp": 1},
         {"event": "user", "text": "talk to a human", "timestamp": 2},
     ]
-    identity = {"user_id": "u1", "name": "Kai Kealoha", "email": "kai@example.com"}
+    # As the web service seals it for this conversation (bot/identity.py).
+    who = Identity("u1", "Kai Kealoha", "kai@example.com", NOW + dt.timedelta(hours=1))
+    identity = seal(SECRET, "conv-1", who)
     dispatcher = CollectingDispatcher()
     result = await ActionRequestHuman().run(dispatcher, tracker(events=events, metadata={"identity": identity}), {})
     assert {e["name"]: e["value"] for e in result} == {
@@ -106,3 +114,12 @@ async def test_cancel_inside_the_form_and_a_misheard_cancel():
     )
     assert events == [SlotSet("impact", "Two stores cannot close"), FollowupAction("support_request_form")]
     assert dispatcher.messages == []
+
+
+async def test_identity_metadata_without_a_valid_seal_is_ignored():
+    events = [{"event": "user", "text": "talk to a human", "timestamp": 2}]
+    forged = {"user_id": "u1", "name": "Kai Kealoha", "email": "kai@example.com"}
+    copied = seal(SECRET, "another-conversation", Identity("u1", "Kai Kealoha", "kai@example.com", NOW + dt.timedelta(hours=1)))
+    for metadata in (forged, copied):
+        result = await ActionRequestHuman().run(CollectingDispatcher(), tracker(events=events, metadata={"identity": metadata}), {})
+        assert "email" not in {e["name"] for e in result}

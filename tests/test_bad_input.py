@@ -56,7 +56,7 @@ def body_operations() -> list[tuple[str, str]]:
 async def target(any_stack, policy):
     """A conversation with a ticket on the stack, and the path parameters that reach it."""
     stack = any_stack
-    sender = "bad-input-" + uuid.uuid4().hex[:10]
+    sender = "bad-input-" + uuid.uuid4().hex
     store = await Store.open(stack.settings.database_url)
     try:
         ticket, _ = await open_ticket(store, policy, REQUEST, sender, "web_chat", CONVERSATION, dt.datetime.now(dt.timezone.utc))
@@ -157,7 +157,7 @@ async def test_a_flood_from_one_client_is_rate_limited_and_the_service_survives(
     the excess gets 429 with Retry-After, nothing gets a 5xx, and it answers afterwards."""
     defaults = Settings()
     settings = dataclasses.replace(
-        stack.settings, web_port=free_port(), public_url="",
+        stack.settings, web_port=free_port(), public_url="", demo_pages=False,
         rate_per_client=defaults.rate_per_client, rate_burst_client=defaults.rate_burst_client,
         rate_per_conversation=defaults.rate_per_conversation, rate_burst_conversation=defaults.rate_burst_conversation,
     )
@@ -169,7 +169,7 @@ async def test_a_flood_from_one_client_is_rate_limited_and_the_service_survives(
         async with aiohttp.ClientSession() as session:
 
             async def hit(i: int) -> tuple[int, str]:
-                body = json.dumps({"sender": f"flood-{uuid.uuid4().hex[:8]}", "message": "hi"}).encode()
+                body = json.dumps({"sender": f"flood-{uuid.uuid4().hex}", "message": "hi"}).encode()
                 async with session.post(url + "/api/chat", data=body, headers={"Content-Type": "application/json"}) as r:
                     await r.read()
                     return r.status, r.headers.get("Retry-After", "")

@@ -210,7 +210,7 @@ async def test_calendar_outcome_and_its_notification_are_one_write(store, policy
     assert sorted((r["kind"], r["event"], r["booking_id"]) for r in rows) == [
         ("email", "booking_created", booking.id), ("webhook", "booking_created", booking.id)
     ]
-    due = await store.due_notifications(SATURDAY_1829)
+    due = await store.claim_due_notifications(SATURDAY_1829, dt.timedelta(minutes=1))
     assert {n.booking_id for n in due} == {booking.id}
     # A cancelled booking is not brought back by a late calendar answer.
     await store.cancel_booking(booking.id, SATURDAY_1829)

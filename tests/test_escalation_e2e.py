@@ -17,7 +17,7 @@ NUMBER = re.compile(r"\bMK-[2-9A-HJ-NP-Z]{6}\b")
 
 
 def new_sender() -> str:
-    return "e2e-" + uuid.uuid4().hex[:12]
+    return "e2e-" + uuid.uuid4().hex
 
 
 def texts(messages: list[dict]) -> str:

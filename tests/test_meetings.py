@@ -24,7 +24,6 @@ from bot.settings import Settings, SettingsError
 from bot.tickets import SupportRequest, open_ticket
 from tests.conftest import free_port
 from tests.fake_google import CLIENT_EMAIL, FakeGoogle, make_key, service_account_info
-from tests.test_notify import smtp  # noqa: F401  (the aiosmtpd fixture)
 from tests.test_tickets import CONVERSATION, REQUEST, SATURDAY_1829
 
 HNL = ZoneInfo("Pacific/Honolulu")

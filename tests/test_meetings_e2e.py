@@ -15,7 +15,7 @@ pytestmark = pytest.mark.services
 
 
 async def open_high_ticket(stack) -> tuple[str, str, list[dict]]:
-    sender = "meet-" + uuid.uuid4().hex[:12]
+    sender = "meet-" + uuid.uuid4().hex
     stack.say(sender, "my invoices all show the wrong customer address since the import yesterday")
     reply = stack.say(sender, "/request_human")
     summary = fill_form_to_summary(stack, sender, reply)

@@ -9,31 +9,12 @@ import json
 import aiohttp
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
 
 from bot.notify import SIGNATURE_HEADER, Notifier, deliver_due, sign
 from bot.settings import Settings
 from bot.tickets import open_ticket
 from tests.conftest import free_port
 from tests.test_tickets import CONVERSATION, REQUEST, SATURDAY_1829
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler protocol
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 @pytest.fixture

@@ -136,7 +136,7 @@ def test_editing_hours_changes_the_rules(tmp_path):
 
 def test_bad_field_is_reported_with_line(tmp_path):
     path = write_policy(tmp_path, "first_response_hours: 4\n", "first_response_hours: soon\n")
-    line = next(i for i, l in enumerate(path.read_text().splitlines(), 1) if "first_response_hours: soon" in l)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "first_response_hours: soon" in text)
     with pytest.raises(PolicyError) as err:
         load_policy(path)
     assert f"line {line}: severities[1].first_response_hours" in str(err.value)

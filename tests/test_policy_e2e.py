@@ -13,7 +13,7 @@ pytestmark = pytest.mark.services
 
 
 def ask(stack, question: str) -> str:
-    replies = stack.say("policy-" + uuid.uuid4().hex[:10], question)
+    replies = stack.say("policy-" + uuid.uuid4().hex, question)
     return "\n".join(m["text"] or "" for m in replies)
 
 

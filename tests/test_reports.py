@@ -45,9 +45,9 @@ def test_similar_questions_are_grouped():
 @pytest.mark.services
 def test_report_matches_counts_computed_from_the_databases(stack, policy):
     # Some traffic of our own, so the figures are not all zero.
-    sender = "report-" + uuid.uuid4().hex[:8]
+    sender = "report-" + uuid.uuid4().hex
     stack.say(sender, "how do I reset my password")
-    stack.say("report-" + uuid.uuid4().hex[:8], "can I pay for the subscription in dogecoin")
+    stack.say("report-" + uuid.uuid4().hex, "can I pay for the subscription in dogecoin")
     token = stack.settings.staff_tokens.split(":", 1)[1]
     request_headers = {"Authorization": f"Bearer {token}"}
     import urllib.request

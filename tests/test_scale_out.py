@@ -27,7 +27,7 @@ pytestmark = pytest.mark.services
 
 
 def new_sender() -> str:
-    return "scale-" + uuid.uuid4().hex[:12]
+    return "scale-" + uuid.uuid4().hex
 
 
 def chat(stack, sender: str, text: str) -> tuple[int, dict]:
@@ -132,7 +132,7 @@ async def test_the_lock_store_serialises_bursts_split_across_replicas(scaled_sta
     servers. The lock store must make each conversation's messages take turns: every
     message is stored once, followed by its own answer and an `action_listen` before the
     next one starts. (With Rasa 3.6's stock Redis lock store this loses messages; see
-    bot/rasa_stores.py.)"""
+    rasa_plugins/stores.py.)"""
     stack = scaled_stack
     senders = [new_sender() for _ in range(3)]
     burst = [f"hello number {i}" for i in range(8)]

@@ -10,8 +10,11 @@ from tests.conftest import http
 pytestmark = pytest.mark.services
 
 
+LONG_ID = "test-" + uuid.uuid4().hex  # a well-formed conversation id
+
+
 def new_sender() -> str:
-    return "test-" + uuid.uuid4().hex[:12]
+    return "test-" + uuid.uuid4().hex
 
 
 def texts(messages: list[dict]) -> str:
@@ -51,7 +54,7 @@ def test_chat_page_is_served(stack):
 
 def test_healthz_reports_the_stopped_action_server(stack):
     status, body = http("GET", stack.web + "/healthz")
-    assert (status, body["components"]) == (200, {"rasa": "up", "actions": "up", "database": "up"})
+    assert (status, body["components"]) == (200, {"rasa": "up", "actions": "up", "database": "up", "outbox": "up"})
     stack.services["actions"].stop()
     try:
         status, body = http("GET", stack.web + "/healthz")
@@ -71,12 +74,12 @@ def test_healthz_reports_the_stopped_action_server(stack):
         (b"", "application/json", 400, "empty_body"),
         (b"[1, 2]", "application/json", 400, "invalid_json"),
         (b"\xff\xfe{}", "application/json", 400, "invalid_encoding"),
-        (json.dumps({"sender": "a", "message": ""}).encode(), "application/json", 422, "empty_message"),
-        (json.dumps({"sender": "a", "message": "   "}).encode(), "application/json", 422, "empty_message"),
-        (json.dumps({"sender": "a", "message": "x" * 2001}).encode(), "application/json", 413, "message_too_long"),
-        (json.dumps({"sender": "a b", "message": "hi"}).encode(), "application/json", 422, "invalid_sender"),
+        (json.dumps({"sender": LONG_ID, "message": ""}).encode(), "application/json", 422, "empty_message"),
+        (json.dumps({"sender": LONG_ID, "message": "   "}).encode(), "application/json", 422, "empty_message"),
+        (json.dumps({"sender": LONG_ID, "message": "x" * 2001}).encode(), "application/json", 413, "message_too_long"),
+        (json.dumps({"sender": "a b" + LONG_ID, "message": "hi"}).encode(), "application/json", 422, "invalid_sender"),
         (json.dumps({"message": "hi"}).encode(), "application/json", 422, "invalid_sender"),
-        (json.dumps({"sender": "a", "message": 5}).encode(), "application/json", 422, "invalid_message"),
+        (json.dumps({"sender": LONG_ID, "message": 5}).encode(), "application/json", 422, "invalid_message"),
         (b"{" + b" " * 70000 + b"}", "application/json", 413, "body_too_large"),
     ],
 )

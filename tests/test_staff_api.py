@@ -123,7 +123,8 @@ async def test_status_transitions_are_enforced_and_audited(setup):
             assert (await response.json())["error"]["code"] == "invalid_transition"
     for bad in ({"status": "done"}, {}, {"status": None}):
         assert (await client.post(path, json=bad, headers=AUTH)).status == 422
-    assert (await client.post(path, data=b"not json", headers=AUTH)).status == 400
+    assert (await client.post(path, data=b"not json", headers={**AUTH, "Content-Type": "application/json"})).status == 400
+    assert (await client.post(path, data=b"{}", headers={**AUTH, "Content-Type": "text/plain"})).status == 415
     store = await Store.open(client.server.app[SETTINGS].database_url)
     try:
         audit = await store.audit_entries(number)
@@ -155,10 +156,12 @@ async def test_csv_export_neutralises_formulas(setup):
 async def test_customer_data_export_and_erasure(setup):
     client, tickets = setup
     email = REQUEST.email
-    assert (await client.get(f"/api/staff/customers/{email}/export")).status == 401
-    assert (await client.get("/api/staff/customers/not-an-email/export", headers=AUTH)).status == 422
+    export, erase = "/api/staff/customers/export", "/api/staff/customers/erase"
+    assert (await client.post(export, json={"email": email})).status == 401
+    assert (await client.post(export, json={"email": "not-an-email"}, headers=AUTH)).status == 422
+    assert (await client.get(f"/api/staff/customers/{email}/export", headers=AUTH)).status == 404  # never in a URL
     await client.post(f"/api/staff/tickets/{tickets['high'].number}/notes", json={"text": "called Ana"}, headers=AUTH)
-    exported = await (await client.get(f"/api/staff/customers/{email}/export", headers=AUTH)).json()
+    exported = await (await client.post(export, json={"email": email}, headers=AUTH)).json()
     assert sorted(t["number"] for t in exported["tickets"]) == sorted(t.number for t in tickets.values())
     assert exported["conversations"]["c-high"] == [
         {"at": "2026-11-18T11:06:40+00:00", "speaker": "customer", "text": "my POS crashes"},
@@ -167,13 +170,13 @@ async def test_customer_data_export_and_erasure(setup):
     high = next(t for t in exported["tickets"] if t["number"] == tickets["high"].number)
     assert high["notes"][0]["text"] == "called Ana" and high["transcript"]
 
-    response = await client.delete(f"/api/staff/customers/{email}", headers=AUTH)
+    response = await client.post(erase, json={"email": email}, headers=AUTH)
     assert response.status == 200
-    assert await response.json() == {"conversations_deleted": 3, "events_deleted": 2}
+    assert await response.json() == {"conversations_deleted": 3, "events_deleted": 2, "calls_cancelled": 0}
     detail = await (await client.get(f"/api/staff/tickets/{tickets['high'].number}", headers=AUTH)).json()
     assert (detail["name"], detail["email"], detail["description"], detail["transcript"], detail["notes"]) == (
         "[erased]", "[erased]", "[erased]", [], [])
-    again = await (await client.get(f"/api/staff/customers/{email}/export", headers=AUTH)).json()
+    again = await (await client.post(export, json={"email": email}, headers=AUTH)).json()
     assert again["tickets"] == [] and again["conversations"] == {}
     tracker = client.server.app[SETTINGS].tracker_store_url.removeprefix("sqlite:///")
     with sqlite3.connect(tracker) as db:

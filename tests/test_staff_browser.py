@@ -23,9 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.store import Store
-from tests.test_widget_browser import (  # noqa: F401  (browser is a fixture)
+from tests.test_widget_browser import (
     NUMBER,
-    browser,
     choose,
     expect,
     fill_form,
@@ -101,7 +100,7 @@ def test_critical_ticket_from_chat_to_console_to_a_rating(stack, browser):
     staff = open_page(browser)
     try:
         # The customer escalates a critical problem in the widget.
-        open_widget(customer, stack.web + "/demo/site")
+        open_widget(customer, stack.demo + "/demo/site")
         reply = say(customer, "I need to talk to a human")
         fill_form(customer, reply, {
             "What's your name?": ("say", "Lani Akana"),
@@ -115,7 +114,7 @@ def test_critical_ticket_from_chat_to_console_to_a_rating(stack, browser):
         })
         [number] = NUMBER.findall(choose(customer, "Yes, open the ticket"))
         # Another customer's less urgent problem, which sorts after it.
-        other = chat_ticket(stack, f"staff-{uuid.uuid4().hex[:12]}", {
+        other = chat_ticket(stack, f"staff-{uuid.uuid4().hex}", {
             "What's your name?": "Pua Kanoho",
             "Which email address": "pua@example.com",
             "Which product": "Makana POS",

@@ -11,11 +11,12 @@ import pytest
 from bot import identity
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
-from bot.web import make_app
+from bot.web import make_app, make_demo_site
 from tests.conftest import POLICY_FILE, free_port
 
 HNL = ZoneInfo("Pacific/Honolulu")
 SECRET = secrets.token_hex(16)
+CONVERSATION = "w-" + secrets.token_hex(16)  # a conversation id as the widget makes them
 
 
 def app_settings(tmp_path, **changes) -> Settings:
@@ -57,7 +58,7 @@ async def test_status_in_the_customers_zone(client):
 
 
 async def test_assistant_down_is_a_503_with_a_plain_message(client):
-    response = await client.post("/api/chat", json={"sender": "abc", "message": "hello"})
+    response = await client.post("/api/chat", json={"sender": CONVERSATION, "message": "hello"})
     body = await response.json()
     assert response.status == 503 and body["error"]["code"] == "assistant_unavailable"
 
@@ -68,7 +69,7 @@ async def test_forged_and_expired_identities_are_refused(client):
     forged = identity.sign("not-the-secret", "u1", "Ana", "ana@example.com", future)
     expired = identity.sign(SECRET, "u1", "Ana", "ana@example.com", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
     for token, reason in ((forged, "signature is not valid"), (expired, "expired"), ("x.y.z", "malformed")):
-        response = await client.post("/api/chat", json={"sender": "abc", "message": "hi", "identity": token})
+        response = await client.post("/api/chat", json={"sender": CONVERSATION, "message": "hi", "identity": token})
         body = await response.json()
         assert response.status == 401 and reason in body["error"]["message"]
     tampered = good.split(".")[0][:-2] + "xx." + good.split(".")[1]
@@ -85,13 +86,13 @@ async def test_rate_limit_per_conversation_gives_429_with_retry_after(aiohttp_cl
     client = await aiohttp_client(make_app(settings))
     statuses = []
     for _ in range(3):
-        response = await client.post("/api/chat", json={"sender": "same", "message": "hi"})
+        response = await client.post("/api/chat", json={"sender": "same-" + CONVERSATION, "message": "hi"})
         statuses.append(response.status)
     assert statuses[:2] == [503, 503]  # allowed through (the assistant is down here)
     assert statuses[2] == 429
     assert int(response.headers["Retry-After"]) >= 1
     assert "in this conversation" in (await response.json())["error"]["message"]
-    other = await client.post("/api/chat", json={"sender": "other", "message": "hi"})
+    other = await client.post("/api/chat", json={"sender": "other-" + CONVERSATION, "message": "hi"})
     assert other.status == 503  # another conversation is not limited
 
 
@@ -110,8 +111,9 @@ async def test_openapi_document_lists_the_chat_api(client):
     assert {"/api/chat", "/api/conversations/{sender}/history", "/api/status", "/api/me/tickets"} <= set(doc["paths"])
 
 
-async def test_demo_app_page_escapes_the_identity_it_is_given(client):
-    page = await (await client.get('/demo/app?identity="><script>alert(1)</script>')).text()
+async def test_demo_app_page_escapes_the_identity_it_is_given(aiohttp_client, tmp_path):
+    demo = await aiohttp_client(make_demo_site(app_settings(tmp_path)))
+    page = await (await demo.get('/demo/app?identity="><script>alert(1)</script>')).text()
     assert "<script>alert(1)</script>" not in page
     assert "&quot;&gt;&lt;script&gt;" in page
 
@@ -119,7 +121,10 @@ async def test_demo_app_page_escapes_the_identity_it_is_given(client):
 async def test_json_errors_for_bad_bodies(client):
     response = await client.post("/api/chat", data=b"\xff", headers={"Content-Type": "application/json"})
     assert response.status == 400 and (await response.json())["error"]["code"] == "invalid_encoding"
-    response = await client.post("/api/chat", data=json.dumps({"sender": "a", "message": "hi", "channel": "fax"}))
+    response = await client.post(
+        "/api/chat", data=json.dumps({"sender": CONVERSATION, "message": "hi", "channel": "fax"}),
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_channel"
 
 
@@ -129,5 +134,5 @@ async def test_odd_time_zones_are_a_422_not_a_crash(client, zone):
     code = "invalid_characters" if "\x00" in zone else "invalid_timezone"
     response = await client.get("/api/status", params={"tz": zone})
     assert response.status == 422 and (await response.json())["error"]["code"] == code
-    response = await client.post("/api/chat", json={"sender": "abc", "message": "hi", "timezone": zone})
+    response = await client.post("/api/chat", json={"sender": CONVERSATION, "message": "hi", "timezone": zone})
     assert response.status == 422 and (await response.json())["error"]["code"] == code

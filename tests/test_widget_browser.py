@@ -14,7 +14,6 @@ import json
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from playwright import sync_api as playwright_api
@@ -22,17 +21,12 @@ from playwright import sync_api as playwright_api
 from bot import identity
 from bot.settings import ROOT
 from bot.store import Store
-from tests.conftest import http, unavailable
+from tests.conftest import http
 
 expect = playwright_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 NUMBER = re.compile(r"\bMK-[2-9A-HJ-NP-Z]{6}\b")
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
@@ -44,16 +38,6 @@ ASSISTANT = '[data-testid="message"][data-from="assistant"]'
 SYSTEM = '[data-testid="message"][data-from="system"]'
 
 expect.set_options(timeout=20_000)  # an answer goes through Rasa and the FAQ index
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is not installed (make browser installs it)")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, **context_options):
@@ -79,6 +63,11 @@ def page(browser):
     yield page
     page.context.close()
     assert page.problems == []
+
+
+def cors_headers(stack) -> dict[str, str]:
+    """What the web service adds for the demo site's origin: a made-up answer needs them too."""
+    return {"Access-Control-Allow-Origin": stack.demo, "Access-Control-Expose-Headers": "Retry-After", "Vary": "Origin"}
 
 
 def open_widget(page, url: str) -> None:
@@ -157,7 +146,7 @@ def token(stack, name: str, email: str, secret: str | None = None) -> str:
 
 
 def test_faq_answer_quick_reply_and_history_across_pages(stack, page):
-    open_widget(page, stack.web + "/demo/site")
+    open_widget(page, stack.demo + "/demo/site")
     expect(page.get_by_test_id("status")).to_contain_text(re.compile(r"We're (open|closed)"))
 
     answer = say(page, "how do I reset my password?")
@@ -197,7 +186,7 @@ def test_faq_answer_quick_reply_and_history_across_pages(stack, page):
 def test_phone_sized_screen_gets_a_full_screen_panel(stack, browser):
     page = open_page(browser, viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
     try:
-        open_widget(page, stack.web + "/demo/site")
+        open_widget(page, stack.demo + "/demo/site")
         assert "Did this answer your question?" in say(page, "how do I reset my password?")
         box = page.get_by_test_id("panel").bounding_box()
         assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 844)
@@ -211,7 +200,7 @@ def test_phone_sized_screen_gets_a_full_screen_panel(stack, browser):
 
 
 def test_script_injection_is_text_everywhere_and_reaches_the_ticket_verbatim(stack, page):
-    open_widget(page, stack.web + "/demo/site")
+    open_widget(page, stack.demo + "/demo/site")
     say(page, XSS)
     expect(page.locator(CUSTOMER + ' [data-testid="message-text"]').first).to_have_text(XSS)
     reply = choose(page, "Talk to a human")
@@ -248,7 +237,7 @@ def test_script_injection_is_text_everywhere_and_reaches_the_ticket_verbatim(sta
 
 def test_pane_with_a_verified_identity_skips_name_and_email_and_lists_the_ticket(stack, page):
     email = f"kai.{uuid.uuid4().hex[:8]}@example.com"
-    page.goto(stack.web + "/demo/app?identity=" + token(stack, "Kai Kealoha", email))
+    page.goto(stack.demo + "/demo/app?identity=" + token(stack, "Kai Kealoha", email))
     expect(page.get_by_test_id("signed-in")).to_contain_text("Signed in as Kai Kealoha")
     expect(page.get_by_test_id("tickets-section")).to_contain_text("You have no tickets yet.")
     expect(page.get_by_test_id("launcher")).to_have_count(0)  # inline, no floating button
@@ -276,11 +265,14 @@ def test_pane_with_a_verified_identity_skips_name_and_email_and_lists_the_ticket
 
 def test_pane_with_a_forged_identity_falls_back_to_anonymous_and_still_chats(stack, page):
     bodies: list[dict] = []
-    page.on("request", lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/api/chat") else None)
+    page.on(
+        "request",
+        lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/api/chat") and r.method == "POST" else None,
+    )
     # Let the chat be the one to find out the token is bad (the tickets list cannot load).
     page.route("**/api/me/tickets", lambda route: route.abort())
     forged = token(stack, "Mallory", "mallory@example.com", secret="not-the-secret")
-    page.goto(stack.web + "/demo/app?identity=" + forged)
+    page.goto(stack.demo + "/demo/app?identity=" + forged)
 
     assert "I'm the support assistant" in say(page, "hello")
     expect(page.locator(SYSTEM)).to_have_count(1)
@@ -297,7 +289,7 @@ def test_pane_with_a_forged_identity_falls_back_to_anonymous_and_still_chats(sta
 
 
 def test_keyboard_reaches_opens_and_closes_the_widget(stack, page):
-    page.goto(stack.web + "/demo/site")
+    page.goto(stack.demo + "/demo/site")
     launcher = page.get_by_test_id("launcher")
     for _ in range(30):
         page.keyboard.press("Tab")
@@ -330,14 +322,14 @@ def test_unreachable_assistant_keeps_the_message_and_delivers_it_once(stack, pag
         if len(attempts) == 1:
             route.abort("connectionrefused")
         elif len(attempts) == 2:
-            route.fulfill(status=503, content_type="application/json", body=json.dumps(
+            route.fulfill(status=503, content_type="application/json", headers=cors_headers(stack), body=json.dumps(
                 {"error": {"code": "assistant_unavailable", "message": "The assistant is not reachable right now."}}
             ))
         else:
             delivered.append(body["message"])
             route.continue_()
 
-    open_widget(page, stack.web + "/demo/site")
+    open_widget(page, stack.demo + "/demo/site")
     expect(page.get_by_test_id("status")).to_contain_text("We're")  # channels known before the outage
     page.route("**/api/chat", flaky)
     box = page.get_by_test_id("input")
@@ -375,13 +367,14 @@ def test_rate_limited_message_waits_for_retry_after(stack, page):
     def limited(route):
         attempts.append(route.request.post_data)
         if len(attempts) == 1:
-            route.fulfill(status=429, content_type="application/json", headers={"Retry-After": "2"}, body=json.dumps(
+            route.fulfill(status=429, content_type="application/json", headers={
+                    "Retry-After": "2", **cors_headers(stack)}, body=json.dumps(
                 {"error": {"code": "rate_limited", "message": "Too many messages in this conversation."}}
             ))
         else:
             route.continue_()
 
-    open_widget(page, stack.web + "/demo/site")
+    open_widget(page, stack.demo + "/demo/site")
     page.route("**/api/chat", limited)
     box = page.get_by_test_id("input")
     box.fill("hello")
@@ -396,9 +389,80 @@ def test_rate_limited_message_waits_for_retry_after(stack, page):
 
 def test_full_page_chat_is_the_pane_without_identity(stack, page):
     bodies: list[dict] = []
-    page.on("request", lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/api/chat") else None)
+    page.on(
+        "request",
+        lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/api/chat") and r.method == "POST" else None,
+    )
     page.goto(stack.web + "/")
     expect(page.get_by_test_id("launcher")).to_have_count(0)
     expect(page.get_by_test_id("tickets-section")).to_have_count(0)
     assert "I'm the support assistant" in say(page, "hello")
     assert bodies == [{"sender": bodies[0]["sender"], "message": "hello", "channel": "web_chat"}]
+
+
+# -- cross-origin: the widget on the company's site, another origin than the service ----
+
+
+def test_widget_and_pane_on_an_allowed_origin_reach_the_assistant(stack, page):
+    assert stack.demo != stack.web and stack.demo in stack.settings.allowed_origin_list
+    open_widget(page, stack.demo + "/demo/site")
+    assert page.evaluate("location.origin") == stack.demo
+    assert "I'm the support assistant" in say(page, "hello")
+    email = f"ana.{uuid.uuid4().hex[:8]}@example.com"
+    page.goto(stack.demo + "/demo/app?identity=" + token(stack, "Ana Kahale", email))
+    expect(page.get_by_test_id("signed-in")).to_contain_text("Signed in as Ana Kahale")  # the identity header passed
+    assert "I'm the support assistant" in say(page, "hi there")
+
+
+@pytest.fixture
+def foreign_site(stack):
+    """A page on an origin that is not in SUPPORT_ALLOWED_ORIGINS, embedding the widget."""
+    import http.server
+    import threading
+
+    html = f'<!doctype html><title>Not ours</title><script src="{stack.web}/widget.js" defer></script>'.encode()
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(html)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_page_on_another_origin_cannot_use_the_assistant(stack, page, foreign_site):
+    assert foreign_site not in stack.settings.allowed_origin_list
+    page.goto(foreign_site + "/")
+    page.get_by_test_id("launcher").click()
+    box = page.get_by_test_id("input")
+    expect(box).to_be_enabled()
+    box.fill("hello from a site that is not allowed")
+    box.press("Enter")
+    # The browser refuses to hand the answers to the page: the widget can only say it
+    # cannot reach the assistant, and keeps the message.
+    expect(page.locator(SYSTEM + '[data-notice="unreachable"]')).to_be_visible()
+    expect(page.locator(CUSTOMER).first).to_have_attribute("data-state", "queued")
+
+
+def test_a_link_the_customer_typed_is_not_made_clickable_when_repeated(stack, page):
+    open_widget(page, stack.demo + "/demo/site")
+    reply = say(page, "talk to a human please")
+    for _ in range(3):  # to the email question, whatever comes first
+        if "email" in reply.lower():
+            break
+        reply = say(page, "Ana Kahale")
+    reply = say(page, "https://evil.example/login")
+    assert "https://evil.example/login" in reply  # repeated in the "not a valid email" answer…
+    assert page.locator('a[href^="https://evil.example"]').count() == 0  # …as text, not a link
+    policy_link = page.locator('a[href^="https://help.makana.example"]')
+    say(page, "cancel")
+    say(page, "how do I change the role of a user in my team?")
+    expect(policy_link.first).to_be_visible()  # the company's own links still are

@@ -161,7 +161,16 @@
     if (last < text.length) { parent.appendChild(document.createTextNode(text.slice(last))); }
   }
 
+  // Only links to the company's own hosts (the support service's and those the policy
+  // publishes, from /api/status) are clickable: a link the customer typed, repeated by
+  // the assistant ("“http://…” is not a valid email"), stays plain text.
+  var linkHosts = {};
+  linkHosts[new URL(BASE).host] = true;
+
   function link(href, label) {
+    var host = "";
+    try { host = new URL(href).host; } catch (e) { host = ""; }
+    if (!linkHosts[host]) { return document.createTextNode(label === href ? href : label + " (" + href + ")"); }
     return el("a", { href: href, rel: "noopener noreferrer", target: "_blank" }, label);
   }
 
@@ -364,6 +373,7 @@
     }).then(function (result) {
       if (result.status !== 200 || !result.body) { throw new Error("status " + result.status); }
       lastStatus = result.body;
+      (result.body.link_hosts || []).forEach(function (h) { if (typeof h === "string") { linkHosts[h] = true; } });
       renderStatus(result.body);
     }).catch(function () {
       if (!lastStatus) { statusLine.textContent = "We couldn't check our opening hours just now."; }
@@ -521,6 +531,10 @@
     if (result.status === 200 && result.body && Array.isArray(result.body.messages)) {
       state.queue.shift();
       setDelivery(entry.item, "sent");
+      if (typeof result.body.stored_message === "string") {
+        // What was stored, with the card number or password the customer typed hidden.
+        entry.item.querySelector(".mk-bubble").textContent = result.body.stored_message;
+      }
       reconnected();
       var ticketMentioned = false;
       result.body.messages.forEach(function (m) {
@@ -863,7 +877,9 @@
     // Until the earlier turns are shown, a new message would land above them.
     input.disabled = true;
     sendButton.disabled = true;
-    loadHistory().then(function () {
+    // The status first: it names the hosts whose links may be clickable in the history.
+    var statusLoaded = loadStatus();
+    statusLoaded.then(loadHistory).then(function () {
       input.disabled = false;
       sendButton.disabled = false;
       frame.setAttribute("data-ready", "true");
@@ -871,7 +887,6 @@
       if (focusWhenReady) { focusWhenReady = false; input.focus(); }
       checkSatisfaction();  // after the history, so the question comes below it
     });
-    loadStatus();
     loadTickets();
     setInterval(function () { loadStatus(); loadTickets(); }, STATUS_EVERY_MS);
   }

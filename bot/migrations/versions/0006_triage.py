@@ -5,13 +5,13 @@ the report tells how often a proposal was kept, changed by the customer or by st
 Older tickets keep NULL in both (unknown).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -103,7 +103,25 @@
     return params.toString();
   }
 
+  // Team notifications that gave up (dead letters): the team is not hearing of some
+  // tickets by email or webhook. Shown until someone retries them.
+  var outboxAlert = document.getElementById("outbox-alert");
+  var outboxText = document.getElementById("outbox-text");
+  document.getElementById("outbox-retry").addEventListener("click", function () {
+    staff.api("/api/staff/outbox/retry", { method: "POST", body: {} }).then(loadOutbox, failed(queueError));
+  });
+
+  function loadOutbox() {
+    return staff.api("/api/staff/outbox").then(function (body) {
+      var dead = body && typeof body.dead === "number" ? body.dead : 0;
+      outboxText.textContent = plural(dead, "notification to the team", "notifications to the team") +
+        " could not be delivered (email or webhook).";
+      outboxAlert.hidden = dead === 0;
+    }, function () { /* the queue shows connection problems */ });
+  }
+
   function loadQueue() {
+    loadOutbox();
     if (loadingQueue) { return loadingQueue; }
     rows.parentNode.parentNode.setAttribute("aria-busy", "true");
     loadingQueue = staff.api("/api/staff/tickets?" + queryString()).then(function (body) {
