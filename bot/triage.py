@@ -43,7 +43,7 @@ from typing import Any, Callable, Sequence
 
 from bot.policy import SEVERITY_ORDER, PolicyError, SupportPolicy, load_policy
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
 CATEGORIES = ("technical_support", "customer_service", "troubleshooting")
 KINDS = ("problem", "question")
 RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}  # 0 = critical … 3 = low
@@ -128,7 +128,10 @@ _URGENCY = (
     r"a problem|an issue|panic\w*|stuck|halt\w*|prevent\w*|the end of the world|asap)"
 )
 _GAP = r"(?:(?!\b(?:and|but|so|because|while|although|though|yet)\b)[^.,;:!?\n]){0,24}?"
-NEGATED = re.compile(rf"\b{_CUE}\b{_GAP}\b{_URGENCY}(?![\w'])", re.IGNORECASE)
+NEGATED = re.compile(
+    rf"(?:\b(?:it'?s|it is|this is|that'?s|this|it|work|which is|so|and|but)\s+)?"
+    rf"\b{_CUE}\b{_GAP}\b{_URGENCY}(?![\w'])(?:\s+(?:at all|whatsoever|really|for (?:us|me|now)))?", re.IGNORECASE
+)
 # Set phrases that lower urgency without a negation word.
 CALM = re.compile(
     r"\b(?:whenever(?: you (?:can|get a chance|have time))?|in your own time|low priority|when you have time|"
@@ -137,8 +140,19 @@ CALM = re.compile(
 )
 
 
+QUESTION_OPENING = re.compile(
+    r"(?:hi|hello|hey)?[,!. ]*(?:how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|should|may)\b",
+    re.IGNORECASE,
+)
+
+
 def _normalise(text: str) -> str:
     return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
+def _view(text: str) -> str:
+    """A text as the heads read it: negations out, no trailing full stop or spaces."""
+    return without_negations(text).rstrip(" .!?") or text.strip()
 
 
 def negations(text: str) -> list[str]:
@@ -147,9 +161,24 @@ def negations(text: str) -> list[str]:
 
 
 def without_negations(text: str) -> str:
-    """`text` with its negated urgency phrases taken out (what the encoder reads)."""
-    kept = NEGATED.sub(" ", _normalise(text))
-    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"[ \t]+", " ", kept)).strip()
+    """`text` with its negated urgency phrases taken out (what the encoder reads).
+
+    A short lead-in goes with the phrase ("It's not urgent", "work isn't blocked"), and
+    so does the punctuation of a clause left empty, so that a text with a calm sentence
+    added reads like the text without it.
+    """
+    text = _normalise(text)
+    if not NEGATED.search(text):
+        return text.strip()
+    pieces = re.split(r"(?<=[.,;:!?\n])", text)
+    kept = []
+    for piece in pieces:
+        cut = NEGATED.sub(" ", piece)
+        if cut != piece and not re.findall(r"[\w']+", cut):
+            continue
+        kept.append(cut)
+    joined = "".join(kept)
+    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"[ \t]+", " ", joined)).strip(" ,;:")
 
 
 def signal_hits(policy: SupportPolicy, text: str) -> dict[str, tuple[str, ...]]:
@@ -175,6 +204,8 @@ class TriageSettings:
 
     c: float = 4.0
     c_lexical: float = 10.0
+    # Train the severity heads on each report also as one first message.
+    first_message_views: bool = True
     folds: int = 5
     critical_recall: float = 0.95
     signal_weight: float = 1.0
@@ -253,11 +284,11 @@ class Featurizer:
 
         views = []
         for description, impact in pairs:
-            whole = without_negations(problem_text(description, impact)) or problem_text(description, impact)
-            if not impact.strip():
+            whole = _view(problem_text(description, impact))
+            if not _view(impact) or not impact.strip():
                 views += [whole, whole, whole]
             else:
-                views += [whole, without_negations(description) or description, without_negations(impact) or impact]
+                views += [whole, _view(description), _view(impact)]
         unique = list(dict.fromkeys(views))
         vectors = []
         for start in range(0, len(unique), 64):
@@ -276,16 +307,19 @@ class Featurizer:
         return len(pairs) * 3
 
     def evidence(self, text: str) -> list[float]:
-        """One feature per severity (its signals were found, outside negations) and one for calm words."""
+        """One feature per severity (its signals were found, outside negations), one for calm
+        words, and two for the form of a question (it opens like one, it ends with "?")."""
         hits = signal_hits(self.policy, text)
         calm = 1.0 if (negations(text) or CALM.search(_normalise(text))) else 0.0
-        return [self.signal_weight * (1.0 if hits[s] else 0.0) for s in SEVERITY_ORDER] + [self.signal_weight * calm]
+        opens = 1.0 if QUESTION_OPENING.match(text.strip()) else 0.0
+        asks = 1.0 if text.rstrip().endswith("?") else 0.0
+        return [self.signal_weight * (1.0 if hits[s] else 0.0) for s in SEVERITY_ORDER] + [
+            self.signal_weight * calm, opens, asks]
 
 
 def lexical_text(description: str, impact: str = "") -> str:
     """What the lexical heads read: the whole text without negated urgency phrases."""
-    text = problem_text(description, impact)
-    return (without_negations(text) or text).lower()
+    return _view(problem_text(description, impact)).lower()
 
 
 LEXICAL = {
@@ -517,9 +551,16 @@ class _Head:
 HEADS = ("severity", "severity_word", "severity_char", "category", "kind")
 
 
+FORM_FEATURES = 2  # the last columns: the form of a question, read by the kind head only
+
+
+def without_form(x: Any) -> Any:
+    return x[:, :-FORM_FEATURES]
+
+
 def severity_ensemble(heads: dict[str, _Head], lexical: dict[str, _Lexical], x: Any, texts: Sequence[str]) -> Any:
     """Severity probabilities: the embedding head and the word and character heads, averaged."""
-    parts = [heads["severity"].probabilities(x)]
+    parts = [heads["severity"].probabilities(without_form(x))]
     for kind in LEXICAL:
         parts.append(heads[f"severity_{kind}"].probabilities(lexical[kind].transform(texts)))
     return sum(parts) / len(parts)
@@ -527,7 +568,7 @@ def severity_ensemble(heads: dict[str, _Head], lexical: dict[str, _Lexical], x: 
 
 def fit_severity(x: Any, texts: Sequence[str], y: Sequence[str], settings: "TriageSettings") -> tuple[dict[str, _Head], dict[str, _Lexical]]:
     """The three severity heads fitted on the same rows."""
-    heads = {"severity": _Head.fit(x, y, settings.c, SEVERITY_ORDER, settings.seed)}
+    heads = {"severity": _Head.fit(without_form(x), y, settings.c, SEVERITY_ORDER, settings.seed)}
     lexical = {}
     for kind in LEXICAL:
         lexical[kind] = _Lexical.fit(kind, texts)
@@ -572,14 +613,14 @@ class TriageModel:
         # the lower of the two severities wins.
         plain_index = {}
         extra = []
-        for i, text in enumerate(texts):
+        for i, (text, (description, impact)) in enumerate(zip(texts, pairs)):
             if negations(text):
                 plain_index[i] = len(pairs) + len(extra)
-                extra.append((without_negations(text), ""))
+                extra.append((without_negations(description), without_negations(impact)))
         everything = list(pairs) + extra
         x = self.featurizer(everything, progress)
         severity_p = self.severity_probabilities(x, [lexical_text(d, i) for d, i in everything])
-        category_p = self.heads["category"].probabilities(x)
+        category_p = self.heads["category"].probabilities(without_form(x))
         kind_p = self.heads["kind"].probabilities(x)
         severities = decide(severity_p, self.thresholds)
         problem_col = self.heads["kind"].classes.index("problem")
@@ -595,7 +636,7 @@ class TriageModel:
                 Proposal(
                     severity=severity,
                     category=self.heads["category"].classes[int(np.argmax(category_p[i]))],
-                    is_problem=bool(kind_p[i][problem_col] >= 0.5),
+                    is_problem=bool(kind_p[i][problem_col] >= self.meta.get("kind_threshold", 0.5)),
                     probabilities={s: round(float(p), 4) for s, p in zip(SEVERITY_ORDER, severity_p[i])},
                     problem_probability=round(float(kind_p[i][problem_col]), 4),
                     negated=tuple(negations(text)),
@@ -697,20 +738,23 @@ def build_model(
         for _, held in folds.split(case_rows, [y[i] for i in case_rows]):
             held_rows = case_rows[held]
             train = np.setdiff1d(np.arange(n), held_rows)
-            train2 = np.concatenate([train, train + n])
+            train2 = np.concatenate([train, train + n]) if settings.first_message_views else train
             heads, lexical = fit_severity(x_reports[train2], [texts_reports[i] for i in train2], [y2[i] for i in train2], settings)
             oof[held_rows] = severity_ensemble(heads, lexical, x_reports[held_rows], [texts_reports[i] for i in held_rows])
             bar.update(1)
     gold = [y[i] for i in case_rows]
     thresholds, dev_figures = choose_thresholds(gold, oof[case_rows], settings.critical_recall)
 
-    heads, lexical = fit_severity(x_reports, texts_reports, y2, settings)
+    rows = np.arange(2 * n) if settings.first_message_views else np.arange(n)
+    heads, lexical = fit_severity(x_reports[rows], [texts_reports[i] for i in rows], [y2[i] for i in rows], settings)
     labelled = [i for i, c in enumerate(problems) if c.category]
     labelled2 = labelled + [i + n for i in labelled]
     heads["category"] = _Head.fit(
-        x_reports[labelled2], [problems[i % n].category for i in labelled2], settings.c, CATEGORIES, settings.seed
+        without_form(x_reports[labelled2]), [problems[i % n].category for i in labelled2], settings.c, CATEGORIES, settings.seed
     )
-    heads["kind"] = _Head.fit(x_all, ["problem"] * (2 * n) + ["question"] * len(questions), settings.c, KINDS, settings.seed)
+    y_kind = ["problem"] * (2 * n) + ["question"] * len(questions)
+    heads["kind"] = _Head.fit(x_all, y_kind, settings.c, KINDS, settings.seed)
+    kind_threshold, kind_figures = choose_kind_threshold(x_all, y_kind, n, settings)
 
     meta = {
         "format": FORMAT_VERSION,
@@ -718,6 +762,8 @@ def build_model(
         "settings": asdict(settings),
         "thresholds": thresholds,
         "dev_out_of_fold": dev_figures,
+        "kind_threshold": kind_threshold,
+        "kind_dev_out_of_fold": kind_figures,
         "classes": {name: heads[name].classes for name in HEADS},
         "training": {"problems": n, "questions": len(questions)},
         "build_seconds": round(time.perf_counter() - started, 2),
@@ -736,6 +782,35 @@ def build_model(
         shutil.rmtree(temp, ignore_errors=True)
         raise
     return TriageModel(meta, heads, lexical, encoder, policy)
+
+
+def choose_kind_threshold(x: Any, y: Sequence[str], n: int, settings: TriageSettings) -> tuple[float, dict[str, Any]]:
+    """The lowest P(problem) threshold at which no dev question counts as a problem (out of fold).
+
+    Rows: the n reports as (description, impact), the same n as first messages, then
+    the questions. A question read as a problem could be routed as urgent; a problem
+    read as a question is still answered, so questions weigh more.
+    """
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.array(y)
+    rows = np.arange(n, len(y))  # first messages and questions
+    p = np.zeros(len(y), dtype=np.float32)
+    folds = StratifiedKFold(n_splits=settings.folds, shuffle=True, random_state=settings.seed)
+    for train, held in folds.split(rows, y[rows]):
+        held_rows = rows[held]
+        twins = held_rows[held_rows < 2 * n] - n  # the same reports as (description, impact)
+        train_rows = np.setdiff1d(np.arange(len(y)), np.concatenate([held_rows, twins]))
+        head = _Head.fit(x[train_rows], list(y[train_rows]), settings.c, KINDS, settings.seed)
+        p[held_rows] = head.probabilities(x[held_rows])[:, head.classes.index("problem")]
+    questions = p[rows][y[rows] == "question"]
+    problems = p[rows][y[rows] == "problem"]
+    threshold = float(min(0.95, max(0.5, (questions.max() + 0.01) if len(questions) else 0.5)))
+    return round(threshold, 4), {
+        "questions_read_as_problems": int((questions >= threshold).sum()),
+        "problems_recall": round(float((problems >= threshold).mean()), 4) if len(problems) else None,
+    }
 
 
 def _replace_folder(new: Path, target: Path) -> None:

@@ -23,6 +23,7 @@ REQUEST = SupportRequest(
     tried="Restarted the iPad, reinstalled the app",
     impact="The whole team cannot close the till",
     severity="high",
+    category="troubleshooting",  # from the triage (bot/triage.py)
 )
 
 

@@ -93,10 +93,10 @@ def test_eval_command_reports_bad_input_with_exit_status_2(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("text", "negated"),
     [
-        ("It's not urgent at all", ["not urgent"]),
-        ("the export fails but work isn’t blocked", ["isn't blocked"]),
+        ("It's not urgent at all", ["It's not urgent at all"]),
+        ("the export fails but work isn’t blocked", ["work isn't blocked"]),
         ("No rush, whenever you can", ["No rush"]),
-        ("this doesn't stop us from working", ["doesn't stop"]),
+        ("this doesn't stop us from working", ["this doesn't stop"]),
         ("Nobody can log in and everything is blocked", []),
         ("orders are not processed and the whole team is blocked", []),
         ("we can't work, it's down for everyone", []),
@@ -110,6 +110,9 @@ def test_a_negated_signal_is_no_evidence_for_its_severity(policy):
     assert signal_hits(policy, "not urgent, work isn't blocked")["high"] == ()
     assert signal_hits(policy, "everything is blocked, it's urgent")["high"] == ("blocked", "urgent")
     assert "blocked" not in without_negations("work is not blocked today")
+    # A calm sentence added reads like the text without it.
+    assert without_negations("Two users. It's not urgent.") == "Two users."
+    assert without_negations("two users no rush") == "two users"
 
 
 def test_the_ordinal_decision_and_its_figures():

@@ -5,13 +5,13 @@ kept and changed proposals."""
 
 import datetime as dt
 import json
-import urllib.request
 import uuid
 
 import pytest
 
 from tests.conftest import http
 from tests.test_escalation_e2e import NUMBER, buttons, stored_ticket, texts
+from tests.test_security_e2e import staff
 
 pytestmark = pytest.mark.services
 
@@ -118,17 +118,12 @@ async def test_a_billing_request_skips_product_and_version_and_the_report_counts
     assert ticket.severity in ("medium", "low") and ticket.proposed_severity == ticket.severity
 
     # Staff raise it; the report shows the proposal as changed by staff.
-    token = stack.settings.staff_tokens.split(":", 1)[1]
-    request = urllib.request.Request(
-        f"{stack.web}/api/staff/tickets/{number}/severity", data=json.dumps({"severity": "high"}).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert json.loads(response.read())["severity"] == "high"
-    request = urllib.request.Request(f"{stack.web}/api/staff/report?days=2", headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        report = json.loads(response.read())
+    status, body = staff(stack, "POST", f"/api/staff/tickets/{number}/severity", {"severity": "high"})
+    assert status == 200 and body["severity"] == "high" and body["proposed_severity"] == ticket.proposed_severity
+    status, report = staff(stack, "GET", "/api/staff/report?days=2")
+    assert status == 200
     row = next(r for r in report["triage"] if r["severity"] == ticket.proposed_severity)
     assert row["changed_by_staff"] >= 1
-    status, body = http("POST", f"{stack.web}/api/staff/tickets/{number}/severity", json.dumps({"severity": "x"}).encode())
+    assert staff(stack, "POST", f"/api/staff/tickets/{number}/severity", {"severity": "urgent"})[0] == 422
+    status, _ = http("POST", f"{stack.web}/api/staff/tickets/{number}/severity", json.dumps({"severity": "low"}).encode())
     assert status == 401  # no token
