@@ -85,5 +85,7 @@ class ActionWarmUp(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         answerer = await resources.answerer()
         answerer.answer("warm up", resources.now())
-        await resources.triage()
+        # The triage model loads in the background: both at once can outlast the server's
+        # response timeout on a busy machine; a first message waits for it if needed.
+        resources.warm_up_triage()
         return []

@@ -90,6 +90,16 @@ async def triage() -> TriageModel:
     return _triage
 
 
+_triage_warm_up: asyncio.Task | None = None
+
+
+def warm_up_triage() -> None:
+    """Start loading the triage model without waiting for it (the launcher's warm-up)."""
+    global _triage_warm_up
+    if _triage is None and _triage_warm_up is None:
+        _triage_warm_up = asyncio.get_running_loop().create_task(triage())
+
+
 def _load_triage(settings: Settings, policy: SupportPolicy) -> TriageModel:
     from bot.triage import ensure_model
 

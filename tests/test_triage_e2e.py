@@ -21,7 +21,7 @@ class Customer:
 
     def __init__(self, stack) -> None:
         self.stack = stack
-        self.sender = "triage-" + uuid.uuid4().hex[:12]
+        self.sender = "triage-" + uuid.uuid4().hex
         self.turns = 0
 
     def say(self, text: str) -> list[dict]:
