@@ -151,17 +151,14 @@ def prefill(policy: SupportPolicy, tracker: Tracker, latest_is_problem: bool = F
     return found
 
 
-def request_fields(policy: SupportPolicy, category: str | None, description_known: bool) -> list[str]:
-    """The form's slots for a category (from the policy), then the severity.
+def request_fields(policy: SupportPolicy, category: str | None) -> list[str]:
+    """The form's slots for a category (from the policy, in its order), then the severity.
 
-    Until the description is known the category is not, so the description is asked
-    before the product and version, which only some categories need.
+    The category comes from the description: told before the form (the usual path,
+    the customer's own message), it decides from the start; otherwise every field is
+    asked in the policy's order and the category only drops what is still to come.
     """
-    fields = list(policy.fields_for(category))
-    if category is None and not description_known and "description" in fields:
-        fields.remove("description")
-        fields.insert(min(fields.index(f) for f in ("product", "version", "tried", "impact") if f in fields), "description")
-    return fields + ["severity"]
+    return list(policy.fields_for(category)) + ["severity"]
 
 
 class ValidateSupportRequestForm(FormValidationAction):
@@ -173,7 +170,7 @@ class ValidateSupportRequestForm(FormValidationAction):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        return request_fields(resources.policy(), tracker.get_slot("category"), bool(tracker.get_slot("description")))
+        return request_fields(resources.policy(), tracker.get_slot("category"))
 
     async def _check(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
         try:

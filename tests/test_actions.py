@@ -143,7 +143,7 @@ async def test_asking_for_a_call_without_a_ticket_explains_and_offers_one_button
 async def test_the_category_decides_the_fields_the_form_asks(policy):
     form = ValidateSupportRequestForm()
     ask = lambda slots: form.required_slots([], CollectingDispatcher(), tracker(slots=slots), {})  # noqa: E731
-    assert await ask({}) == ["name", "email", "description", "product", "version", "tried", "impact", "severity"]
+    assert await ask({}) == ["name", "email", "product", "version", "description", "tried", "impact", "severity"]
     assert await ask({"category": "customer_service", "description": "charged twice"}) == [
         "name", "email", "description", "tried", "impact", "severity"]
     assert await ask({"category": "troubleshooting", "description": "x"}) == [
