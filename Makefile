@@ -17,7 +17,7 @@ find_python = $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(
 PY310 := $(call find_python,3.10)
 PY311 := $(call find_python,3.11)
 
-.PHONY: help setup model index run run-scaled test browser proxy clean
+.PHONY: help setup model index triage run run-scaled test browser proxy clean
 
 help:
 	@echo "make run    set everything up (both environments, Rasa model, FAQ index, database) and start the assistant"
@@ -50,13 +50,18 @@ model: setup
 index: setup
 	$(PY) -m kb_index build --kb data/faq --out kb_index/build
 
-run: setup model index
+# The triage model (severity, category, problem or question): rebuilt only when the
+# policy or data/triage/dev.jsonl changed; cached in models/triage.
+triage: setup
+	$(PY) -m bot.triage build
+
+run: setup model index triage
 	$(PY) -m bot run
 
 # The scaled-out topology (README): tickets and Rasa's tracker store on a local PostgreSQL,
 # Rasa's lock store on a local Redis (both from Debian's packages, installed if missing),
 # SUPPORT_REPLICAS (default 2) Rasa servers, each with its own action server.
-run-scaled: setup model index
+run-scaled: setup model index triage
 	@db="$$(scripts/postgres.sh start makana)" && redis="$$(scripts/redis.sh)" && \
 	SUPPORT_DATABASE_URL="$$db" SUPPORT_TRACKER_STORE_URL="$$db" SUPPORT_LOCK_STORE_URL="$$redis" \
 	SUPPORT_REPLICAS="$${SUPPORT_REPLICAS:-2}" $(PY) -m bot run
@@ -69,7 +74,7 @@ browser:
 proxy:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "installing nginx…"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; }
 
-test: setup model index browser proxy
+test: setup model index triage browser proxy
 	$(APP_VENV)/bin/ruff check .
 	$(RASA) data validate --fail-on-warnings
 	SUPPORT_TEST_DATABASE_URL="$$(scripts/postgres.sh)" \

@@ -10,6 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
+from actions.triage import urgent_routing
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,10 @@ class ActionAnswerQuestion(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         message = tracker.latest_message.get("text") or ""
+        # A problem that triages Critical or High goes to a ticket now (issue 14).
+        urgent = await urgent_routing(dispatcher, tracker, message)
+        if urgent is not None:
+            return urgent + [SlotSet("faq_outcome", "urgent"), SlotSet("last_faq_id", None)]
         answerer = await resources.answerer()
         now = resources.now()
         chosen = next(
@@ -80,4 +85,7 @@ class ActionWarmUp(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         answerer = await resources.answerer()
         answerer.answer("warm up", resources.now())
+        # The triage model loads in the background: both at once can outlast the server's
+        # response timeout on a busy machine; a first message waits for it if needed.
+        resources.warm_up_triage()
         return []

@@ -15,8 +15,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
 from actions.resources import verified_identity
+from actions.triage import urgent_routing
 from bot import handoff
 from bot.booking import customer_zone, qualifies
+from bot.intake import call_text, on_call_text
 from bot.store import Booking, StoreUnavailable, Ticket, TicketNotFound
 from bot.tickets import may_see
 
@@ -30,10 +32,7 @@ async def ticket_in_reach(dispatcher: CollectingDispatcher, tracker: Tracker) ->
     """The ticket named in the message (or opened in this conversation), if the customer may use it."""
     number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
     if not number:
-        dispatcher.utter_message(
-            text="A call with our technical team is booked for a ticket. Which ticket is it (like MK-7Q4K2F)? "
-            "If you don't have one yet, say \"talk to a human\" and I'll open it first."
-        )
+        dispatcher.utter_message(text="Which ticket is this about (like MK-7Q4K2F)?")
         return None
     try:
         ticket = await (await resources.store()).get_ticket(str(number))
@@ -70,57 +69,98 @@ class ActionOfferSlots(Action):
         return "action_offer_slots"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        has_number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
+        if not has_number:
+            return await ask_for_ticket_first(dispatcher, tracker)
         try:
             ticket = await ticket_in_reach(dispatcher, tracker)
             if ticket is None:
                 return []
-            policy = resources.policy()
-            if not qualifies(policy, ticket.severity):
-                levels = " and ".join(policy.severity(s).name.lower() for s in policy.doc.process.meeting_severities)
-                dispatcher.utter_message(
-                    text=f"Calls with the technical team are for {levels} tickets; {ticket.number} is "
-                    f"{policy.severity(ticket.severity).name.lower()}. Our team will reply by email."
-                )
-                return []
-            store = await resources.store()
-            intent = tracker.get_intent_of_latest_message()
-            existing = await store.booking_for_ticket(ticket.id)
-            mode = "move" if existing is not None and intent in ("move_call", "other_times") else "book"
-            if existing is not None and mode == "book":
-                dispatcher.utter_message(
-                    text=f"You already have a call for {ticket.number}: {when(existing, customer_tz(tracker))}.",
-                    buttons=[
-                        {"title": "Move it", "payload": f'/move_call{{"ticket_number":"{ticket.number}"}}'},
-                        {"title": "Cancel it", "payload": f'/cancel_call{{"ticket_number":"{ticket.number}"}}'},
-                    ],
-                )
-                return [SlotSet("ticket_number", ticket.number)]
-            after = None
-            if intent == "other_times" and tracker.get_slot("offered_until"):
-                after = dt.datetime.fromisoformat(tracker.get_slot("offered_until"))
-            offer = await handoff.offer_slots(
-                store, resources.calendar(), policy, resources.settings(), resources.now(), after, customer_tz(tracker)
-            )
         except StoreUnavailable:
             dispatcher.utter_message(text="Sorry, I can't reach our booking system right now. Please try again in a minute.")
             return []
-        if not offer.slots:
-            dispatcher.utter_message(text="I couldn't find a free slot in the next weeks; our team will propose a time by email.")
-            return [SlotSet("offered_until", None)]
-        verb = "move your call to" if mode == "move" else "book a call with our technical team at"
-        dispatcher.utter_message(
-            text=f"I can {verb} one of these times:",
-            buttons=[
-                {"title": label, "payload": f'/choose_slot{{"slot_start":"{slot.start.isoformat()}"}}'}
-                for slot, label in zip(offer.slots, offer.labels)
-            ]
-            + [{"title": "Other times", "payload": "/other_times"}],
+        return await offer_call(dispatcher, tracker, ticket)
+
+
+async def ask_for_ticket_first(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """A call without a ticket: say in one sentence which tickets get one, and offer to open it.
+
+    When the same message describes an urgent problem, the urgency is acknowledged and
+    the button opens a ticket of that severity with the description prefilled.
+    """
+    policy = resources.policy()
+    events: list[EventType] = [SlotSet("call_requested", True)]
+    if tracker.active_loop_name:
+        dispatcher.utter_message(text=call_text(policy, during_request=True))
+        return events
+    message = tracker.latest_message.get("text") or ""
+    urgent = await urgent_routing(dispatcher, tracker, message, also=call_text(policy))
+    if urgent is not None:
+        return events + urgent
+    dispatcher.utter_message(text=call_text(policy), buttons=[{"title": "Open a ticket", "payload": "/request_human"}])
+    return events
+
+
+async def offer_call(dispatcher: CollectingDispatcher, tracker: Tracker, ticket: Ticket) -> list[EventType]:
+    """Offer call slots for a ticket (or other times, or new times for a move).
+
+    A Critical ticket outside business hours is with the on-call engineer already: say
+    so, and offer the earliest slot.
+    """
+    try:
+        policy = resources.policy()
+        if not qualifies(policy, ticket.severity):
+            levels = " and ".join(policy.severity(s).name.lower() for s in policy.doc.process.meeting_severities)
+            dispatcher.utter_message(
+                text=f"Calls with the technical team are for {levels} tickets; {ticket.number} is "
+                f"{policy.severity(ticket.severity).name.lower()}. Our team will reply by email."
+            )
+            return []
+        store = await resources.store()
+        intent = tracker.get_intent_of_latest_message()
+        existing = await store.booking_for_ticket(ticket.id)
+        mode = "move" if existing is not None and intent in ("move_call", "other_times") else "book"
+        if existing is not None and mode == "book":
+            dispatcher.utter_message(
+                text=f"You already have a call for {ticket.number}: {when(existing, customer_tz(tracker))}.",
+                buttons=[
+                    {"title": "Move it", "payload": f'/move_call{{"ticket_number":"{ticket.number}"}}'},
+                    {"title": "Cancel it", "payload": f'/cancel_call{{"ticket_number":"{ticket.number}"}}'},
+                ],
+            )
+            return [SlotSet("ticket_number", ticket.number)]
+        after = None
+        if intent == "other_times" and tracker.get_slot("offered_until"):
+            after = dt.datetime.fromisoformat(tracker.get_slot("offered_until"))
+        now = resources.now()
+        on_call = on_call_text(policy, ticket.severity, ticket.created_at, now) if after is None else None
+        offer = await handoff.offer_slots(
+            store, resources.calendar(), policy, resources.settings(), now, after, customer_tz(tracker),
+            count=1 if on_call else 3,
         )
-        return [
-            SlotSet("ticket_number", ticket.number),
-            SlotSet("offered_until", offer.slots[-1].start.isoformat()),
-            SlotSet("booking_mode", mode),
+    except StoreUnavailable:
+        dispatcher.utter_message(text="Sorry, I can't reach our booking system right now. Please try again in a minute.")
+        return []
+    if not offer.slots:
+        dispatcher.utter_message(text="I couldn't find a free slot in the next weeks; our team will propose a time by email.")
+        return [SlotSet("offered_until", None)]
+    verb = "move your call to" if mode == "move" else "book a call with our technical team at"
+    text = f"I can {verb} one of these times:"
+    if on_call and mode == "book":
+        text = f"{on_call} The earliest call with our technical team I can book is:"
+    dispatcher.utter_message(
+        text=text,
+        buttons=[
+            {"title": label, "payload": f'/choose_slot{{"slot_start":"{slot.start.isoformat()}"}}'}
+            for slot, label in zip(offer.slots, offer.labels)
         ]
+        + [{"title": "Other times", "payload": "/other_times"}],
+    )
+    return [
+        SlotSet("ticket_number", ticket.number),
+        SlotSet("offered_until", offer.slots[-1].start.isoformat()),
+        SlotSet("booking_mode", mode),
+    ]
 
 
 class ActionBookSlot(Action):

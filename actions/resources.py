@@ -20,6 +20,7 @@ from bot.meetings import Calendar, calendar_from_settings
 from bot.policy import SupportPolicy, load_policy
 from bot.settings import Settings
 from bot.store import Store
+from bot.triage import TriageModel
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,38 @@ def _index_mtime(settings: Settings) -> float | None:
 def _load_answerer(settings: Settings, policy: SupportPolicy) -> FaqAnswerer:
     log.info("loading the knowledge-base index from %s", settings.index_dir)
     return open_answerer(settings.kb_dir, settings.index_dir, policy)
+
+
+_triage: TriageModel | None = None
+_triage_lock = asyncio.Lock()
+
+
+async def triage() -> TriageModel:
+    """The triage model (bot/triage.py); built on first use if missing or out of date."""
+    global _triage
+    async with _triage_lock:
+        if _triage is None:
+            _triage = await asyncio.to_thread(_load_triage, settings(), policy())
+    return _triage
+
+
+_triage_warm_up: asyncio.Task | None = None
+
+
+def warm_up_triage() -> None:
+    """Start loading the triage model without waiting for it (the launcher's warm-up)."""
+    global _triage_warm_up
+    if _triage is None and _triage_warm_up is None:
+        _triage_warm_up = asyncio.get_running_loop().create_task(triage())
+
+
+def _load_triage(settings: Settings, policy: SupportPolicy) -> TriageModel:
+    from bot.triage import ensure_model
+
+    log.info("loading the triage model from %s", settings.triage_dir)
+    model = ensure_model(policy, settings.triage_cases, settings.triage_dir, log=log.info)
+    model.propose("warm up the encoder")
+    return model
 
 
 async def store() -> Store:

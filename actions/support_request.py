@@ -18,6 +18,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import resources
 from actions.resources import verified_identity
+from actions.triage import triage
 from bot.booking import qualifies
 from bot.answers import format_time, hours_text, severity_line, status_text
 from bot.intake import (
@@ -31,7 +32,7 @@ from bot.intake import (
     check_severity,
     check_version,
     find_product,
-    propose_severity,
+    on_call_text,
 )
 from bot.policy import SEVERITY_ORDER, SupportPolicy
 from bot.store import StoreUnavailable
@@ -40,7 +41,10 @@ from bot.tickets import FIELDS, SupportRequest, open_ticket
 log = logging.getLogger(__name__)
 
 FORM = "support_request_form"
-REQUEST_SLOTS = ("description", "tried", "impact", "severity", "proposed_severity")
+REQUEST_SLOTS = (
+    "description", "tried", "impact", "severity", "proposed_severity", "category", "urgent_severity",
+    "urgent_description", "call_requested",
+)
 CANCEL_WORDS = re.compile(
     r"\b(cancel|never ?mind|forget (it|that)|stop|abort|quit|scrap|changed my mind|don'?t want|do not want|no need)\b",
     re.IGNORECASE,
@@ -90,17 +94,40 @@ class ActionRequestHuman(Action):
                 "I just need a few details so nobody has to ask you twice. Say \"cancel\" at any time to stop."
             )
         )
+        latest = tracker.latest_message.get("text") or ""
+        # "Our tills are all down, get me a person": the request itself describes the problem.
+        latest_is_problem = (
+            not latest.startswith("/") and len(latest.split()) >= 8 and (await triage(latest)).proposal.is_problem
+        )
+        found = prefill(policy, tracker, latest_is_problem)
+        description = found.get("description") or tracker.get_slot("description")
+        if description and not tracker.get_slot("category"):
+            found["category"] = (await triage(str(description))).proposal.category
         # faq_outcome is cleared so that a later "yes" confirms the request, not an old answer.
-        return [SlotSet(slot, value) for slot, value in prefill(policy, tracker).items()] + [
+        return [SlotSet(slot, value) for slot, value in found.items()] + [
             SlotSet("request_ready", False),
             SlotSet("faq_outcome", None),
         ]
 
 
-def prefill(policy: SupportPolicy, tracker: Tracker) -> dict[str, str]:
-    """Product, version and problem description from earlier turns, when they check out."""
+def prefill(policy: SupportPolicy, tracker: Tracker, latest_is_problem: bool = False) -> dict[str, str]:
+    """Product, version and problem description from earlier turns, when they check out.
+
+    After urgent routing ("Open a Critical ticket now"), the message that was triaged is
+    the description and the severity named on the button is the one the customer chose.
+    """
     found: dict[str, str] = {}
-    user_texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"][:-1]
+    urgency = next(tracker.get_latest_entity_values("urgency"), None)
+    urgent_severity, urgent_description = tracker.get_slot("urgent_severity"), tracker.get_slot("urgent_description")
+    if urgency and urgency == urgent_severity and urgent_description and not tracker.get_slot("description"):
+        try:
+            found["description"] = check_description(str(urgent_description))
+            found["severity"] = found["proposed_severity"] = str(urgent_severity)
+        except InvalidField:
+            pass
+    user_texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
+    if not latest_is_problem:
+        user_texts = user_texts[:-1]
     for text in reversed(user_texts):
         if text.startswith("/"):
             continue  # a button payload, not something the customer typed
@@ -124,11 +151,26 @@ def prefill(policy: SupportPolicy, tracker: Tracker) -> dict[str, str]:
     return found
 
 
+def request_fields(policy: SupportPolicy, category: str | None) -> list[str]:
+    """The form's slots for a category (from the policy, in its order), then the severity.
+
+    The category comes from the description: told before the form (the usual path,
+    the customer's own message), it decides from the start; otherwise every field is
+    asked in the policy's order and the category only drops what is still to come.
+    """
+    return list(policy.fields_for(category)) + ["severity"]
+
+
 class ValidateSupportRequestForm(FormValidationAction):
     """One validator per slot; a bad answer is cleared with a message saying why."""
 
     def name(self) -> str:
         return "validate_support_request_form"
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        return request_fields(resources.policy(), tracker.get_slot("category"))
 
     async def _check(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
         try:
@@ -166,7 +208,11 @@ class ValidateSupportRequestForm(FormValidationAction):
         return await self._check("version", value, dispatcher, tracker)
 
     async def validate_description(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        return await self._check("description", value, dispatcher, tracker)
+        result = await self._check("description", value, dispatcher, tracker)
+        if result.get("description"):
+            # The category decides which fields the form still asks (the policy's request_fields).
+            result["category"] = (await triage(result["description"])).proposal.category
+        return result
 
     async def validate_tried(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return await self._check("tried", value, dispatcher, tracker)
@@ -240,15 +286,13 @@ class ActionAskSeverity(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         policy = resources.policy()
-        triage = propose_severity(policy, tracker.get_slot("description") or "", tracker.get_slot("impact") or "")
-        proposed = policy.severity(triage.severity)
-        because = f" (you mentioned “{triage.matched[0]}”)" if triage.matched else ""
+        triaged = await triage(tracker.get_slot("description") or "", tracker.get_slot("impact") or "")
+        proposed = policy.severity(triaged.proposal.severity)
         due = policy.response_due(proposed.id, resources.now())
         dispatcher.utter_message(
             text=(
-                f"From what you describe{because}, I'd rate this {proposed.name}: {proposed.definition} "
-                f"{severity_line(policy, proposed.id)} If you submit now, our first response is due "
-                f"{format_time(policy, due, resources.now())}. Is {proposed.name} right?"
+                f"{triaged.reason.text(policy)} {severity_line(policy, proposed.id)} If you submit now, our first "
+                f"response is due {format_time(policy, due, resources.now())}. Is {proposed.name} right?"
             ),
             buttons=[{"title": f"Yes, {proposed.name}", "payload": proposed.id}]
             + [
@@ -260,15 +304,17 @@ class ActionAskSeverity(Action):
         return [SlotSet("proposed_severity", proposed.id)]
 
 
-def field_labels(policy: SupportPolicy) -> dict[str, str]:
+def field_labels(policy: SupportPolicy, category: str | None = None) -> dict[str, str]:
+    """Labels of the ticket's fields that the category asks for, and the severity."""
     labels = {f.id: f.label for f in policy.doc.customer_responsibilities.request_fields}
-    return {field: labels.get(field, "Severity") for field in FIELDS}
+    wanted = set(policy.fields_for(category)) | {"severity"}
+    return {field: labels.get(field, "Severity") for field in FIELDS if field in wanted}
 
 
 def summary_text(policy: SupportPolicy, slots: dict[str, Any]) -> str:
     lines = ["Here's what I'll send to our support team:"]
-    labels = field_labels(policy)
-    for field in FIELDS:
+    labels = field_labels(policy, slots.get("category"))
+    for field in labels:
         value = slots.get(field) or ""
         if field == "severity" and value:
             value = policy.severity(value).name
@@ -301,15 +347,21 @@ class ActionCreateTicket(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         policy = resources.policy()
-        values: dict[str, str] = {}
+        category = tracker.get_slot("category")
+        wanted = set(field_labels(policy, category))
+        values: dict[str, str] = {field: "" for field in FIELDS if field not in wanted}
         for field in FIELDS:
+            if field not in wanted:
+                continue
             # Slots filled while the action server was down were never validated.
             try:
                 values[field] = check_slot(policy, field, tracker.get_slot(field), dict(tracker.slots, **values))
             except InvalidField as exc:
                 dispatcher.utter_message(text=f"Before I open the ticket: {exc.message}")
                 return [SlotSet(exc.field, None), SlotSet("request_ready", False), FollowupAction(FORM)]
-        request = SupportRequest(**values)
+        request = SupportRequest(
+            **values, category=category or "technical_support", proposed_severity=tracker.get_slot("proposed_severity")
+        )
         now = resources.now()
         channel = str((tracker.latest_message.get("metadata") or {}).get("channel") or "web_chat")[:32]
         try:
@@ -332,17 +384,27 @@ class ActionCreateTicket(Action):
             f"Your ticket {ticket.number} is open with severity {severity.name}. "
             f"Our first response is due {format_time(policy, ticket.response_due_at, now)}."
         )
-        if not policy.is_open(now) and severity.clock == "business_hours":
+        on_call = on_call_text(policy, ticket.severity, ticket.created_at, now)
+        if on_call:
+            text += f" {on_call}"
+        elif not policy.is_open(now) and severity.clock == "business_hours":
             text += f" {status_text(policy, now)}"
         if not created:
             text = f"You already submitted this request: {text}"
         buttons = []
-        if qualifies(policy, ticket.severity):
+        call_now = qualifies(policy, ticket.severity) and bool(tracker.get_slot("call_requested"))
+        if qualifies(policy, ticket.severity) and not call_now:
             buttons = [{"title": "Book a call with our technical team", "payload": f'/book_call{{"ticket_number":"{ticket.number}"}}'}]
         dispatcher.utter_message(text=text + f" We'll reply to {ticket.email}.", buttons=buttons)
-        return [SlotSet("ticket_number", ticket.number), SlotSet("request_ready", False), SlotSet("faq_misses", 0.0)] + [
-            SlotSet(slot, None) for slot in REQUEST_SLOTS
-        ]
+        events: list[EventType] = [
+            SlotSet("ticket_number", ticket.number), SlotSet("request_ready", False), SlotSet("faq_misses", 0.0)
+        ] + [SlotSet(slot, None) for slot in REQUEST_SLOTS]
+        if call_now:
+            # The customer asked for a call before the ticket existed: offer the times now.
+            from actions.meetings import offer_call
+
+            events += await offer_call(dispatcher, tracker, ticket)
+        return events
 
 
 class ActionCorrectField(Action):
@@ -352,7 +414,7 @@ class ActionCorrectField(Action):
         return "action_correct_field"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        labels = field_labels(resources.policy())
+        labels = field_labels(resources.policy(), tracker.get_slot("category"))
         field = next(tracker.get_latest_entity_values("field"), None)
         field = {"what i tried": "tried", "problem": "description"}.get(str(field).lower(), str(field).lower()) if field else None
         if field not in labels:

@@ -3,16 +3,17 @@
 Each `check_*` function takes what the customer typed and returns the clean value or
 raises `InvalidField` with a sentence saying what was wrong and what is expected. The
 form's validators in actions/support_request.py only map these to slots and messages.
-`propose_severity` rates a problem from the policy's severity signals.
+The severity and category are proposed by the triage model (bot/triage.py);
+`urgent_text` and `call_text` word what the assistant says about them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from dataclasses import dataclass
 
-from bot.answers import mentioned_third_party
-from bot.policy import SEVERITY_ORDER, Product, SupportPolicy
+from bot.answers import format_hours, format_time, mentioned_third_party, severity_line, status_text
+from bot.policy import Product, SupportPolicy
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 MIN_DESCRIPTION_WORDS = 5
@@ -142,19 +143,40 @@ def check_severity(policy: SupportPolicy, text: str) -> str:
     raise InvalidField("severity", "Please choose a severity: critical, high, medium or low.")
 
 
-@dataclass(frozen=True)
-class Triage:
-    severity: str
-    matched: tuple[str, ...]
+def urgent_text(policy: SupportPolicy, severity_id: str, reason: str, now: dt.datetime) -> str:
+    """Acknowledge an urgent problem: the reason, the policy's commitment, and at night who answers."""
+    severity = policy.severity(severity_id)
+    due = policy.response_due(severity_id, now)
+    text = (
+        f"I'm sorry, that sounds urgent. {reason} {severity_line(policy, severity_id)} "
+        f"If you open the ticket now, our first response is due {format_time(policy, due, now)}."
+    )
+    if not policy.is_open(now):
+        if severity.clock == "around_the_clock":
+            text += f" We're closed now, but {severity.name} tickets are paged to our on-call engineer around the clock."
+        else:
+            text += f" {status_text(policy, now)}"
+    return text
 
 
-def propose_severity(policy: SupportPolicy, *texts: str) -> Triage:
-    """The most severe level whose policy signals appear in the texts; medium otherwise."""
-    lowered = " ".join(t.lower() for t in texts if t)
-    lowered = lowered.replace("’", "'")
-    for severity_id in SEVERITY_ORDER:
-        severity = policy.severity(severity_id)
-        hits = tuple(s for s in severity.triage_signals if re.search(rf"\b{re.escape(s.lower())}\b", lowered))
-        if hits:
-            return Triage(severity_id, hits)
-    return Triage("medium", ())
+def call_text(policy: SupportPolicy, during_request: bool = False) -> str:
+    """One sentence: which tickets may book a call with the technical team."""
+    levels = " or ".join(policy.severity(s).name for s in policy.doc.process.meeting_severities)
+    if during_request:
+        return (
+            f"A call with our technical team is booked for a {levels} ticket, so let's finish your request first "
+            "and I'll offer the times as soon as the ticket is open."
+        )
+    return f"A call with our technical team is booked for a {levels} ticket, so let's open yours first: it takes a few questions."
+
+
+def on_call_text(policy: SupportPolicy, severity_id: str, created_at: dt.datetime, now: dt.datetime) -> str | None:
+    """At night, for a severity answered around the clock: the on-call engineer responds within the target."""
+    severity = policy.severity(severity_id)
+    if policy.is_open(now) or severity.clock != "around_the_clock":
+        return None
+    due = policy.response_due(severity_id, created_at)
+    return (
+        f"We're closed now, but your ticket has been paged to our on-call engineer, who responds within "
+        f"{format_hours(severity.first_response_hours)} (by {format_time(policy, due, now)})."
+    )

@@ -100,6 +100,11 @@ def staff_paths() -> dict[str, Any]:
                 requestBody=json_body({"type": "object", "required": ["status"], "properties": {"status": {"enum": ["open", "pending", "resolved", "closed"]}}}),
             )
         },
+        "/api/staff/tickets/{number}/severity": {
+            "post": op("Change the severity (the first-response deadline is recomputed; audited)",
+                       {**ok(ticket), **errors(400, 404, 422)}, parameters=[NUMBER],
+                       requestBody=json_body({"type": "object", "required": ["severity"], "properties": {"severity": {"enum": ["critical", "high", "medium", "low"]}}}))
+        },
         "/api/staff/tickets/{number}/assign": {
             "post": op("Assign the ticket (null unassigns)", {**ok(ticket), **errors(400, 404, 422)}, parameters=[NUMBER],
                        requestBody=json_body({"type": "object", "properties": {"assignee": {"type": ["string", "null"], "maxLength": 128}}}))

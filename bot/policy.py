@@ -58,9 +58,29 @@ class Product(_Model):
     unsupported_versions: tuple[str, ...] = ()
 
 
+REQUEST_FIELDS = ("name", "email", "product", "version", "description", "tried", "impact")
+CATEGORY_IDS = ("technical_support", "customer_service", "troubleshooting")
+
+
 class SupportType(_Model):
+    """A ticket category and the details the assistant asks for it."""
+
+    id: Literal[CATEGORY_IDS]  # type: ignore[valid-type]
     name: str
     description: str
+    request_fields: tuple[Literal[REQUEST_FIELDS], ...] = REQUEST_FIELDS  # type: ignore[valid-type]
+
+    @field_validator("request_fields")
+    @classmethod
+    def _needs_contact_and_problem(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        missing = [f for f in ("name", "email", "description") if f not in value]
+        if missing:
+            raise ValueError(f"every category needs {', '.join(missing)}")
+        if "version" in value and "product" not in value:
+            raise ValueError("a category that asks for the version must ask for the product")
+        if len(set(value)) != len(value):
+            raise ValueError("a field is listed twice")
+        return value
 
 
 class Scope(_Model):
@@ -103,8 +123,12 @@ class Severity(_Model):
     first_response_hours: float = Field(gt=0)
     resolution_hours: float = Field(gt=0)
     clock: Literal["business_hours", "around_the_clock"]
-    # Words in a customer's description or impact that point to this severity; the
-    # assistant proposes the most severe level with a match (the customer can correct it).
+    # Short phrases that complete "our policy treats ... as <name>": the reason the
+    # assistant gives for a proposal, and training examples for the triage model.
+    criteria: tuple[str, ...] = Field(min_length=1)
+    # Words in a customer's description or impact that point to this severity. They are
+    # evidence for the triage model (bot/triage.py), weighed against the meaning; a
+    # signal inside a negation ("not urgent") never counts.
     triage_signals: tuple[str, ...] = ()
 
     @model_validator(mode="after")
@@ -127,9 +151,6 @@ class Process(_Model):
     prioritisation: str
     escalation_levels: tuple[EscalationLevel, ...] = Field(min_length=1)
     meeting_severities: tuple[Literal["critical", "high", "medium", "low"], ...] = ()
-
-
-REQUEST_FIELDS = ("name", "email", "product", "version", "description", "tried", "impact")
 
 
 class RequestField(_Model):
@@ -252,6 +273,14 @@ class PolicyDocument(_Model):
     updates: Updates
     contact: Contact
 
+    @field_validator("scope")
+    @classmethod
+    def _all_three_categories(cls, value: Scope) -> Scope:
+        ids = [t.id for t in value.support_types]
+        if sorted(ids) != sorted(CATEGORY_IDS):
+            raise ValueError(f"support_types needs exactly one entry for each of {', '.join(CATEGORY_IDS)}; found {ids}")
+        return value
+
     @field_validator("severities")
     @classmethod
     def _all_four_severities(cls, value: tuple[Severity, ...]) -> tuple[Severity, ...]:
@@ -336,6 +365,17 @@ class SupportPolicy:
 
     def request_field(self, field_id: str) -> RequestField:
         return next(f for f in self.doc.customer_responsibilities.request_fields if f.id == field_id)
+
+    def support_type(self, category_id: str) -> SupportType:
+        return next(t for t in self.doc.scope.support_types if t.id == category_id)
+
+    def fields_for(self, category_id: str | None) -> tuple[str, ...]:
+        """The request fields asked for a category, in the policy's order (all when unknown)."""
+        order = [f.id for f in self.doc.customer_responsibilities.request_fields]
+        if category_id is None:
+            return tuple(order)
+        needed = set(self.support_type(category_id).request_fields)
+        return tuple(f for f in order if f in needed)
 
     def severity(self, severity_id: str) -> Severity:
         for severity in self.doc.severities:

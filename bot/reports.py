@@ -121,7 +121,8 @@ async def build_report(
             await conn.execute(
                 sa.select(
                     tickets.c.conversation_id, tickets.c.severity, tickets.c.created_at, tickets.c.response_due_at,
-                    tickets.c.first_response_at, tickets.c.csat_rating,
+                    tickets.c.first_response_at, tickets.c.csat_rating, tickets.c.proposed_severity,
+                    tickets.c.submitted_severity,
                 ).where(tickets.c.created_at >= since.astimezone(dt.timezone.utc))
             )
         ).fetchall()
@@ -176,8 +177,32 @@ async def build_report(
             "average": round(sum(r * n for r, n in ratings.items()) / rated, 2) if rated else None,
             "count": rated,
         },
+        "triage": triage_outcomes(ticket_rows),
         "unanswered": group_questions(unanswered),
     }
+
+
+def triage_outcomes(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per proposed severity: how often the proposal was kept, changed by the customer, changed by staff.
+
+    A ticket counts as changed by the customer when it was submitted with another
+    severity than proposed, and as changed by staff when its severity is no longer the
+    submitted one (a ticket can be both); kept when neither. Tickets opened before the
+    proposal was stored are left out.
+    """
+    out = {s: {"severity": s, "proposed": 0, "kept": 0, "changed_by_customer": 0, "changed_by_staff": 0}
+           for s in SEVERITY_ORDER}
+    for row in rows:
+        proposed, submitted = row.proposed_severity, row.submitted_severity
+        if proposed not in out or submitted is None:
+            continue
+        bucket = out[proposed]
+        bucket["proposed"] += 1
+        by_customer, by_staff = submitted != proposed, row.severity != submitted
+        bucket["changed_by_customer"] += by_customer
+        bucket["changed_by_staff"] += by_staff
+        bucket["kept"] += not (by_customer or by_staff)
+    return list(out.values())
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

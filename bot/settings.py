@@ -55,6 +55,9 @@ class Settings:
     policy_path: Path = ROOT / "data" / "support_policy.yml"
     kb_dir: Path = ROOT / "data" / "faq"
     index_dir: Path = ROOT / "kb_index" / "build"
+    # The triage model (bot/triage.py): built from the policy and these cases, cached here.
+    triage_dir: Path = ROOT / "models" / "triage"
+    triage_cases: Path = ROOT / "data" / "triage" / "dev.jsonl"
     model_dir: Path = ROOT / "models"
     max_message_chars: int = 2000
     rasa_timeout_s: float = 30.0

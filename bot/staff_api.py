@@ -5,6 +5,8 @@
 - ``GET /api/staff/tickets/{number}``: one ticket with transcript, booking and notes.
 - ``POST /api/staff/tickets/{number}/status``: open → pending → resolved → closed
   (allowed transitions in bot/store.py TRANSITIONS).
+- ``POST /api/staff/tickets/{number}/severity``: staff correct the severity (audited;
+  the report counts it as "changed by staff").
 - ``POST /api/staff/tickets/{number}/assign`` and ``.../notes``.
 
 Tokens come from SUPPORT_STAFF_TOKENS ("name:token,name:token"); they are compared in
@@ -63,6 +65,8 @@ def ticket_summary(request: web.Request, ticket: Ticket) -> dict[str, Any]:
         "number": ticket.number,
         "status": ticket.status,
         "severity": ticket.severity,
+        "proposed_severity": ticket.proposed_severity,
+        "submitted_severity": ticket.submitted_severity,
         "category": ticket.category,
         "channel": ticket.channel,
         "name": ticket.name,
@@ -163,6 +167,20 @@ async def change_status(request: web.Request) -> web.Response:
         ticket = await request.app[STORE].change_status(request.match_info["number"], wanted, who, request.app[CLOCK]())
     except InvalidTransition as exc:
         raise ApiError(409, "invalid_transition", str(exc).capitalize() + ".") from None
+    return web.json_response(ticket_summary(request, ticket))
+
+
+async def change_severity(request: web.Request) -> web.Response:
+    """POST {"severity": ...}: staff correct the severity; the first-response deadline follows it."""
+    who = staff_member(request)
+    body = await read_json_object(request)
+    wanted = body.get("severity")
+    if wanted not in SEVERITY_IDS:
+        raise ApiError(422, "invalid_severity", f"`severity` must be one of {', '.join(SEVERITY_IDS)}.")
+    store, policy = request.app[STORE], request.app[POLICY]
+    ticket = await store.get_ticket(request.match_info["number"])
+    due = policy.response_due(wanted, ticket.created_at)
+    ticket = await store.change_severity(ticket.number, wanted, due, who, request.app[CLOCK]())
     return web.json_response(ticket_summary(request, ticket))
 
 
@@ -269,4 +287,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/staff/tickets/{number}", ticket_detail)
     app.router.add_post("/api/staff/tickets/{number}/status", change_status)
     app.router.add_post("/api/staff/tickets/{number}/assign", assign)
+    app.router.add_post("/api/staff/tickets/{number}/severity", change_severity)
     app.router.add_post("/api/staff/tickets/{number}/notes", add_note)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,8 @@ tickets = sa.Table(
     sa.Column("csat_at", sa.DateTime(timezone=True), nullable=True),
     # The verified in-app user who opened it (0005); None for anonymous chats.
     sa.Column("owner_user_id", sa.String(200), nullable=True),
+    sa.Column("proposed_severity", sa.String(16), nullable=True),  # 0006: what triage proposed
+    sa.Column("submitted_severity", sa.String(16), nullable=True),  # 0006: what the customer sent
     sa.Index("ix_tickets_owner_user_id", "owner_user_id"),
 )
 
@@ -199,6 +201,9 @@ class TicketDraft:
     transcript: list[dict[str, Any]]
     response_due_at: dt.datetime
     owner_user_id: str | None  # the verified in-app user who opened it, if any
+    # What the triage proposed (the customer may have changed it); keyword-only so that
+    # Ticket's own fields can follow without defaults.
+    proposed_severity: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,7 @@ class Ticket(TicketDraft):
     csat_rating: int | None = None
     csat_comment: str | None = None
     csat_at: dt.datetime | None = None
+    submitted_severity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -341,6 +347,7 @@ class Store:
                 return existing, False
             values = {f.name: getattr(draft, f.name) for f in fields(TicketDraft)}
             values["response_due_at"] = _utc(draft.response_due_at)
+            values["submitted_severity"] = draft.severity
             values.update(number=new_ticket_number(), status="open", created_at=now, updated_at=now)
             try:
                 async with self.engine.begin() as conn:
@@ -422,6 +429,17 @@ class Store:
             raise InvalidTransition(ticket.status, wanted)
         await self._update_ticket(
             ticket, {"status": wanted}, tickets.c.status == ticket.status, actor, "status", {"from": ticket.status, "to": wanted}, now
+        )
+        return await self.get_ticket(number)
+
+    async def change_severity(
+        self, number: str, severity: str, response_due_at: dt.datetime, actor: str, now: dt.datetime
+    ) -> Ticket:
+        """Staff set a ticket's severity (and so its first-response deadline); audited."""
+        ticket = await self.get_ticket(number)
+        await self._update_ticket(
+            ticket, {"severity": severity, "response_due_at": _utc(response_due_at)}, sa.true(), actor, "severity",
+            {"from": ticket.severity, "to": severity}, now,
         )
         return await self.get_ticket(number)
 

@@ -1,8 +1,9 @@
 """Journey 3: turn a collected support request into a ticket.
 
 `open_ticket` builds the redacted transcript from the conversation's events, computes
-the first-response deadline from the policy, categorises the request and stores it
-once per submission (a retried or double submission returns the same ticket).
+the first-response deadline from the policy and stores the request, with the category
+and the severity the triage proposed (bot/triage.py), once per submission (a retried
+or double submission returns the same ticket).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -20,10 +20,6 @@ from bot.transcripts import transcript_from_events
 from bot.store import Store, Ticket, TicketDraft
 
 FIELDS = ("name", "email", "product", "version", "description", "tried", "impact", "severity")
-CUSTOMER_SERVICE_WORDS = re.compile(
-    r"\b(invoice|billing|bill|charge[ds]?|payment|refund|subscription|plan|price|pricing|account owner|receipt)\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -38,20 +34,13 @@ class SupportRequest:
     tried: str
     impact: str
     severity: str
+    category: str = "technical_support"
+    proposed_severity: str | None = None
 
     def submission_key(self, conversation_id: str) -> str:
         """Same conversation and same answers: same key, so a retry finds the first ticket."""
         payload = json.dumps([conversation_id, *[getattr(self, f) for f in FIELDS]], ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def categorise(request: SupportRequest) -> str:
-    """One of the policy's support types: troubleshooting, customer service, technical support."""
-    if request.severity in ("critical", "high"):
-        return "troubleshooting"
-    if CUSTOMER_SERVICE_WORDS.search(f"{request.description} {request.impact}"):
-        return "customer_service"
-    return "technical_support"
 
 
 async def open_ticket(
@@ -70,7 +59,7 @@ async def open_ticket(
         submission_key=request.submission_key(conversation_id),
         conversation_id=conversation_id,
         severity=request.severity,
-        category=categorise(request),
+        category=request.category,
         channel=channel,
         name=request.name,
         email=request.email,
@@ -82,6 +71,7 @@ async def open_ticket(
         transcript=transcript_from_events(events),
         response_due_at=policy.response_due(request.severity, now),
         owner_user_id=owner_user_id,
+        proposed_severity=request.proposed_severity,
     )
     return await store.create_ticket(draft, now, notify)
 

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import resources
 from bot.identity import Identity, seal
 from bot.settings import Settings
-from actions.support_request import (
+from actions.support_request import (  # noqa: I001
     ActionAskSeverity,
     ActionCancelRequest,
     ActionCreateTicket,
@@ -61,7 +61,8 @@ async def test_severity_proposal_names_the_level_and_its_deadline():
     events = await ActionAskSeverity().run(dispatcher, tracker(slots=slots), {})
     assert events == [SlotSet("proposed_severity", "critical")]
     text = dispatcher.messages[0]["text"]
-    assert "I'd rate this Critical" in text and "first response within 1 hour" in text
+    assert "I'd rate this Critical: you said " in text and "first response within 1 hour" in text
+    assert "and our policy treats " in text and "you mentioned" not in text  # a reason, not a keyword
     assert "today at 20:00 (Hawaii time)" in text  # Saturday 19:00 + 1 hour, around the clock
     assert dispatcher.messages[0]["buttons"][0] == {"title": "Yes, Critical", "payload": "critical"}
 
@@ -82,10 +83,74 @@ async def test_request_human_prefills_from_earlier_turns_and_verified_identity()
         "description": "Makana POS 4 crashes when I close the till every evening",
         "name": "Kai Kealoha",
         "email": "kai@example.com",
+        "category": "troubleshooting",
         "request_ready": False,
         "faq_outcome": None,
     }
     assert "We're closed now; we open again Monday at 9:30" in dispatcher.messages[0]["text"]
+
+
+OUTAGE = "since this morning not a single till in any of our shops will take a card payment"
+
+
+async def test_an_urgent_first_message_gets_the_commitment_and_one_button():
+    from actions.answers import ActionAnswerQuestion
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerQuestion().run(dispatcher, tracker(OUTAGE, "ask_question"), {})
+    assert SlotSet("faq_outcome", "urgent") in events and SlotSet("urgent_description", OUTAGE) in events
+    [message] = dispatcher.messages
+    assert "that sounds urgent" in message["text"] and "I'd rate this Critical: you said " in message["text"]
+    # Saturday 19:00 is outside business hours: Critical is paged around the clock.
+    assert "paged to our on-call engineer around the clock" in message["text"]
+    assert message["buttons"] == [{"title": "Open a Critical ticket now", "payload": '/request_human{"urgency":"critical"}'}]
+
+
+async def test_the_urgent_button_prefills_the_description_and_the_chosen_severity():
+    latest = {"text": '/request_human{"urgency":"critical"}', "intent": {"name": "request_human", "confidence": 1.0},
+              "entities": [{"entity": "urgency", "value": "critical"}], "metadata": {}}
+    slots = {"requested_slot": None, "urgent_severity": "critical", "urgent_description": OUTAGE}
+    events = [{"event": "user", "text": OUTAGE, "timestamp": 1}, {"event": "user", "text": latest["text"], "timestamp": 2}]
+    track = Tracker("conv-1", slots, latest, events, False, None, {}, "action_listen")
+    result = await ActionRequestHuman().run(CollectingDispatcher(), track, {})
+    values = {e["name"]: e["value"] for e in result}
+    assert values["description"] == OUTAGE
+    assert values["severity"] == values["proposed_severity"] == "critical"
+    assert values["category"] == "troubleshooting"
+
+
+async def test_asking_for_a_call_without_a_ticket_explains_and_offers_one_button():
+    from actions.meetings import ActionOfferSlots
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionOfferSlots().run(dispatcher, tracker("can I get a google meet with an engineer", "book_call"), {})
+    assert events == [SlotSet("call_requested", True)]
+    [message] = dispatcher.messages
+    assert message["text"].startswith("A call with our technical team is booked for a Critical or High ticket")
+    assert message["buttons"] == [{"title": "Open a ticket", "payload": "/request_human"}]
+    # With an outage in the same message, the urgency comes first and the button names it.
+    dispatcher = CollectingDispatcher()
+    await ActionOfferSlots().run(dispatcher, tracker(OUTAGE + ", get me a call with your engineers", "book_call"), {})
+    [message] = dispatcher.messages
+    assert "that sounds urgent" in message["text"] and "booked for a Critical or High ticket" in message["text"]
+    assert [b["title"] for b in message["buttons"]] == ["Open a Critical ticket now"]
+    # In the middle of the request: no button, the form goes on.
+    dispatcher = CollectingDispatcher()
+    await ActionOfferSlots().run(dispatcher, tracker("a call please", "book_call", loop="support_request_form"), {})
+    assert "finish your request first" in dispatcher.messages[0]["text"] and not dispatcher.messages[0]["buttons"]
+
+
+async def test_the_category_decides_the_fields_the_form_asks(policy):
+    form = ValidateSupportRequestForm()
+    ask = lambda slots: form.required_slots([], CollectingDispatcher(), tracker(slots=slots), {})  # noqa: E731
+    assert await ask({}) == ["name", "email", "product", "version", "description", "tried", "impact", "severity"]
+    assert await ask({"category": "customer_service", "description": "charged twice"}) == [
+        "name", "email", "description", "tried", "impact", "severity"]
+    assert await ask({"category": "troubleshooting", "description": "x"}) == [
+        "name", "email", "product", "version", "description", "tried", "impact", "severity"]
+    result = await form.validate_description(
+        "you billed our card twice for the November subscription", CollectingDispatcher(), tracker(), {})
+    assert result["category"] == "customer_service"
 
 
 async def test_submit_revalidates_answers_stored_while_the_action_server_was_down():

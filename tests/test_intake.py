@@ -1,4 +1,4 @@
-"""Checks of what customers must provide, and the severity triage, against the policy."""
+"""Checks of what customers must provide, against the policy (the triage is in test_triage.py)."""
 
 import pytest
 
@@ -11,7 +11,6 @@ from bot.intake import (
     check_product,
     check_severity,
     check_version,
-    propose_severity,
 )
 
 
@@ -66,20 +65,6 @@ def test_description_too_short():
     with pytest.raises(InvalidField, match="at least 5 words"):
         check_description("it broke")
     assert check_description("The invoice export fails with error MK-504") .startswith("The invoice")
-
-
-@pytest.mark.parametrize(
-    ("description", "impact", "expected"),
-    [
-        ("Production is down for all users, nobody can log in", "all 40 staff blocked", "critical"),
-        ("Bank feeds stopped working", "the whole team cannot reconcile", "high"),
-        ("One report shows wrong totals", "we use the export as a workaround", "medium"),
-        ("The logo on invoices is blurry", "cosmetic, no rush", "low"),
-        ("Something odd with the settings page", "not sure", "medium"),
-    ],
-)
-def test_triage_proposes_severity_from_policy_signals(policy, description, impact, expected):
-    assert propose_severity(policy, description, impact).severity == expected
 
 
 def test_severity_names(policy):

@@ -81,3 +81,20 @@ def test_report_matches_counts_computed_from_the_databases(stack, policy):
     tickets_total = support.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
     assert sum(s["met"] + s["missed"] + s["pending"] for s in report["sla"]) == tickets_total
     assert http("GET", stack.web + "/api/staff/report?days=0", None)[0] == 401  # no token
+
+
+def test_triage_outcomes_count_kept_and_changed_per_proposed_severity():
+    from types import SimpleNamespace
+
+    from bot.reports import triage_outcomes
+
+    def row(proposed, submitted, now):
+        return SimpleNamespace(proposed_severity=proposed, submitted_severity=submitted, severity=now)
+
+    rows = [row("critical", "critical", "critical"), row("critical", "high", "high"), row("medium", "medium", "high"),
+            row("low", "medium", "high"), row(None, None, "low")]
+    by = {r["severity"]: r for r in triage_outcomes(rows)}
+    assert by["critical"] == {"severity": "critical", "proposed": 2, "kept": 1, "changed_by_customer": 1, "changed_by_staff": 0}
+    assert by["medium"]["changed_by_staff"] == 1 and by["medium"]["kept"] == 0
+    assert by["low"]["changed_by_customer"] == 1 and by["low"]["changed_by_staff"] == 1
+    assert by["high"]["proposed"] == 0

@@ -8,7 +8,7 @@ import pytest
 
 from bot.redaction import CARD, SECRET
 from bot.store import TicketNotFound
-from bot.tickets import SupportRequest, categorise, may_see, open_ticket
+from bot.tickets import SupportRequest, may_see, open_ticket
 from bot.transcripts import transcript_from_events
 
 HNL = ZoneInfo("Pacific/Honolulu")
@@ -23,6 +23,7 @@ REQUEST = SupportRequest(
     tried="Restarted the iPad, reinstalled the app",
     impact="The whole team cannot close the till",
     severity="high",
+    category="troubleshooting",  # from the triage (bot/triage.py)
 )
 
 
@@ -109,9 +110,20 @@ async def test_only_the_owner_may_see_a_ticket(store, policy):
     assert not may_see(pane, "other", "u-mallory")
 
 
-def test_categories():
-    assert categorise(REQUEST) == "troubleshooting"
-    low = SupportRequest(**{**REQUEST.__dict__, "severity": "low", "description": "my invoice from you shows the wrong plan"})
-    assert categorise(low) == "customer_service"
-    other = SupportRequest(**{**REQUEST.__dict__, "severity": "medium", "description": "the export button is greyed out"})
-    assert categorise(other) == "technical_support"
+async def test_category_and_proposed_severity_are_stored(store, policy):
+    request = SupportRequest(**{**REQUEST.__dict__, "category": "customer_service", "proposed_severity": "critical",
+                                "product": "", "version": ""})
+    ticket, _ = await open_ticket(store, policy, request, "conv-6", "web_chat", CONVERSATION, SATURDAY_1829)
+    assert (ticket.category, ticket.severity, ticket.proposed_severity, ticket.submitted_severity) == (
+        "customer_service", "high", "critical", "high")
+    assert (ticket.product, ticket.version) == ("", "")
+
+
+async def test_staff_change_the_severity_and_its_deadline(store, policy):
+    ticket, _ = await open_ticket(store, policy, REQUEST, "conv-7", "web_chat", CONVERSATION, SATURDAY_1829)
+    due = policy.response_due("critical", ticket.created_at)
+    changed = await store.change_severity(ticket.number, "critical", due, "tester", SATURDAY_1829)
+    assert (changed.severity, changed.submitted_severity) == ("critical", "high")
+    assert changed.response_due_at == due.astimezone(dt.timezone.utc)
+    [entry] = await store.audit_entries(ticket.number)
+    assert entry["action"] == "severity" and entry["detail"] == {"from": "high", "to": "critical"}

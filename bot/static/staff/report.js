@@ -186,6 +186,21 @@
     place("sla", svg, "First responses against the deadline (met / missed / still running). " + parts.join("; ") + ".");
   }
 
+  function triageChart(rows) {
+    var svg = horizontalBars("triage", rows.map(function (s) {
+      return [SEVERITY_NAMES[s.severity] || s.severity, [
+        [s.kept, "bar-met", "kept"], [s.changed_by_customer, "bar-pending", "changed by the customer"],
+        [s.changed_by_staff, "bar-missed", "changed by staff"]
+      ]];
+    }), 80);
+    var parts = rows.map(function (s) {
+      return "proposed " + (SEVERITY_NAMES[s.severity] || s.severity) + " " + plural(s.proposed, "time", "times") + ": " +
+        s.kept + " kept, " + s.changed_by_customer + " changed by the customer, " + s.changed_by_staff + " changed by staff";
+    });
+    place("triage", svg, "How the assistant's proposed severity fared (kept / changed by the customer / changed by staff). " +
+      parts.join("; ") + ".");
+  }
+
   function csatChart(csat) {
     var W = 480, H = 200, left = 20, right = 20, top = 22, bottom = 40;
     var plotW = W - left - right, plotH = H - top - bottom;
@@ -241,6 +256,7 @@
     deflectionChart(t);
     faqChart(t);
     slaChart(report.sla || []);
+    triageChart(report.triage || []);
     csatChart(report.csat);
     unansweredList(report.unanswered || []);
   }
