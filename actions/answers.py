@@ -24,10 +24,15 @@ class ActionAnswerQuestion(Action):
         message = tracker.latest_message.get("text") or ""
         # A problem that triages Critical or High goes to a ticket now (issue 14).
         urgent = await urgent_routing(dispatcher, tracker, message)
-        if urgent is not None:
-            return urgent + [SlotSet("faq_outcome", "urgent"), SlotSet("last_faq_id", None)]
         answerer = await resources.answerer()
         now = resources.now()
+        if urgent is not None:
+            # An answer that fits comes alongside (for example, how escalation works when
+            # the customer reports a stuck ticket); suggestions and misses do not.
+            alongside = answerer.answer(message, now)
+            if alongside.kind == "answer":
+                dispatcher.utter_message(text=alongside.text)
+            return urgent + [SlotSet("faq_outcome", "urgent"), SlotSet("last_faq_id", alongside.entry_id if alongside.kind == "answer" else None)]
         chosen = next(
             (e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "faq_id"), None
         )
