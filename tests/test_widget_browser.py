@@ -397,7 +397,8 @@ def test_full_page_chat_is_the_pane_without_identity(stack, page):
     expect(page.get_by_test_id("launcher")).to_have_count(0)
     expect(page.get_by_test_id("tickets-section")).to_have_count(0)
     assert "I'm the support assistant" in say(page, "hello")
-    assert bodies == [{"sender": bodies[0]["sender"], "message": "hello", "channel": "web_chat"}]
+    zone = page.evaluate("() => Intl.DateTimeFormat().resolvedOptions().timeZone")
+    assert bodies == [{"sender": bodies[0]["sender"], "message": "hello", "channel": "web_chat", "timezone": zone}]
 
 
 # -- cross-origin: the widget on the company's site, another origin than the service ----
