@@ -236,7 +236,7 @@ async def status(request: web.Request) -> web.Response:
             "starts": n.starts.isoformat(),
             "ends": n.ends.isoformat(),
             "in_progress": n.starts <= now,
-            "when": (f"now, until {format_time(policy, n.ends, now, zone)}" if n.starts <= now
+            "when": (f"until {format_time(policy, n.ends, now, zone)}" if n.starts <= now
                      else format_span(policy, n.starts, n.ends, now, zone)),
         }
         for n in policy.active_notices(now)

@@ -279,7 +279,8 @@ def test_axe_finds_no_serious_violation(stack, browser, long_ticket):
         page.goto(stack.web + "/staff/report")
         expect(page.get_by_test_id("chart-csat").locator("svg")).to_have_count(1)
         found["report"] = axe_violations(page)
-        assert {name: v for name, v in found.items() if v} == {}
+        bad = {name: v for name, v in found.items() if v}
+        assert bad == {}, json.dumps(bad, indent=1)
         assert page.problems == []
     finally:
         page.context.close()

@@ -211,7 +211,9 @@
     panel.appendChild(tickets.section);
   }
 
-  var log = el("ol", {
+  // role="log" on a list would strip its list semantics and orphan its items (axe's
+  // "listitem"), so the log and its messages are plain elements.
+  var log = el("div", {
     "class": "mk-log", role: "log", "aria-live": "polite", "aria-label": "Conversation", "data-testid": "log", tabindex: "0"
   });
   panel.appendChild(log);
@@ -268,7 +270,7 @@
   }
 
   function addItem(from, extraClass) {
-    var item = el("li", { "class": "mk-msg mk-from-" + from + (extraClass ? " " + extraClass : ""), "data-testid": "message", "data-from": from });
+    var item = el("div", { "class": "mk-msg mk-from-" + from + (extraClass ? " " + extraClass : ""), "data-testid": "message", "data-from": from });
     var speaker = { customer: "You", assistant: "Assistant", system: "Notice" }[from];
     item.appendChild(el("span", { "class": "mk-sr" }, speaker + ": "));
     log.appendChild(item);
@@ -753,7 +755,7 @@
 
   function askSatisfaction(ticket, sender) {
     rememberAsked(ticket.number);
-    var item = el("li", { "class": "mk-csat", "data-testid": "csat-prompt", "data-number": ticket.number });
+    var item = el("div", { "class": "mk-csat", "data-testid": "csat-prompt", "data-number": ticket.number });
     var questionId = "mk-csat-" + ticket.number;
     item.appendChild(el("p", { "class": "mk-csat-question", id: questionId },
       "How satisfied are you with how we handled " + ticket.number + "?"));
