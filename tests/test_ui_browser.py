@@ -208,6 +208,8 @@ def test_widget_wraps_a_long_word(stack, browser):
         sizes = log.evaluate("el => [el.scrollWidth, el.clientWidth]")
         assert sizes[0] <= sizes[1], sizes
         no_horizontal_overflow(page)
+        # The renderer shared with the console came in /widget.js, inside the widget's scope.
+        assert page.evaluate("() => typeof window.MakanaRichText") == "undefined"
         assert page.problems == []
     finally:
         page.context.close()
