@@ -17,15 +17,17 @@ from actions import resources
 from actions.resources import verified_identity
 from actions.triage import urgent_routing
 from bot import handoff
-from bot.booking import customer_zone, qualifies
+from bot.booking import qualifies
+from bot.clock import customer_zone, zone_in_events
 from bot.intake import call_text, on_call_text
 from bot.store import Booking, StoreUnavailable, Ticket, TicketNotFound
 from bot.tickets import may_see
 
 
 def customer_tz(tracker: Tracker) -> str | None:
-    name = (tracker.latest_message.get("metadata") or {}).get("timezone")
-    return name if isinstance(name, str) and customer_zone(name) else None
+    """The IANA zone the customer's messages carry (kept with a booking), or None."""
+    zone = zone_in_events(tracker.events)
+    return zone.key if zone else None
 
 
 async def ticket_in_reach(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ticket | None:
@@ -49,13 +51,9 @@ async def ticket_in_reach(dispatcher: CollectingDispatcher, tracker: Tracker) ->
 
 
 def when(booking: Booking, tz_name: str | None) -> str:
-    policy = resources.policy()
-    slot = handoff.slot_of(booking)
-    company = slot.label(policy)
+    """The call's time as the customer reads it (their zone now, else the one they booked in)."""
     zone = customer_zone(tz_name or booking.customer_tz)
-    if zone is None or zone.key == policy.tz.key:
-        return company
-    return f"{slot.label(policy, zone)} ({company})"
+    return handoff.slot_of(booking).customer_label(resources.policy(), zone)
 
 
 def invite_link(ticket: Ticket, sender: str) -> str:

@@ -90,7 +90,7 @@ class ActionRequestHuman(Action):
         policy = resources.policy()
         dispatcher.utter_message(
             text=(
-                f"I'll pass this to our support team ({hours_text(policy)}). {status_text(policy, resources.now())} "
+                f"I'll pass this to our support team ({hours_text(policy, resources.now())}). {status_text(policy, resources.now())} "
                 "I just need a few details so nobody has to ask you twice. Say \"cancel\" at any time to stop."
             )
         )

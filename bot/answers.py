@@ -14,6 +14,7 @@ import re
 from typing import Callable
 from zoneinfo import ZoneInfo
 
+from bot.clock import format_span, format_time, hours_beside
 from bot.policy import SEVERITY_ORDER, SupportPolicy
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_.]*)\s*\}\}")
@@ -24,29 +25,6 @@ class UnknownPlaceholder(KeyError):
 
 
 # -- formatting ----------------------------------------------------------------------
-
-
-def format_time(policy: SupportPolicy, at: dt.datetime, now: dt.datetime, tz: ZoneInfo | None = None) -> str:
-    """'today at 13:30', 'Monday at 9:30' or 'Monday 7 December at 9:30', with the zone."""
-    zone = tz or policy.tz
-    local, today = at.astimezone(zone), now.astimezone(zone).date()
-    clock = f"{local.hour}:{local.minute:02d}"
-    days = (local.date() - today).days
-    if days == 0:
-        when = f"today at {clock}"
-    elif days == 1:
-        when = f"tomorrow ({local:%A}) at {clock}"
-    elif 1 < days < 7:
-        when = f"{local:%A} at {clock}"
-    else:
-        when = f"{local:%A} {local.day} {local:%B} at {clock}"
-    return f"{when} ({zone_label(policy, zone)})"
-
-
-def zone_label(policy: SupportPolicy, zone: ZoneInfo) -> str:
-    if zone.key == policy.tz.key:
-        return policy.doc.company.timezone_label
-    return zone.key.split("/")[-1].replace("_", " ") + " time"
 
 
 def format_hours(hours: float) -> str:
@@ -63,16 +41,20 @@ def business_days_text(policy: SupportPolicy) -> str:
     return ", ".join(days)
 
 
-def hours_text(policy: SupportPolicy) -> str:
+def hours_text(policy: SupportPolicy, now: dt.datetime | None = None) -> str:
+    """'Monday to Saturday, 9:30 to 18:30 Hawaii time'; given `now`, with the customer's
+    clock beside it when theirs differs (see bot.clock)."""
     hours = policy.doc.business_hours
+    beside = hours_beside(policy, now) if now is not None else ""
     return (
         f"{business_days_text(policy)}, {hours.opens.hour}:{hours.opens.minute:02d} to "
-        f"{hours.closes.hour}:{hours.closes.minute:02d} {policy.doc.company.timezone_label}"
+        f"{hours.closes.hour}:{hours.closes.minute:02d} {policy.doc.company.timezone_label}{beside}"
     )
 
 
 def status_text(policy: SupportPolicy, now: dt.datetime, tz: ZoneInfo | None = None) -> str:
-    """'We're open now until 18:30 (Hawaii time).' or when the team is back."""
+    """'We're open now, until today at 18:30 (Hawaii time).' or when the team is back, on the
+    customer's clock when known (`tz`, else the one set by bot.clock.customer_clock)."""
     closes = policy.closes_at(now)
     if closes is not None:
         return f"We're open now, until {format_time(policy, closes, now, tz)}."
@@ -146,20 +128,20 @@ def _third_party(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
 def _open_now(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
     always = [c.name for c in p.doc.channels if c.always_open]
     return (
-        f"{status_text(p, now)} Our team answers {hours_text(p)}. "
+        f"{status_text(p, now)} Our team answers {hours_text(p, now)}. "
         f"You can still write to us any time through: {', '.join(always)}; "
         f"critical issues are handled around the clock."
     )
 
 
 def _hours(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
-    return f"Our support hours are {hours_text(p)}, except public holidays. {status_text(p, now)}"
+    return f"Our support hours are {hours_text(p, now)}, except public holidays. {status_text(p, now)}"
 
 
 def _channels(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
     lines = ["You can reach us through:"]
     for c in p.doc.channels:
-        when = "any time" if c.always_open else f"{hours_text(p)}"
+        when = "any time" if c.always_open else f"{hours_text(p, now)}"
         lines.append(f"- {c.name}: {c.how} ({when})")
     return "\n".join(lines)
 
@@ -180,7 +162,7 @@ def _response_times(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
             f"A {s.name.lower()} request sent now would get its first response by {format_time(p, due, now)}."
         )
     lines = ["Our response-time targets:"] + [f"- {severity_line(p, s)}" for s in SEVERITY_ORDER]
-    lines.append(f"Business hours are {hours_text(p)}.")
+    lines.append(f"Business hours are {hours_text(p, now)}.")
     return "\n".join(lines)
 
 
@@ -233,8 +215,9 @@ def _maintenance(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
         return "No maintenance is planned at the moment. We announce every window in advance on the status page."
     lines = []
     for w in sorted(upcoming, key=lambda w: w.starts):
-        state = "in progress now" if w.starts <= now else f"from {format_time(p, w.starts, now)}"
-        lines.append(f"- {state} to {format_time(p, w.ends, now)}: {w.notice}")
+        when = f"in progress now, until {format_time(p, w.ends, now)}" if w.starts <= now else format_span(
+            p, w.starts, w.ends, now)
+        lines.append(f"- {when}: {w.notice}")
     return "Planned maintenance:\n" + "\n".join(lines)
 
 
@@ -269,7 +252,7 @@ def _contact(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
     c = p.doc.contact
     return (
         f"Email {c.email} (billing: {c.billing_email}, security: {c.security_email}), phone {c.phone} "
-        f"({hours_text(p)}), or this chat any time. Postal address: {c.address}. {status_text(p, now)}"
+        f"({hours_text(p, now)}), or this chat any time. Postal address: {c.address}. {status_text(p, now)}"
     )
 
 
@@ -308,7 +291,7 @@ def placeholder_values(policy: SupportPolicy, now: dt.datetime) -> dict[str, str
     """The policy values an FAQ answer may quote as {{ name }}."""
     d = policy.doc
     values = {
-        "hours": hours_text(policy),
+        "hours": hours_text(policy, now),
         "status": status_text(policy, now),
         "contact.email": d.contact.email,
         "contact.phone": d.contact.phone,

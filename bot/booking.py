@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from bot.answers import zone_label
+from bot.clock import slot_label, zone_label
 from bot.policy import SupportPolicy
 from bot.settings import Settings
 
@@ -31,13 +31,18 @@ class Slot:
     end: dt.datetime
 
     def label(self, policy: SupportPolicy, tz: ZoneInfo | None = None) -> str:
-        """'Mon 30 Nov, 9:30–10:00 Hawaii time', in `tz` (the customer's) or the company's zone."""
+        """'Mon 30 Nov, 9:30–10:00 Hawaii time', in `tz` or the company's zone, named (for the
+        invitation and the team); what the customer reads is `customer_label`."""
         zone = tz or policy.tz
         start, end = self.start.astimezone(zone), self.end.astimezone(zone)
         return (
             f"{start:%a} {start.day} {start:%b}, {start.hour}:{start.minute:02d}–{end.hour}:{end.minute:02d} "
             f"{zone_label(policy, zone)}"
         )
+
+    def customer_label(self, policy: SupportPolicy, tz: ZoneInfo | None = None) -> str:
+        """The slot as the customer reads it (bot.clock's rule): their time, the company's beside."""
+        return slot_label(policy, self.start, self.end, tz)
 
 
 @dataclass(frozen=True)
@@ -57,16 +62,6 @@ class SlotRules:
 def qualifies(policy: SupportPolicy, severity: str) -> bool:
     """Whether a ticket of that severity may book a call (the policy's meeting_severities)."""
     return severity in policy.doc.process.meeting_severities
-
-
-def customer_zone(name: str | None) -> ZoneInfo | None:
-    """The customer's zone from an IANA name, or None when unknown, malformed or missing."""
-    if not name or not isinstance(name, str) or len(name) > 64:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "America"
-        return None
 
 
 def free_slots(

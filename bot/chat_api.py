@@ -21,8 +21,8 @@ import aiohttp
 from aiohttp import web
 
 from bot import identity
-from bot.answers import format_time, status_text
-from bot.booking import customer_zone
+from bot.answers import status_text
+from bot.clock import customer_zone, format_span, format_time
 from bot.api import (
     ASSISTANT,
     CLIENT_LIMIT,
@@ -71,7 +71,8 @@ def validate_chat(body: dict[str, Any], max_chars: int) -> tuple[str, str, str]:
 
 
 def validate_timezone(value: Any) -> str | None:
-    """The customer's IANA time zone (optional), used to show call times in it."""
+    """The customer's IANA time zone (optional): every time the assistant writes is then on
+    their clock, with the company's beside it (bot/clock.py)."""
     if value in (None, ""):
         return None
     if isinstance(value, str) and customer_zone(value) is not None:
@@ -211,6 +212,7 @@ async def history(request: web.Request) -> web.Response:
 
 
 def requested_zone(request: web.Request) -> ZoneInfo | None:
+    """The customer's zone from `?tz=` (IANA name), or None; another value is a 422."""
     name = request.query.get("tz")
     if not name:
         return None
@@ -234,7 +236,8 @@ async def status(request: web.Request) -> web.Response:
             "starts": n.starts.isoformat(),
             "ends": n.ends.isoformat(),
             "in_progress": n.starts <= now,
-            "when": f"{format_time(policy, n.starts, now, zone)} to {format_time(policy, n.ends, now, zone)}",
+            "when": (f"until {format_time(policy, n.ends, now, zone)}" if n.starts <= now
+                     else format_span(policy, n.starts, n.ends, now, zone)),
         }
         for n in policy.active_notices(now)
     ]
@@ -257,8 +260,9 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def my_tickets(request: web.Request) -> web.Response:
-    """GET /api/me/tickets: the tickets of the user in the X-Identity-Token header."""
+    """GET /api/me/tickets[?tz=Zone]: the tickets of the user in the X-Identity-Token header."""
     enforce_read_limit(request)
+    zone = requested_zone(request)
     who = verified_identity(request, request.headers.get(IDENTITY_HEADER))
     if who is None:
         raise ApiError(401, "identity_required", f"Send the signed identity token in the {IDENTITY_HEADER} header.")
@@ -279,7 +283,7 @@ async def my_tickets(request: web.Request) -> web.Response:
                     "summary": t.description[:140],
                     "created_at": t.created_at.isoformat(),
                     "response_due_at": t.response_due_at.isoformat(),
-                    "response_due": format_time(policy, t.response_due_at, now),
+                    "response_due": format_time(policy, t.response_due_at, now, zone),
                 }
                 for t in tickets
             ],

@@ -18,7 +18,8 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from bot.booking import Slot, SlotRules, customer_zone, free_slots, is_offerable, qualifies
+from bot.booking import Slot, SlotRules, free_slots, is_offerable, qualifies
+from bot.clock import customer_zone
 from bot.meetings import Calendar, CalendarUnavailable
 from bot.notify import enabled_kinds
 from bot.policy import SupportPolicy
@@ -35,7 +36,7 @@ OutcomeStatus = Literal["booked", "pending", "taken", "unavailable", "already_bo
 
 @dataclass(frozen=True)
 class Offer:
-    """Slots to offer, their labels in the customer's zone (else the company's), and
+    """Slots to offer, their labels as the customer reads them (bot.clock), and
     whether the team calendar was read (False: only booked calls were avoided)."""
 
     slots: list[Slot]
@@ -83,7 +84,7 @@ async def offer_slots(
         step=rules.step, until=until,
     )
     zone = customer_zone(customer_tz)
-    return Offer(slots, [slot.label(policy, zone) for slot in slots], checked)
+    return Offer(slots, [slot.customer_label(policy, zone) for slot in slots], checked)
 
 
 async def book(

@@ -11,7 +11,8 @@ import datetime as dt
 
 import icalendar
 
-from bot.booking import Slot, customer_zone
+from bot.booking import Slot
+from bot.clock import customer_zone
 from bot.policy import SupportPolicy
 from bot.settings import Settings
 from bot.store import Booking, Ticket

@@ -170,7 +170,11 @@ def openapi_document() -> dict[str, Any]:
                                 "message": {"type": "string", "minLength": 1, "maxLength": 2000},
                                 "channel": {"enum": ["web_chat", "in_app", "api"], "default": "web_chat"},
                                 "identity": {"type": "string", "description": "Signed identity token (in-app pane)"},
-                                "timezone": {"type": "string", "description": "The customer's IANA time zone"},
+                                "timezone": {
+                                    "type": "string",
+                                    "description": "The customer's IANA time zone: the replies give times on their "
+                                    "clock, with the company's beside it",
+                                },
                             },
                         }
                     ),
@@ -239,7 +243,9 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "The verified in-app user's tickets",
                     "parameters": [
-                        {"name": "X-Identity-Token", "in": "header", "required": True, "schema": {"type": "string"}}
+                        {"name": "X-Identity-Token", "in": "header", "required": True, "schema": {"type": "string"}},
+                        {"name": "tz", "in": "query", "required": False, "schema": {"type": "string"},
+                         "description": "The customer's IANA time zone for the deadlines"},
                     ],
                     "responses": {
                         **ok({"type": "object", "required": ["user", "tickets"]}),

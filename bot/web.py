@@ -144,11 +144,22 @@ async def index_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "chat.html")
 
 
-async def widget_script(request: web.Request) -> web.FileResponse:
+# The widget's script: the Markdown renderer it shares with the staff console, then the
+# widget itself, in one function scope (nothing is added to the embedding page's globals).
+WIDGET_PARTS = ("rich-text.js", "widget.js")
+
+
+def widget_bundle() -> str:
+    parts = [(STATIC / name).read_text(encoding="utf-8") for name in WIDGET_PARTS]
+    return "(function () {\n" + "\n".join(parts) + "\n})();\n"
+
+
+async def widget_script(request: web.Request) -> web.Response:
     """GET /widget.js: the one script a site embeds to get the chat widget."""
-    response = web.FileResponse(STATIC / "widget.js")
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    body = await asyncio.to_thread(widget_bundle)
+    return web.Response(
+        text=body, content_type="text/javascript", charset="utf-8", headers={"Cache-Control": "no-cache"}
+    )
 
 
 def demo_page(template: str) -> Callable[[web.Request], Awaitable[web.Response]]:

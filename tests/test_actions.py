@@ -87,7 +87,7 @@ async def test_request_human_prefills_from_earlier_turns_and_verified_identity()
         "request_ready": False,
         "faq_outcome": None,
     }
-    assert "We're closed now; we open again Monday at 9:30" in dispatcher.messages[0]["text"]
+    assert "We're closed now; we open again Monday 30 November at 9:30" in dispatcher.messages[0]["text"]
 
 
 OUTAGE = "since this morning not a single till in any of our shops will take a card payment"

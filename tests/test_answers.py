@@ -23,10 +23,10 @@ def at(*args: int) -> dt.datetime:
     ("now", "expected"),
     [
         (at(2026, 11, 27, 10, 0), "We're open now, until today at 18:30 (Hawaii time)."),
-        (at(2026, 11, 28, 19, 0), "We're closed now; we open again Monday at 9:30 (Hawaii time)."),
+        (at(2026, 11, 28, 19, 0), "We're closed now; we open again Monday 30 November at 9:30 (Hawaii time)."),
         (at(2026, 11, 26, 12, 0), "We're closed now for Thanksgiving Day; we open again tomorrow (Friday) at 9:30 (Hawaii time)."),
         (at(2026, 11, 30, 7, 0), "We're closed now; we open again today at 9:30 (Hawaii time)."),
-        (at(2026, 12, 23, 19, 0), "We're closed now; we open again Saturday at 9:30 (Hawaii time)."),
+        (at(2026, 12, 23, 19, 0), "We're closed now; we open again Saturday 26 December at 9:30 (Hawaii time)."),
     ],
 )
 def test_status_text(policy, now, expected):
@@ -35,13 +35,13 @@ def test_status_text(policy, now, expected):
 
 def test_status_in_customer_zone(policy):
     text = status_text(policy, at(2026, 11, 28, 19, 0), ZoneInfo("Europe/Paris"))
-    assert text == "We're closed now; we open again tomorrow (Monday) at 20:30 (Paris time)."
+    assert text == "We're closed now; we open again tomorrow (Monday) at 20:30 your time (9:30 Hawaii time)."
 
 
 def test_response_time_answer_names_the_severity_and_the_deadline(policy):
     text = policy_answer("response_times", policy, at(2026, 11, 28, 18, 29), "how fast for a high priority bug?")
     assert text.startswith("High: first response within 4 hours, resolution target 18 hours (business hours).")
-    assert "by Monday at 13:29 (Hawaii time)" in text
+    assert "by Monday 30 November at 13:29 (Hawaii time)" in text
     overview = policy_answer("response_times", policy, at(2026, 11, 28, 12, 0), "how fast do you answer?")
     assert all(name in overview for name in ("Critical:", "High:", "Medium:", "Low:"))
 

@@ -153,7 +153,7 @@ async def test_book_with_google_then_cancel(store, policy, google, key):
     ticket = await a_ticket(store, policy)
     offer = await offer_slots(store, calendar, policy, settings, SATURDAY_1900, customer_tz="America/Los_Angeles")
     assert offer.calendar_checked and offer.slots[0] == SLOT
-    assert offer.labels[0] == "Mon 30 Nov, 11:30–12:00 Los Angeles time"
+    assert offer.labels[0] == "Mon 30 Nov, 11:30–12:00 your time (9:30–10:00 Hawaii time)"
     outcome = await book(store, calendar, policy, settings, ticket, SLOT.start, "America/Los_Angeles", SATURDAY_1900)
     assert outcome.status == "booked" and outcome.meet_url.startswith("https://meet.google.com/")
     booking = await store.booking_for_ticket(ticket.id)

@@ -45,14 +45,14 @@ async def test_status_says_closed_and_when_back(client):
     body = await response.json()
     assert response.status == 200
     assert body["open"] is False
-    assert body["text"] == "We're closed now; we open again Monday at 9:30 (Hawaii time)."
+    assert body["text"] == "We're closed now; we open again Monday 30 November at 9:30 (Hawaii time)."
     assert body["next_opening"] == "2026-11-30T09:30:00-10:00"
     assert [n["id"] for n in body["notices"]] == ["mw-2026-12-db"]  # within its 14-day notice
 
 
 async def test_status_in_the_customers_zone(client):
     body = await (await client.get("/api/status?tz=America/Los_Angeles")).json()
-    assert body["text"] == "We're closed now; we open again Monday at 11:30 (Los Angeles time)."
+    assert body["text"] == "We're closed now; we open again Monday 30 November at 11:30 your time (9:30 Hawaii time)."
     response = await client.get("/api/status?tz=Mars/Olympus")
     assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_timezone"
 

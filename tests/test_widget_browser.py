@@ -270,7 +270,7 @@ def test_pane_with_a_forged_identity_falls_back_to_anonymous_and_still_chats(sta
         lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/api/chat") and r.method == "POST" else None,
     )
     # Let the chat be the one to find out the token is bad (the tickets list cannot load).
-    page.route("**/api/me/tickets", lambda route: route.abort())
+    page.route("**/api/me/tickets*", lambda route: route.abort())  # with ?tz= or without
     forged = token(stack, "Mallory", "mallory@example.com", secret="not-the-secret")
     page.goto(stack.demo + "/demo/app?identity=" + forged)
 
@@ -397,7 +397,8 @@ def test_full_page_chat_is_the_pane_without_identity(stack, page):
     expect(page.get_by_test_id("launcher")).to_have_count(0)
     expect(page.get_by_test_id("tickets-section")).to_have_count(0)
     assert "I'm the support assistant" in say(page, "hello")
-    assert bodies == [{"sender": bodies[0]["sender"], "message": "hello", "channel": "web_chat"}]
+    zone = page.evaluate("() => Intl.DateTimeFormat().resolvedOptions().timeZone")
+    assert bodies == [{"sender": bodies[0]["sender"], "message": "hello", "channel": "web_chat", "timezone": zone}]
 
 
 # -- cross-origin: the widget on the company's site, another origin than the service ----

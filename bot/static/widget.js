@@ -10,7 +10,11 @@
  *
  * It talks only to the server it was loaded from (the origin of its own src). Everything
  * the customer or the assistant says is inserted as text (textContent, text nodes, DOM
- * links), never parsed as HTML. The CSS comes from /static/widget.css into a shadow
+ * links), never parsed as HTML; the assistant's Markdown goes through rich-text.js, which
+ * the web service bundles with this file into /widget.js (one scope, no global).
+ *
+ * The customer's time zone (the browser's, an IANA name) goes with every message and the
+ * status request, so that every time the assistant writes is on their clock. The CSS comes from /static/widget.css into a shadow
  * root, so the page's styles and the widget's cannot leak into each other, and nothing
  * needs an inline style (the service's CSP forbids them).
  *
@@ -136,42 +140,16 @@
     return isNaN(when) ? 5 : Math.max(1, Math.ceil((when - Date.now()) / 1000));
   }
 
-  // Text with **bold**, [label](https://…) and bare http(s) URLs, built from DOM nodes.
-  var RICH_RE = /\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)|\*\*([^*\n]+)\*\*|(https?:\/\/[^\s<>"]+)/g;
-
-  function appendRichText(parent, text) {
-    var last = 0;
-    var match;
-    RICH_RE.lastIndex = 0;
-    while ((match = RICH_RE.exec(text)) !== null) {
-      var start = match.index;
-      var token = match[0];
-      if (match[4]) {
-        // A bare URL does not take the sentence's closing punctuation with it.
-        var trimmed = token.replace(/[.,;:!?'")\]]+$/, "");
-        RICH_RE.lastIndex = start + trimmed.length;
-        token = trimmed;
-      }
-      if (start > last) { parent.appendChild(document.createTextNode(text.slice(last, start))); }
-      if (match[1]) { parent.appendChild(link(match[2], match[1])); }
-      else if (match[3]) { parent.appendChild(el("strong", {}, match[3])); }
-      else { parent.appendChild(link(token, token)); }
-      last = start + token.length;
-    }
-    if (last < text.length) { parent.appendChild(document.createTextNode(text.slice(last))); }
-  }
-
   // Only links to the company's own hosts (the support service's and those the policy
   // publishes, from /api/status) are clickable: a link the customer typed, repeated by
   // the assistant ("“http://…” is not a valid email"), stays plain text.
   var linkHosts = {};
   linkHosts[new URL(BASE).host] = true;
 
-  function link(href, label) {
-    var host = "";
-    try { host = new URL(href).host; } catch (e) { host = ""; }
-    if (!linkHosts[host]) { return document.createTextNode(label === href ? href : label + " (" + href + ")"); }
-    return el("a", { href: href, rel: "noopener noreferrer", target: "_blank" }, label);
+  // **bold**, [label](https://…) and bare URLs as DOM nodes, by the renderer the staff
+  // console shares (rich-text.js, bundled into /widget.js before this file).
+  function appendRichText(parent, text) {
+    return MakanaRichText.append(parent, text, function (host) { return linkHosts[host] === true; });
   }
 
   // ---------------------------------------------------------------- the DOM
@@ -233,7 +211,9 @@
     panel.appendChild(tickets.section);
   }
 
-  var log = el("ol", {
+  // role="log" on a list would strip its list semantics and orphan its items (axe's
+  // "listitem"), so the log and its messages are plain elements.
+  var log = el("div", {
     "class": "mk-log", role: "log", "aria-live": "polite", "aria-label": "Conversation", "data-testid": "log", tabindex: "0"
   });
   panel.appendChild(log);
@@ -290,7 +270,7 @@
   }
 
   function addItem(from, extraClass) {
-    var item = el("li", { "class": "mk-msg mk-from-" + from + (extraClass ? " " + extraClass : ""), "data-testid": "message", "data-from": from });
+    var item = el("div", { "class": "mk-msg mk-from-" + from + (extraClass ? " " + extraClass : ""), "data-testid": "message", "data-from": from });
     var speaker = { customer: "You", assistant: "Assistant", system: "Notice" }[from];
     item.appendChild(el("span", { "class": "mk-sr" }, speaker + ": "));
     log.appendChild(item);
@@ -365,7 +345,7 @@
   var lastStatus = null;
 
   function loadStatus() {
-    var zone = timeZone();
+    var zone = state.zone;
     var path = "/api/status" + (zone ? "?tz=" + encodeURIComponent(zone) : "");
     return request(path, {}, FETCH_TIMEOUT_MS).then(function (result) {
       if (result.status === 422 && zone) { return request("/api/status", {}, FETCH_TIMEOUT_MS); }
@@ -416,7 +396,14 @@
 
   function loadTickets() {
     if (!tickets || !state.identity) { return Promise.resolve(); }
-    return request("/api/me/tickets", { headers: { "X-Identity-Token": state.identity } }, FETCH_TIMEOUT_MS)
+    var path = "/api/me/tickets" + (state.zone ? "?tz=" + encodeURIComponent(state.zone) : "");
+    return request(path, { headers: { "X-Identity-Token": state.identity } }, FETCH_TIMEOUT_MS)
+      .then(function (result) {
+        if (result.status === 422 && state.zone) {
+          return request("/api/me/tickets", { headers: { "X-Identity-Token": state.identity } }, FETCH_TIMEOUT_MS);
+        }
+        return result;
+      })
       .then(function (result) {
         if (result.status === 401) { identityRejected(); return; }
         if (result.status !== 200 || !result.body) { throw new Error("tickets " + result.status); }
@@ -477,6 +464,7 @@
   var state = {
     sender: storage.get(conversationKey()),
     identity: IDENTITY,
+    zone: timeZone(),   // the browser's IANA zone, sent with each message
     queue: [],          // [{message, item}] oldest first; the head is removed only once delivered
     inFlight: false,
     epoch: 0,           // bumped by "new conversation" so a late answer to the old one is dropped
@@ -506,6 +494,7 @@
     var epoch = state.epoch;
     var body = { sender: state.sender, message: entry.message, channel: CHANNEL };
     if (state.identity) { body.identity = state.identity; }
+    if (state.zone) { body.timezone = state.zone; }
     state.inFlight = true;
     setDelivery(entry.item, "sending");
     typing.hidden = false;
@@ -522,11 +511,11 @@
       if (epoch !== state.epoch) { return; }
       state.inFlight = false;
       typing.hidden = true;
-      handleReply(entry, result, !!body.identity);
+      handleReply(entry, result, !!body.identity, !!body.timezone);
     });
   }
 
-  function handleReply(entry, result, sentIdentity) {
+  function handleReply(entry, result, sentIdentity, sentZone) {
     var code = result.body && result.body.error && result.body.error.code;
     if (result.status === 200 && result.body && Array.isArray(result.body.messages)) {
       state.queue.shift();
@@ -544,6 +533,9 @@
       });
       if (ticketMentioned) { loadTickets(); }
       checkSatisfaction();
+      pump();
+    } else if (result.status === 422 && code === "invalid_timezone" && sentZone) {
+      state.zone = "";  // a zone the server does not know: the company's clock, and resend
       pump();
     } else if (result.status === 401 && code === "invalid_identity" && sentIdentity) {
       identityRejected();  // (a no-op if the tickets list found out first)
@@ -763,7 +755,7 @@
 
   function askSatisfaction(ticket, sender) {
     rememberAsked(ticket.number);
-    var item = el("li", { "class": "mk-csat", "data-testid": "csat-prompt", "data-number": ticket.number });
+    var item = el("div", { "class": "mk-csat", "data-testid": "csat-prompt", "data-number": ticket.number });
     var questionId = "mk-csat-" + ticket.number;
     item.appendChild(el("p", { "class": "mk-csat-question", id: questionId },
       "How satisfied are you with how we handled " + ticket.number + "?"));

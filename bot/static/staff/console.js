@@ -3,8 +3,11 @@
  * refreshed every 30 s) and one ticket's view (transcript, booking, notes, assignment
  * and status changes). Talks to /api/staff/* through MakanaStaff.api (session.js).
  *
- * The ticket view follows the URL's hash (#MK-XXXXXX), so the back button and links work.
- * Customer text is inserted with textContent only.
+ * The ticket view follows the URL's hash (#MK-XXXXXX), so the back button and links work;
+ * it takes a column only while a ticket is open (the queue has the width otherwise).
+ * Customer text is inserted with textContent only; the transcript's Markdown goes through
+ * the widget's own renderer (rich-text.js), so it reads as the customer saw it: text
+ * nodes, <strong> and links to the company's hosts, never HTML.
  */
 (function () {
   "use strict";
@@ -27,6 +30,25 @@
   var ticketBody = document.getElementById("ticket-body");
   var ticketError = document.getElementById("ticket-error");
   var placeholder = document.getElementById("no-ticket");
+  var app = document.getElementById("app");
+
+  // The hosts whose links the widget makes clickable (the service's and the policy's,
+  // from /api/status): the transcript links exactly those, like the widget did.
+  var linkHosts = {};
+  linkHosts[location.host] = true;
+  function loadLinkHosts() {
+    return fetch("/api/status", { credentials: "omit", cache: "no-store" }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (body) {
+      ((body && body.link_hosts) || []).forEach(function (h) { if (typeof h === "string") { linkHosts[h] = true; } });
+    }, function () { /* links stay text until the status answers */ });
+  }
+
+  function showTicketColumn(open) {
+    ticketSection.hidden = !open;
+    placeholder.hidden = open;
+    app.classList.toggle("has-ticket", open);
+  }
 
   var timer = null;
   var current = null;      // the ticket shown, as the API last returned it
@@ -161,12 +183,14 @@
       var status = el("td");
       status.appendChild(el("span", { "class": "badge status-" + t.status }, humanize(t.status)));
       tr.appendChild(status);
-      tr.appendChild(el("td", {}, [t.product, t.version].filter(Boolean).join(" ")));
-      var customer = el("td");
-      customer.appendChild(el("div", {}, t.name));
-      customer.appendChild(el("div", { "class": "muted email" }, t.email));
+      // One line per row: what does not fit ends in "…", and the whole text is the tooltip.
+      var product = [t.product, t.version].filter(Boolean).join(" ");
+      tr.appendChild(el("td", { "class": "cut", title: product }, product));
+      var customer = el("td", { "class": "cut", title: t.name + " <" + t.email + ">" });
+      customer.appendChild(el("span", {}, t.name));
+      customer.appendChild(el("span", { "class": "muted email" }, " " + t.email));
       tr.appendChild(customer);
-      tr.appendChild(el("td", { "class": t.assignee ? "" : "muted" }, t.assignee || "Unassigned"));
+      tr.appendChild(el("td", { "class": "cut" + (t.assignee ? "" : " muted"), title: t.assignee || "" }, t.assignee || "Unassigned"));
       var clockCell = el("td", { "class": "clock", "data-testid": "queue-clock", title: "First response due " + t.response_due });
       if (due.urgency === "overdue" || due.urgency === "due-soon") {
         clockCell.appendChild(el("span", { "class": "flag flag-" + due.urgency }, due.urgency === "overdue" ? "Overdue" : "Due soon"));
@@ -211,8 +235,7 @@
     });
     if (!number) {
       current = null;
-      ticketSection.hidden = true;
-      placeholder.hidden = false;
+      showTicketColumn(false);
       return Promise.resolve();
     }
     return loadTicket(number, focus);
@@ -220,8 +243,7 @@
 
   // Show ticket `number`; `notice` is an error to show above it once it is loaded.
   function loadTicket(number, focus, notice) {
-    ticketSection.hidden = false;
-    placeholder.hidden = true;
+    showTicketColumn(true);
     ticketSection.setAttribute("aria-busy", "true");
     ticketTitle.textContent = number;
     return staff.api("/api/staff/tickets/" + encodeURIComponent(number)).then(function (ticket) {
@@ -382,7 +404,13 @@
       meta.appendChild(el("strong", {}, speaker === "customer" ? "Customer" : "Assistant"));
       if (turn.at) { meta.appendChild(el("time", { datetime: turn.at }, " · " + localTime(turn.at))); }
       item.appendChild(meta);
-      item.appendChild(el("p", { "class": "turn-text", "data-testid": "transcript-text" }, turn.text));
+      var text = el("p", { "class": "turn-text", "data-testid": "transcript-text" });
+      if (speaker === "assistant") {
+        MakanaRichText.append(text, turn.text, function (host) { return linkHosts[host] === true; });
+      } else {
+        text.textContent = turn.text || "";  // what the customer typed: as typed
+      }
+      item.appendChild(text);
       list.appendChild(item);
     });
     block.appendChild(list);
@@ -447,6 +475,7 @@
   });
 
   function start() {
+    loadLinkHosts();
     staff.start(function () {
       loadQueue().then(function () { return openFromHash(false); });
       startRefreshing();
