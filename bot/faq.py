@@ -127,6 +127,13 @@ class FaqAnswerer:
             return policy_answer(entry.policy_answer, self._policy, now, message)
         return render_answer(entry.answer, self._policy, now)
 
+    def answer_entry(self, entry_id: str, now: dt.datetime) -> FaqResult:
+        """The full answer of one entry (a "did you mean" or "more details" button)."""
+        entry = self._entries[entry_id]
+        if entry.declines:
+            return FaqResult("decline", DECLINE_TEXT, entry_id)
+        return FaqResult("answer", self.render(entry_id, now), entry_id, 1.0, feedback=not entry.policy_answer)
+
     def has(self, entry_id: str) -> bool:
         return entry_id in self._entries
 
