@@ -17,12 +17,13 @@ find_python = $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(
 PY310 := $(call find_python,3.10)
 PY311 := $(call find_python,3.11)
 
-.PHONY: help setup model index triage run run-scaled test browser proxy clean
+.PHONY: help setup model index triage run run-scaled test browser proxy stop clean
 
 help:
 	@echo "make run    set everything up (both environments, Rasa model, FAQ index, database) and start the assistant"
 	@echo "make run-scaled   the production topology on this machine: PostgreSQL, Redis lock store, 2 Rasa + 2 action servers"
 	@echo "make test   set up what is missing, then: rasa data validate, pytest, rasa test on tests/test_stories.yml"
+	@echo "make stop   stop the private PostgreSQL and Redis servers that make test and make run-scaled keep running"
 
 $(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
 	@test -n "$(PY310)" || { echo "error: Python 3.10 not found (looked for pyenv's 3.10.* and python3.10 on PATH); Rasa 3.6 needs it" >&2; exit 1; }
@@ -83,6 +84,11 @@ test: setup model index triage browser proxy
 	SUPPORT_TEST_REQUIRE_ALL=1 $(PY) -m pytest -p no:cacheprovider
 	$(RASA) test core --e2e --model models/support.tar.gz --stories tests/test_stories.yml \
 		--fail-on-prediction-errors --out var/rasa-test-results
+	@echo "note: the private PostgreSQL and Redis servers keep running for the next run; 'make stop' stops them"
+
+stop:
+	scripts/postgres.sh stop
+	scripts/redis.sh stop
 
 clean:
 	rm -rf var models kb_index/build

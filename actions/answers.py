@@ -74,7 +74,13 @@ class ActionAnswerQuestion(Action):
         # A problem that triages Critical or High goes to a ticket now (issue 14).
         urgent = await urgent_routing(dispatcher, tracker, message)
         if urgent is not None:
-            return events + urgent + [SlotSet("faq_outcome", "urgent"), SlotSet("last_faq_id", None)]
+            # An answer that fits comes alongside (for example, how escalation works when
+            # the customer reports a stuck ticket); suggestions, declines and misses do not.
+            alongside = [r for r in answerer.answer_all(message, now) if r.kind == "answer"]
+            for result in alongside:
+                _say(dispatcher, result, feedback=False)
+            last = alongside[-1].entry_id if alongside else None
+            return events + urgent + [SlotSet("faq_outcome", "urgent"), SlotSet("last_faq_id", last)]
 
         triaged = await triage(message)
         severity = described_severity(message, triaged.proposal.severity, triaged.proposal.is_problem)

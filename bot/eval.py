@@ -190,7 +190,7 @@ def run_cases(cases: Sequence[Case], send: Send, progress: Callable[[Judged], No
     """Each case as the first message of its own conversation."""
     judged = []
     for case in cases:
-        sender = f"eval-{secrets.token_hex(8)}"
+        sender = f"eval-{secrets.token_hex(16)}"
         result = judge(case, reply_texts(send(sender, case.message)))
         judged.append(result)
         if progress:

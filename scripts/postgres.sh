@@ -14,6 +14,17 @@ db="${2:-makana_test}"
 [[ "$db" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "error: database name must be lower-case letters, digits and _: $db" >&2; exit 2; }
 port="${TEST_POSTGRES_PORT:-$((55000 + 0x${hash:0:4} % 500))}"
 
+# initdb refuses to run as root: run the server as the postgres system user then.
+as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+if [ "${1:-start}" = stop ]; then
+  if [ -f "$data/postmaster.pid" ]; then
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    as_owner "$bin/pg_ctl" -D "$data" -m fast stop >&2 || true
+  fi
+  exit 0
+fi
+
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   echo "installing PostgreSQL from Debian's packages…" >&2
   apt-get update -qq >&2
@@ -21,13 +32,6 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 
-# initdb refuses to run as root: run the server as the postgres system user then.
-as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-
-if [ "${1:-start}" = stop ]; then
-  [ -d "$data" ] && as_owner "$bin/pg_ctl" -D "$data" -m fast stop >&2 || true
-  exit 0
-fi
 
 mkdir -p "$dir"
 chmod 700 "$dir"

@@ -9,18 +9,19 @@ hash=$(printf %s "$root" | md5sum | cut -c1-8)
 dir="${REDIS_DIR:-/tmp/makana-redis-$hash}"
 port="${REDIS_PORT:-$((56000 + 0x${hash:0:4} % 500))}"
 
+if [ "${1:-start}" = stop ]; then
+  if [ -f "$dir/redis.pid" ]; then
+    pid=$(cat "$dir/redis.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  exit 0
+fi
+
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "installing Redis from Debian's packages…" >&2
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
-fi
-
-if [ "${1:-start}" = stop ]; then
-  if [ -f "$dir/url" ] && [ -f "$dir/redis.pid" ]; then
-    kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null || break; sleep 0.1; done
-  fi
-  exit 0
 fi
 
 mkdir -p "$dir"

@@ -141,9 +141,7 @@ def test_acceptance_figures_on_the_test_split(test_figures):
     assert test_figures["critical_recall"] >= 0.95
     assert test_figures["critical_below_high"] == 0
     assert test_figures["under_rated"] == 0.0
-    # The issue asks for 0.90; this model reaches 0.77 (README, "Where it falls short").
-    # The floor guards against regressions until the encoder is fine-tuned.
-    assert test_figures["accuracy"] >= 0.75
+    assert test_figures["accuracy"] >= 0.90
 
 
 def test_a_negation_never_raises_a_severity(test_figures, model):
