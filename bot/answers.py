@@ -575,6 +575,8 @@ def _day_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
             sentences.append(f"No, we're closed on {label}.")
     if any(x.startswith("No") for x in sentences):
         sentences.append(f"Our hours are {hours_text(p)}; critical issues are handled around the clock.")
+    if "phone" in _facets(s.message):
+        sentences.append(f"Our phone number is {p.doc.contact.phone}.")
     return " ".join(sentences)
 
 

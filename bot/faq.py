@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Protocol, Sequence
 
-from bot.answers import Situation, mentioned_third_party, policy_answer, policy_fact, render_answer
+from bot.answers import Situation, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
 from bot.policy import SupportPolicy
 
 SCOPE_QUESTION = re.compile(
@@ -185,6 +185,12 @@ class FaqAnswerer:
             # "Do you support the Stripe plugin?" is a scope question: the policy answers
             # it, not whichever FAQ entry mentions payments.
             return self._third_party(message, now, question)
+        if SCOPE_QUESTION.search(message) and any(version for _, version in mentioned_products(self._policy, message)):
+            # "Do you still support POS 2?" names a product and a version: whether it is
+            # supported is the policy's answer, not an article about that product.
+            entry = self._entries.get("products")
+            if entry is not None:
+                return self._answer(entry, message, now, severity, 1.0, question)
         hit = result.answer
         entry = self._entries.get(hit.entry_id) if hit is not None else None
         if entry is not None and vendor and not entry.declines and not self._about(entry, vendor) and entry.id != "third_party":
