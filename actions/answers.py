@@ -71,20 +71,21 @@ class ActionAnswerQuestion(Action):
         if offered:
             dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
 
-        # A problem that triages Critical or High goes to a ticket now (issue 14).
-        urgent = await urgent_routing(dispatcher, tracker, message)
-        if urgent is not None:
-            # An answer that fits comes alongside (for example, how escalation works when
-            # the customer reports a stuck ticket); suggestions, declines and misses do not.
-            alongside = [r for r in answerer.answer_all(message, now) if r.kind == "answer"]
-            for result in alongside:
-                _say(dispatcher, result, feedback=False)
-            last = alongside[-1].entry_id if alongside else None
-            return events + urgent + [SlotSet("faq_outcome", "urgent"), SlotSet("last_faq_id", last)]
-
         triaged = await triage(message)
         severity = described_severity(message, triaged.proposal.severity, triaged.proposal.is_problem)
         results = answerer.answer_all(message, now, severity)
+        # A problem that triages Critical or High goes to a ticket now (issue 14); a
+        # message the answerer declines (not about Makana) is no Makana problem.
+        if not all(r.kind == "decline" for r in results):
+            urgent = await urgent_routing(dispatcher, tracker, message)
+            if urgent is not None:
+                # An answer that fits comes alongside (for example, how escalation works
+                # when the customer reports a stuck ticket); suggestions and misses do not.
+                alongside = [r for r in results if r.kind == "answer"]
+                for result in alongside:
+                    _say(dispatcher, result, feedback=False)
+                last = alongside[-1].entry_id if alongside else None
+                return events + urgent + [SlotSet("faq_outcome", "urgent"), SlotSet("last_faq_id", last)]
         answered = [r for r in results if r.kind == "answer"]
         if len(results) == 1 and results[0].kind == "suggest" and not offered:
             result = results[0]
