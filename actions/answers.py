@@ -97,6 +97,7 @@ class ActionAnswerQuestion(Action):
             return events + [SlotSet("faq_outcome", "suggested"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
         if not answered and not any(r.kind == "decline" for r in results):
             if offered:
+                dispatcher.utter_message(text="I couldn't find an answer to that in our help centre, so a person is the best next step.")
                 return events + [SlotSet("faq_outcome", "offered_person"), SlotSet("last_faq_id", None)]
             # utter_faq_miss follows by rule
             return events + [SlotSet("faq_outcome", "missed"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
