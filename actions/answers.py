@@ -10,52 +10,121 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
-from actions.triage import urgent_routing
+from actions.triage import triage, urgent_routing
+from bot.answers import described_severity
+from bot.faq import FaqResult
+from bot.language import reply as language_reply
 
 log = logging.getLogger(__name__)
 
+FEEDBACK_PROMPT = "Did this answer your question?"
+FEEDBACK_BUTTONS = [{"title": "Yes, thanks", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
+PERSON_BUTTON = {"title": "Talk to a person", "payload": "/request_human"}
+PEOPLE_FIRST = (
+    "I'm sorry this has been frustrating. A person from our support team can take this over: "
+    "say the word or use the button, and I'll pass it on with everything you've told me."
+)
+ENGLISH_NOTE = "(This assistant answers in English for now; you can also email us at {email} or talk to a person.)"
+
+
+def details_button(entry_id: str) -> dict[str, str]:
+    return {"title": "More details", "payload": f'/ask_question{{"faq_id":"{entry_id}"}}'}
+
+
 class ActionAnswerQuestion(Action):
-    """Answer from the knowledge base / policy; offer suggestions or escalation otherwise."""
+    """Answer from the knowledge base / policy; offer suggestions or escalation otherwise.
+
+    In order: a message in another language gets the short fixed reply in it; a
+    frustrated customer or a request for a person gets an apology and the offer of a
+    person first; an urgent problem goes to a ticket (issue 14); then each question in
+    the message (up to three) is answered, the fact asked first.
+    """
 
     def name(self) -> str:
         return "action_answer_question"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         message = tracker.latest_message.get("text") or ""
-        # A problem that triages Critical or High goes to a ticket now (issue 14).
-        urgent = await urgent_routing(dispatcher, tracker, message)
         answerer = await resources.answerer()
         now = resources.now()
-        if urgent is not None:
-            # An answer that fits comes alongside (for example, how escalation works when
-            # the customer reports a stuck ticket); suggestions and misses do not.
-            alongside = answerer.answer(message, now)
-            if alongside.kind == "answer":
-                dispatcher.utter_message(text=alongside.text)
-            return urgent + [SlotSet("faq_outcome", "urgent"), SlotSet("last_faq_id", alongside.entry_id if alongside.kind == "answer" else None)]
         chosen = next(
             (e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "faq_id"), None
         )
         if chosen and answerer.has(str(chosen)):
-            # A "did you mean" button names the entry: answer it directly.
-            text, entry_id, kind = answerer.render(str(chosen), now), str(chosen), "answer"
-        else:
-            result = answerer.answer(message, now)
-            text, entry_id, kind = result.text, result.entry_id, result.kind
-            if kind == "suggest":
-                dispatcher.utter_message(
-                    text=result.text,
-                    buttons=[
-                        {"title": title, "payload": f'/ask_question{{"faq_id":"{eid}"}}'} for eid, title in result.suggestions
-                    ]
-                    + [{"title": "None of these: talk to a human", "payload": "/request_human"}],
-                )
-                return [SlotSet("faq_outcome", "suggested"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
-            if kind == "miss":
-                # utter_faq_miss follows by rule
-                return [SlotSet("faq_outcome", "missed"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
-        dispatcher.utter_message(text=text)  # utter_ask_did_it_help follows by rule
-        return [SlotSet("faq_outcome", "answered"), SlotSet("last_faq_id", entry_id)]
+            # A "did you mean" or "more details" button names the entry: its full answer.
+            result = answerer.answer_entry(str(chosen), now)
+            _say(dispatcher, result, feedback=result.feedback)
+            return [SlotSet("faq_outcome", "answered"), SlotSet("last_faq_id", str(chosen))]
+
+        policy = resources.policy()
+        code = await resources.foreign_language(message)
+        if code is not None:
+            text, button = language_reply(code, policy.doc.contact.email)
+            dispatcher.utter_message(
+                text=f"{text}\n{ENGLISH_NOTE.format(email=policy.doc.contact.email)}",
+                buttons=[{"title": button, "payload": "/request_human"}],
+            )
+            return [SlotSet("language", code), SlotSet("faq_outcome", "other_language"), SlotSet("last_faq_id", None)]
+        events: list[EventType] = [SlotSet("language", "en")]
+
+        offered = await resources.people_first(message)
+        if offered:
+            dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
+
+        triaged = await triage(message)
+        severity = described_severity(message, triaged.proposal.severity, triaged.proposal.is_problem)
+        results = answerer.answer_all(message, now, severity)
+        # A problem that triages Critical or High goes to a ticket now (issue 14); a
+        # message the answerer declines (not about Makana) is no Makana problem.
+        if not all(r.kind == "decline" for r in results):
+            urgent = await urgent_routing(dispatcher, tracker, message)
+            if urgent is not None:
+                # An answer that fits comes alongside (for example, how escalation works
+                # when the customer reports a stuck ticket); suggestions and misses do not.
+                alongside = [r for r in results if r.kind == "answer"]
+                for result in alongside:
+                    _say(dispatcher, result, feedback=False)
+                last = alongside[-1].entry_id if alongside else None
+                return events + urgent + [SlotSet("faq_outcome", "urgent"), SlotSet("last_faq_id", last)]
+        answered = [r for r in results if r.kind == "answer"]
+        if len(results) == 1 and results[0].kind == "suggest" and not offered:
+            result = results[0]
+            dispatcher.utter_message(
+                text=result.text,
+                buttons=[{"title": title, "payload": f'/ask_question{{"faq_id":"{eid}"}}'} for eid, title in result.suggestions]
+                + [{"title": "None of these: talk to a human", "payload": "/request_human"}],
+            )
+            return events + [SlotSet("faq_outcome", "suggested"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
+        if not answered and not any(r.kind == "decline" for r in results):
+            if offered:
+                dispatcher.utter_message(text="I couldn't find an answer to that in our help centre, so a person is the best next step.")
+                return events + [SlotSet("faq_outcome", "offered_person"), SlotSet("last_faq_id", None)]
+            # utter_faq_miss follows by rule
+            return events + [SlotSet("faq_outcome", "missed"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
+        # One bubble per question; "did this help?" rides on the last article answered.
+        asks_feedback = [r for r in answered if r.feedback][-1:]
+        several = len(results) > 1
+        for result in results:
+            if result.kind == "answer":
+                _say(dispatcher, result, feedback=result in asks_feedback)
+            elif result.kind == "decline":
+                dispatcher.utter_message(text=result.text, buttons=[] if offered else [PERSON_BUTTON])
+            elif several:
+                dispatcher.utter_message(text=f"I couldn't find an answer to \u201c{result.question}\u201d.")
+        if not answered:
+            return events + [SlotSet("faq_outcome", "declined"), SlotSet("last_faq_id", None)]
+        return events + [SlotSet("faq_outcome", "answered"), SlotSet("last_faq_id", answered[-1].entry_id)]
+
+
+def _say(dispatcher: CollectingDispatcher, result: FaqResult, feedback: bool) -> None:
+    """One answer as one bubble: the text, "more details" for a policy fact, and the
+    "did this help?" question with its buttons when the answer needs a confirmation."""
+    buttons = [details_button(result.entry_id)] if result.details and result.entry_id else []
+    text = result.text
+    if feedback:
+        text = f"{text}\n\n{FEEDBACK_PROMPT}"
+        buttons += FEEDBACK_BUTTONS
+    dispatcher.utter_message(text=text, buttons=buttons)
 
 
 class ActionRecordFeedback(Action):
@@ -90,6 +159,7 @@ class ActionWarmUp(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         answerer = await resources.answerer()
         answerer.answer("warm up", resources.now())
+        resources.warm_up_people_and_languages()
         # The triage model loads in the background: both at once can outlast the server's
         # response timeout on a busy machine; a first message waits for it if needed.
         resources.warm_up_triage()

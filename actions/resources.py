@@ -140,3 +140,41 @@ def calendar() -> Calendar:
     if _calendar is None:
         _calendar = calendar_from_settings(settings())
     return _calendar
+
+
+_language = None
+_language_lock = asyncio.Lock()
+_frustration = None
+_frustration_lock = asyncio.Lock()
+_warm_ups: list[asyncio.Task] = []
+
+
+async def foreign_language(message: str) -> str | None:
+    """The code of the language other than English the message is written in (bot/language.py)."""
+    global _language
+    async with _language_lock:
+        if _language is None:
+            from bot.language import LanguageDetector
+
+            _language = await asyncio.to_thread(LanguageDetector)
+    return await asyncio.to_thread(_language.foreign, message)
+
+
+async def people_first(message: str) -> bool:
+    """Frustration, anger, repeated failure or a request for a person in the message (bot/frustration.py)."""
+    global _frustration
+    async with _frustration_lock:
+        if _frustration is None:
+            from bot.frustration import load_model
+
+            log.info("fitting the people-first model")
+            _frustration = await asyncio.to_thread(load_model)
+    return await asyncio.to_thread(_frustration.people_first, message)
+
+
+def warm_up_people_and_languages() -> None:
+    """Load the language detector and fit the people-first model without waiting for them."""
+    if not _warm_ups:
+        loop = asyncio.get_running_loop()
+        _warm_ups.append(loop.create_task(foreign_language("warm up the language detector")))
+        _warm_ups.append(loop.create_task(people_first("warm up")))

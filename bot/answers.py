@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from bot.clock import format_span, format_time, hours_beside
-from bot.policy import SEVERITY_ORDER, SupportPolicy
+from bot.policy import SEVERITY_ORDER, Product, SupportPolicy
+from bot.triage import CALM, negations, without_negations
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_.]*)\s*\}\}")
+NON_URGENT = re.compile(r"\bnon[- ]?(?:urgent|critical)\b", re.IGNORECASE)
 
 
 class UnknownPlaceholder(KeyError):
@@ -74,7 +77,9 @@ def severity_line(policy: SupportPolicy, severity_id: str) -> str:
 
 
 def mentioned_severity(message: str) -> str | None:
-    text = message.lower()
+    """The severity a message names outright ("critical", "high priority"); a negated
+    one ("not urgent", "non-urgent") does not count."""
+    text = NON_URGENT.sub(" ", without_negations(message)).lower()
     synonyms = {
         "critical": ("critical", "outage", "down for everyone", "emergency", "urgent", "sev1", "p1"),
         "high": ("high",),
@@ -322,3 +327,293 @@ def render_answer(text: str, policy: SupportPolicy, now: dt.datetime) -> str:
         return values[name]
 
     return PLACEHOLDER.sub(fill, text)
+
+
+# -- the fact asked ----------------------------------------------------------------------
+#
+# A policy question usually asks one fact of a section: whether a product version is
+# supported, one channel's number, whether a day is open, the deadline for a severity.
+# `policy_fact` answers that fact in its first sentence, from the policy only; it returns
+# None when the message asks for nothing more specific than the section, which is then
+# answered whole. What is looked up in the message are names the policy itself defines
+# (products and their aliases and versions, channels, weekdays, holidays); which section
+# is asked is decided by meaning, by the index, before this runs.
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the customer's message says beyond the section it asks about."""
+
+    message: str
+    # The severity the customer describes (named, or triaged from a described problem);
+    # None when the message describes no problem.
+    severity: str | None = None
+    # Picks the text closest in meaning to the message (the index's encoder); optional.
+    closest: Callable[[str, Sequence[str]], int] | None = None
+
+
+def described_severity(message: str, triaged: str | None, is_problem: bool) -> str | None:
+    """The severity of the customer's situation: named outright, else a calm or negated
+    urgency ("it's not urgent", "whenever you can") makes it Low for a question and at
+    most Medium for a problem, else the triage of a described problem, else None."""
+    named = mentioned_severity(message)
+    if named:
+        return named
+    calm = bool(NON_URGENT.search(message) or CALM.search(message) or negations(message))
+    if calm:
+        if not is_problem or triaged is None:
+            return "low"
+        return triaged if SEVERITY_ORDER.index(triaged) >= SEVERITY_ORDER.index("medium") else "medium"
+    return triaged if is_problem else None
+
+
+def _word(text: str, name: str) -> re.Match[str] | None:
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, flags=re.IGNORECASE)
+
+
+VERSION = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)?)(?![\w.]|\.\d)|\b(cloud)\b", re.IGNORECASE)
+
+
+def mentioned_products(policy: SupportPolicy, message: str) -> list[tuple[Product, str | None]]:
+    """The policy's products named in the message (name, id or alias), each with the
+    version written after it (or anywhere, when only one product is named)."""
+    found: list[tuple[int, int, Product]] = []
+    for product in policy.doc.scope.products:
+        names = (product.name, product.name.split()[-1], *product.aliases)
+        hits = [m for m in (_word(message, n) for n in names) if m]
+        if hits:
+            first = min(hits, key=lambda m: m.start())
+            found.append((first.start(), max(m.end() for m in hits), product))
+    found.sort(key=lambda f: f[0])
+    result = []
+    for i, (start, end, product) in enumerate(found):
+        stop = found[i + 1][0] if i + 1 < len(found) else len(message)
+        window = message[end:stop] if len(found) > 1 else message[:start] + " " + message[end:]
+        known = {v.lower().lstrip("v"): v for v in (*product.supported_versions, *product.unsupported_versions)}
+        version = None
+        for m in VERSION.finditer(window):
+            token = (m.group(1) or m.group(2) or "").lower()
+            if token in known:
+                version = known[token]
+                break
+            if version is None and m.group(1):
+                version = m.group(0)
+        result.append((product, version))
+    return result
+
+
+def _versions(product: Product) -> str:
+    return ", ".join(product.supported_versions)
+
+
+def _products_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
+    asked = mentioned_products(p, s.message)
+    if not asked:
+        return None
+    sentences = []
+    for product, version in asked:
+        if version is None:
+            old = f" Versions {', '.join(product.unsupported_versions)} are no longer supported." if product.unsupported_versions else ""
+            sentences.append(f"{product.name} is supported in versions {_versions(product)}.{old}")
+        elif version in product.supported_versions:
+            sentences.append(f"Yes, {product.name} {version} is supported (supported versions: {_versions(product)}).")
+        elif version in product.unsupported_versions:
+            sentences.append(
+                f"No, {product.name} {version} is no longer supported. Supported versions of {product.name}: "
+                f"{_versions(product)}; please upgrade to one of them to get help."
+            )
+        else:
+            sentences.append(f"{product.name} has no version {version}; the supported versions are {_versions(product)}.")
+    return " ".join(sentences)
+
+
+# Channels and contact details, each with the words that name it in a question.
+_FACETS = (
+    ("meet", r"video|google meet|\bmeet\b|call with (?:an?|one of your|your) (?:engineer|tech)"),
+    ("security", r"security|vulnerab|hack|breach"),
+    ("billing", r"billing|invoice|payment|charge"),
+    ("phone", r"phone|telephone|\bring\b|\bdial\b|(?:\bwhat|\bwhich|\byour|\bthe)\s(?:\w+\s)?number|\bcall (?:you|us|them|someone)\b"),
+    ("email", r"e-?mail|write to"),
+    ("address", r"address|located|location|\bbased\b|headquarter|\boffice\b|\bpost\b|postal|letter|cheque|\bmail (?:a|you|us|it)\b|where are you"),
+    ("in_app", r"in-app|inside the (?:\w+ )?app|in the app|app itself"),
+    ("chat", r"\bchat\b"),
+)
+
+
+def _facets(message: str) -> list[str]:
+    asked = [name for name, pattern in _FACETS if re.search(pattern, message, flags=re.IGNORECASE)]
+    if "billing" in asked and not re.search(r"e-?mail|write|contact|address", message, flags=re.IGNORECASE):
+        asked.remove("billing")
+    if "security" in asked and "email" in asked:
+        asked.remove("email")
+    if "billing" in asked and "email" in asked:
+        asked.remove("email")
+    return asked
+
+
+def _channel(p: SupportPolicy, channel_id: str):
+    return next((c for c in p.doc.channels if c.id == channel_id), None)
+
+
+def _contact_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
+    c = p.doc.contact
+    sentences = []
+    for facet in _facets(s.message):
+        if facet == "phone":
+            sentences.append(f"Our phone number is {c.phone}, answered {hours_text(p)} (not on public holidays).")
+        elif facet == "email":
+            sentences.append(f"Email us at {c.email}; we read it in business hours and critical issues are paged around the clock.")
+        elif facet == "billing":
+            sentences.append(f"For billing questions, email {c.billing_email}.")
+        elif facet == "security":
+            sentences.append(f"Report security issues to {c.security_email}.")
+        elif facet == "address":
+            sentences.append(f"Our postal address is {c.address}.")
+        else:
+            channel = _channel(p, {"meet": "google_meet"}.get(facet, facet if facet != "chat" else "web_chat"))
+            if channel is not None:
+                when = "any time" if channel.always_open else hours_text(p)
+                sentences.append(f"{channel.name}: {channel.how.rstrip('.')} ({when}).")
+    if not sentences:
+        return None
+    if any(f in _facets(s.message) for f in ("phone", "chat", "in_app", "meet")):
+        sentences.append(status_text(p, now))
+    return " ".join(sentences)
+
+
+HOLIDAY_ALIASES = {
+    "independence day": ("4th of july", "fourth of july", "july 4", "july 4th", "independence day"),
+    "christmas day": ("christmas", "xmas"),
+    "new year's day": ("new year", "new years", "new year's"),
+    "thanksgiving": ("thanksgiving",),
+}
+
+
+def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[str, dt.date | None, int | None]]:
+    """The days a message asks about: (label, date, weekday) for a named holiday or
+    date (its next occurrence), or a weekday ("on Sundays", "weekends")."""
+    text = message.lower().replace("\u2019", "'")
+    today = now.astimezone(p.tz).date()
+    days: list[tuple[str, dt.date | None, int | None]] = []
+    upcoming = [(today + dt.timedelta(days=n)) for n in range(370)]
+    named = {d: p.holiday(d) for d in upcoming}
+    for day, name in named.items():
+        if not name:
+            continue
+        lowered = name.lower()
+        aliases = next((a for key, a in HOLIDAY_ALIASES.items() if lowered.startswith(key)), ())
+        words = [w for w in re.findall(r"[a-z']{5,}", lowered) if w not in ("company", "closure", "observed")]
+        if any(_word(text, a) for a in aliases) or (words and all(_word(text, w) for w in words)):
+            if not any(d == day for _, d, _ in days):
+                days.append((name, day, None))
+    if days:
+        # "Christmas" names Christmas Day and Christmas Eve: keep the closest name.
+        best = max(days, key=lambda d: sum(1 for w in re.findall(r"[a-z']+", d[0].lower()) if _word(text, w)))
+        return [best]
+    months = "january|february|march|april|may|june|july|august|september|october|november|december"
+    for m in re.finditer(rf"\b(\d{{1,2}})(?:st|nd|rd|th)? ({months})\b|\b({months}) (\d{{1,2}})(?:st|nd|rd|th)?\b", text):
+        number, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        month_no = months.split("|").index(month) + 1
+        for year in (today.year, today.year + 1):
+            try:
+                day = dt.date(year, month_no, int(number))
+            except ValueError:
+                break
+            if day >= today:
+                days.append((f"{day:%A} {day.day} {day:%B %Y}", day, None))
+                break
+    if days:
+        return days
+    if re.search(r"\bweekends?\b", text):
+        return [("Saturdays", None, 5), ("Sundays", None, 6)]
+    for number, name in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")):
+        if re.search(rf"\b{name}s?\b", text):
+            days.append((name.capitalize() + "s", None, number))
+    if re.search(r"\btomorrow\b", text):
+        day = today + dt.timedelta(days=1)
+        days.append(("tomorrow", day, None))
+    return days
+
+
+def _day_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
+    days = asked_days(p, now, s.message)
+    if not days:
+        return None
+    open_days = {["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].index(d) for d in p.doc.business_hours.days}
+    hours = p.doc.business_hours
+    clock = f"{hours.opens.hour}:{hours.opens.minute:02d} to {hours.closes.hour}:{hours.closes.minute:02d} {p.doc.company.timezone_label}"
+    sentences = []
+    for label, day, weekday in days:
+        if day is not None:
+            reason = p.closed_reason(day)
+            when = f"{day:%A} {day.day} {day:%B %Y}" if label != "tomorrow" else f"tomorrow ({day:%A} {day.day} {day:%B})"
+            if reason:
+                why = "" if reason.lower() == f"{day:%A}".lower() else f" for {reason}"
+                sentences.append(f"No, support is closed on {when}{why}.")
+            else:
+                sentences.append(f"Yes, we're open on {when}, {clock}.")
+        elif weekday in open_days:
+            sentences.append(f"Yes, we're open on {label}, {clock} (except public holidays).")
+        else:
+            sentences.append(f"No, we're closed on {label}.")
+    if any(x.startswith("No") for x in sentences):
+        sentences.append(f"Our hours are {hours_text(p)}; critical issues are handled around the clock.")
+    if "phone" in _facets(s.message):
+        sentences.append(f"Our phone number is {p.doc.contact.phone}.")
+    return " ".join(sentences)
+
+
+def _deadline_line(p: SupportPolicy, severity: str, now: dt.datetime) -> str:
+    s = p.severity(severity)
+    clock = "around the clock" if s.clock == "around_the_clock" else "business hours"
+    return f"{s.name} ({format_hours(s.first_response_hours)}, {clock}): by {format_time(p, p.response_due(severity, now), now)}"
+
+
+def _response_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
+    if s.severity:
+        sev = p.severity(s.severity)
+        due = p.response_due(s.severity, now)
+        return (
+            f"A {sev.name.lower()}-severity request sent now gets its first response by {format_time(p, due, now)}. "
+            f"{severity_line(p, s.severity)} {sev.name} means: {sev.definition}"
+        )
+    lines = ["If you write now, your first response is due by:"]
+    lines += [f"- {_deadline_line(p, severity, now)}" for severity in SEVERITY_ORDER]
+    lines.append("The severity follows our policy's definitions; tell me about your problem and I'll say which applies.")
+    return "\n".join(lines)
+
+
+def _severity_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
+    named = [x for x in SEVERITY_ORDER if _word(s.message, x)]
+    if len(named) != 1:
+        return None
+    sev = p.severity(named[0])
+    return f"{sev.name} means: {sev.definition} {severity_line(p, sev.id)}"
+
+
+def _exclusion_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
+    if s.closest is None:
+        return None
+    clauses = p.doc.scope.exclusions
+    clause = clauses[s.closest(s.message, clauses)]
+    return f"Sorry, that is not covered by our support: {clause[0].lower()}{clause[1:]}"
+
+
+FACTS: dict[str, Callable[[SupportPolicy, dt.datetime, Situation], str | None]] = {
+    "products": _products_fact,
+    "contact": _contact_fact,
+    "channels": _contact_fact,
+    "hours": _day_fact,
+    "open_now": _day_fact,
+    "holidays": _day_fact,
+    "response_times": _response_fact,
+    "severities": _severity_fact,
+    "exclusions": _exclusion_fact,
+}
+
+
+def policy_fact(topic: str, policy: SupportPolicy, now: dt.datetime, situation: Situation) -> str | None:
+    """The fact the message asks of a policy topic, in one or two sentences, or None
+    when it asks for the section as a whole."""
+    compose = FACTS.get(topic)
+    return compose(policy, now, situation) if compose else None

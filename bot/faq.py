@@ -1,10 +1,17 @@
 """Journey 1 and 2: answer a customer's question from the knowledge base and the policy.
 
-`FaqAnswerer.answer` takes the message and the current instant and returns what to
-say: a confident answer (rendered from the policy when the entry is a policy topic),
-"did you mean ...?" suggestions when the search is unsure, or a miss. A question that
-names a third-party product gets the policy's exclusion clause and the vendor route,
-never an FAQ guess.
+`FaqAnswerer.answer_all` takes the message and the current instant and returns what to
+say, one result per question in the message (up to three): a confident answer (for a
+policy topic, the fact asked first, the full section behind "more details"), "did you
+mean ...?" suggestions when the search is unsure, a decline, or a miss.
+
+Precision comes before coverage. The index holds negatives beside the real entries
+(data/faq/declines.yml: other companies' products, the policy's third-party list,
+questions unrelated to Makana); a question that lands on one is declined. And a
+question that names another company's product is answered only by an entry about that
+product (the object check): "cancel my Netflix subscription" is not a question about
+cancelling Makana. A named third-party product from the policy gets the policy's
+exclusion clause and the vendor route.
 """
 
 from __future__ import annotations
@@ -13,14 +20,27 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, Sequence
+from typing import Callable, Literal, Protocol, Sequence
 
-from bot.answers import mentioned_third_party, policy_answer, render_answer
+from bot.answers import Situation, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
 from bot.policy import SupportPolicy
-
 
 SCOPE_QUESTION = re.compile(
     r"\b(support(s|ed)?|cover(s|ed)?|help(s)? (me )?with|troubleshoot|fix|compatible|responsible|assist)\b", re.IGNORECASE
+)
+DECLINE_TAG = "decline"
+VENDOR_TAG = "vendor:"
+DECLINE_TEXT = (
+    "Sorry, that's not something I can answer: I know about Makana's products, your Makana account "
+    "and our support policy. If your question is about Makana, try rephrasing it, or ask for a person."
+)
+SUGGEST_TEXT = "I'm not sure I understood. Did you mean one of these?"
+MAX_QUESTIONS = 3
+# A clause that starts a new question after "and"/"also" ("…, and how do I …").
+_NEXT_QUESTION = re.compile(
+    r",?\s+(?:and|also|plus)\s+(?:also\s+)?(?=(?:what|what's|how|where|when|which|who|why|is|are|do|does|can|could|will|should)\b)"
+    r"|\s*;\s*|(?<=[?!.])\s+|\n+|(?<=:)\s+(?=(?:what|how|where|when|which|who|why|is|are|do|does|can)\b)",
+    re.IGNORECASE,
 )
 
 
@@ -47,55 +67,176 @@ class KbEntry:
     title: str
     answer: str = ""
     policy_answer: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def declines(self) -> bool:
+        return DECLINE_TAG in self.tags
 
 
 @dataclass(frozen=True)
 class FaqResult:
-    kind: Literal["answer", "suggest", "miss"]
+    """What to say for one question.
+
+    `details`: the answer is the fact asked of a policy section, and the full section is
+    there on request. `feedback`: ask "did this help?" (a how-to or troubleshooting
+    article; not a policy fact, which needs no confirmation)."""
+
+    kind: Literal["answer", "suggest", "miss", "decline"]
     text: str = ""
     entry_id: str | None = None
     score: float | None = None
     suggestions: list[tuple[str, str]] = field(default_factory=list)  # (entry id, title)
+    details: bool = False
+    feedback: bool = False
+    question: str = ""
+
+
+def questions_in(message: str) -> list[str]:
+    """The questions of a message: its sentences and "…, and how …" clauses (at least
+    three words each), in order."""
+    parts = [p.strip(" ,;:-") for p in _NEXT_QUESTION.split(message) if p and p.strip(" ,;:-")]
+    return [p for p in parts if len(re.findall(r"[\w'’]+", p)) >= 3]
 
 
 class FaqAnswerer:
     """Answers from an index over KB entries, rendering policy values at answer time."""
 
-    def __init__(self, index: Index, entries: Sequence[KbEntry], policy: SupportPolicy, suggest_min_score: float = 0.2) -> None:
+    def __init__(
+        self,
+        index: Index,
+        entries: Sequence[KbEntry],
+        policy: SupportPolicy,
+        suggest_min_score: float = 0.2,
+        closest: Callable[[str, Sequence[str]], int] | None = None,
+    ) -> None:
         self._index = index
         self._entries = {e.id: e for e in entries}
         self._policy = policy
         self._suggest_min_score = suggest_min_score
+        self._closest = closest
+        vendors = {t[len(VENDOR_TAG):] for e in entries for t in e.tags if t.startswith(VENDOR_TAG)}
+        self._vendors = sorted(vendors | set(policy.doc.scope.third_party_products), key=len, reverse=True)
 
     def render(self, entry_id: str, now: dt.datetime, message: str = "") -> str:
-        """The answer text of one entry at instant `now`."""
+        """The full answer text of one entry at instant `now`."""
         entry = self._entries[entry_id]
+        if entry.declines:
+            return DECLINE_TEXT
         if entry.policy_answer:
             return policy_answer(entry.policy_answer, self._policy, now, message)
         return render_answer(entry.answer, self._policy, now)
 
+    def answer_entry(self, entry_id: str, now: dt.datetime) -> FaqResult:
+        """The full answer of one entry (a "did you mean" or "more details" button)."""
+        entry = self._entries[entry_id]
+        if entry.declines:
+            return FaqResult("decline", DECLINE_TEXT, entry_id)
+        return FaqResult("answer", self.render(entry_id, now), entry_id, 1.0, feedback=not entry.policy_answer)
+
     def has(self, entry_id: str) -> bool:
         return entry_id in self._entries
 
-    def answer(self, message: str, now: dt.datetime) -> FaqResult:
-        """Answer `message`, suggest close entries, or report a miss."""
-        if mentioned_third_party(self._policy, message) and SCOPE_QUESTION.search(message):
+    def named_vendor(self, message: str) -> str | None:
+        """Another company's product named in the message (policy list or declines file)."""
+        for name in self._vendors:
+            if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message, flags=re.IGNORECASE):
+                return name
+        return None
+
+    def _about(self, entry: KbEntry, vendor: str) -> bool:
+        text = " ".join((entry.title, entry.answer))
+        return bool(re.search(rf"(?<![\w-]){re.escape(vendor)}(?![\w-])", text, flags=re.IGNORECASE))
+
+    def answer(self, message: str, now: dt.datetime, severity: str | None = None) -> FaqResult:
+        """Answer `message` as one question: answer, suggest, decline or miss."""
+        return self._judge(message, self._index.search(message, k=3), now, severity)
+
+    def answer_all(self, message: str, now: dt.datetime, severity: str | None = None) -> list[FaqResult]:
+        """One result per question in the message (up to three), in the order asked.
+
+        Each question is searched on its own; when two or more of them get confident
+        answers from different entries, each is answered. Otherwise the message is one
+        question, answered from the whole text, or from its one confident question when
+        the whole text is unsure (a greeting or a complaint around a question)."""
+        whole = self.answer(message, now, severity)
+        parts = questions_in(message)
+        if len(parts) < 2:
+            return [whole]
+        results = [self._judge(p, self._index.search(p, k=3), now, severity, p) for p in parts]
+        answered: list[FaqResult] = []
+        for r in results:
+            if r.kind in ("answer", "decline") and all(r.entry_id != a.entry_id for a in answered):
+                answered.append(r)
+        confident = [r for r in answered if r.kind == "answer"]
+        if len(answered) >= 2 and confident:
+            return answered[:MAX_QUESTIONS]
+        if whole.kind != "answer" and confident:
+            return confident[:1]
+        return [whole]
+
+    def _judge(
+        self, message: str, result: SearchResult, now: dt.datetime, severity: str | None, question: str = ""
+    ) -> FaqResult:
+        question = question or message
+        vendor = self.named_vendor(message)
+        third_party = mentioned_third_party(self._policy, message)
+        if third_party and SCOPE_QUESTION.search(message):
             # "Do you support the Stripe plugin?" is a scope question: the policy answers
             # it, not whichever FAQ entry mentions payments.
-            return FaqResult("answer", policy_answer("third_party", self._policy, now, message), "third_party", 1.0)
-        result = self._index.search(message, k=3)
-        if result.answer is not None and result.answer.entry_id in self._entries:
-            hit = result.answer
-            return FaqResult("answer", self.render(hit.entry_id, now, message), hit.entry_id, hit.score)
+            return self._third_party(message, now, question)
+        if SCOPE_QUESTION.search(message) and any(version for _, version in mentioned_products(self._policy, message)):
+            # "Do you still support POS 2?" names a product and a version: whether it is
+            # supported is the policy's answer, not an article about that product.
+            entry = self._entries.get("products")
+            if entry is not None:
+                return self._answer(entry, message, now, severity, 1.0, question)
+        hit = result.answer
+        entry = self._entries.get(hit.entry_id) if hit is not None else None
+        if entry is not None and vendor and not entry.declines and not self._about(entry, vendor) and entry.id != "third_party":
+            # The object check: the entry is about Makana's version of the thing asked,
+            # not about the other company's product the question names.
+            if third_party:
+                return self._third_party(message, now, question)
+            return FaqResult("decline", DECLINE_TEXT, question=question)
+        if entry is not None and entry.declines:
+            if third_party:
+                return self._third_party(message, now, question)
+            return FaqResult("decline", DECLINE_TEXT, entry.id, hit.score if hit else None, question=question)
+        if entry is not None and hit is not None:
+            return self._answer(entry, message, now, severity, hit.score, question)
         suggestions = [
             (c.entry_id, self._entries[c.entry_id].title)
             for c in result.candidates
-            if c.entry_id in self._entries and c.score >= self._suggest_min_score
+            if c.entry_id in self._entries and not self._entries[c.entry_id].declines and c.score >= self._suggest_min_score
         ]
-        if suggestions:
-            text = "I'm not sure I understood. Did you mean one of these?"
-            return FaqResult("suggest", text, suggestions=suggestions, score=result.candidates[0].score)
-        return FaqResult("miss")
+        if suggestions and not vendor:
+            return FaqResult("suggest", SUGGEST_TEXT, suggestions=suggestions, score=result.candidates[0].score, question=question)
+        return FaqResult("miss", question=question)
+
+    def _third_party(self, message: str, now: dt.datetime, question: str) -> FaqResult:
+        return FaqResult("answer", policy_answer("third_party", self._policy, now, message), "third_party", 1.0, question=question)
+
+    def _answer(
+        self, entry: KbEntry, message: str, now: dt.datetime, severity: str | None, score: float, question: str
+    ) -> FaqResult:
+        if entry.policy_answer:
+            fact = policy_fact(entry.policy_answer, self._policy, now, Situation(message, severity, self._closest))
+            if fact is not None:
+                return FaqResult("answer", fact, entry.id, score, details=True, question=question)
+            return FaqResult("answer", self.render(entry.id, now, message), entry.id, score, question=question)
+        return FaqResult("answer", self.render(entry.id, now, message), entry.id, score, feedback=True, question=question)
+
+
+def encoder_closest(encoder) -> Callable[[str, Sequence[str]], int]:
+    """The index of the text closest in meaning to a message (cosine of the embeddings)."""
+
+    def closest(message: str, texts: Sequence[str]) -> int:
+        vectors = encoder.encode([message, *texts])
+        scores = vectors[1:] @ vectors[0]
+        return int(scores.argmax())
+
+    return closest
 
 
 def open_answerer(kb_dir: Path, index_dir: Path, policy: SupportPolicy) -> FaqAnswerer:
@@ -110,5 +251,5 @@ def open_answerer(kb_dir: Path, index_dir: Path, policy: SupportPolicy) -> FaqAn
     index = FaqIndex.load(index_dir)
     if index.meta.get("hash") != content_hash(entries, IndexSettings()):
         raise IndexFolderError(f"{index_dir} is out of date for {kb_dir}; run `python -m kb_index build` (make index)")
-    kb = [KbEntry(e.id, e.title, e.answer, e.policy_answer) for e in entries]
-    return FaqAnswerer(index, kb, policy)
+    kb = [KbEntry(e.id, e.title, e.answer, e.policy_answer, tuple(e.tags)) for e in entries]
+    return FaqAnswerer(index, kb, policy, closest=encoder_closest(index.encoder))

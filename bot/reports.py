@@ -77,6 +77,14 @@ def faq_outcomes(events: Sequence[TrackerEvent]) -> tuple[Counter, list[str]]:
     return counts, unanswered
 
 
+def languages(events: Sequence[TrackerEvent]) -> dict[str, int]:
+    """How many questions came in each language (the `language` slot, bot/language.py)."""
+    counts = Counter(
+        str(e.data["value"]) for e in events if e.data.get("name") == "language" and isinstance(e.data.get("value"), str)
+    )
+    return dict(counts.most_common())
+
+
 def group_questions(texts: Sequence[str], max_groups: int = 20, examples: int = 5) -> list[dict[str, Any]]:
     """Similar questions together, biggest group first."""
     unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
@@ -178,6 +186,7 @@ async def build_report(
             "count": rated,
         },
         "triage": triage_outcomes(ticket_rows),
+        "languages": languages(events),
         "unanswered": group_questions(unanswered),
     }
 

@@ -21,8 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from kb_index.encoder import default_encoder
-from kb_index.evaluation import evaluate, load_queries
-from kb_index.index import FaqIndex, IndexFolderError, IndexSettings, build_index, ensure_index
+from kb_index.evaluation import coverage_table, evaluate, load_queries
+from kb_index.index import FaqIndex, IndexFolderError, IndexSettings, build_index, content_hash, ensure_index
 from kb_index.knowledge import KnowledgeError, load_faq_jsonl, load_kb_yaml
 
 
@@ -50,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--kb", type=Path, help="FAQ as a folder of *.yml entries")
     ev.add_argument("--queries", type=Path, required=True, help="labelled queries, JSON Lines")
     ev.add_argument("-k", type=int, default=3)
+    ev.add_argument("--index", type=Path, help="use this built index of the same entries instead of building one")
     return top
 
 
@@ -77,10 +78,20 @@ def run(args: argparse.Namespace) -> dict:
     entries = load_faq_jsonl(args.faq) if args.faq else load_kb_yaml(args.kb)
     queries = load_queries(args.queries)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="kb_index-eval-") as folder:
-        index = ensure_index(entries, Path(folder) / "index", IndexSettings(), default_encoder)
-        build_seconds = round(time.perf_counter() - started, 2)
+    if args.index is not None:
+        # A built index of the same entries (e.g. kb_index/build): no rebuild.
+        index = FaqIndex.load(args.index)
+        if index.meta.get("hash") != content_hash(entries, IndexSettings()):
+            raise IndexFolderError(f"{args.index} was not built from these entries with the default settings")
+        build_seconds = 0.0
         figures = evaluate(index, queries, k=args.k)
+    else:
+        with tempfile.TemporaryDirectory(prefix="kb_index-eval-") as folder:
+            index = ensure_index(entries, Path(folder) / "index", IndexSettings(), default_encoder)
+            build_seconds = round(time.perf_counter() - started, 2)
+            figures = evaluate(index, queries, k=args.k)
+    print("risk-coverage (answered precision when only the most confident answers are given):", file=sys.stderr)
+    print(coverage_table(figures["risk_coverage"]), file=sys.stderr)
     figures["entries"] = len(entries)
     figures["build_seconds"] = build_seconds
     return figures

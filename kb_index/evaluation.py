@@ -52,6 +52,37 @@ def predict(index: FaqIndex, texts: Sequence[str], k: int = 3, batch: int = 256)
     return results, 1000.0 * elapsed / max(1, len(texts))
 
 
+def without_declines(results: Sequence[SearchResult], declines: set[str]) -> list[SearchResult]:
+    """Results with an answer from a negative entry (tagged `decline`) turned into an
+    abstention: the assistant declines those questions."""
+    return [
+        SearchResult(r.query, None, r.candidates) if r.answer is not None and r.answer.entry_id in declines else r
+        for r in results
+    ]
+
+
+def risk_coverage(queries: Sequence[Query], results: Sequence[SearchResult], declines: set[str] = frozenset()) -> list[dict]:
+    """Answered precision at each coverage, best-scored queries answered first.
+
+    Each query's best non-negative candidate is its would-be answer; sorted by its
+    confidence, the top n are answered at threshold = the n-th confidence. A query whose
+    best candidate is a negative counts as declined at every threshold."""
+    scored = []
+    for query, result in zip(queries, results):
+        top = result.candidates[0] if result.candidates else None
+        if top is None or top.entry_id in declines:
+            continue
+        scored.append((top.score, top.entry_id == query.faq_id))
+    scored.sort(key=lambda s: -s[0])
+    points, right = [], 0
+    marks = {max(1, round(len(queries) * c / 20)) for c in range(1, 21)}
+    for n, (confidence, correct) in enumerate(scored, 1):
+        right += correct
+        if n in marks or n == len(scored):
+            points.append({"coverage": round(n / len(queries), 3), "precision": round(right / n, 4), "threshold": round(confidence, 4)})
+    return points
+
+
 def score(queries: Sequence[Query], results: Sequence[SearchResult]) -> dict:
     """Accuracy, ranking and abstention figures of `results` against the labels."""
     in_scope = [(q, r) for q, r in zip(queries, results) if q.faq_id is not None]
@@ -89,8 +120,18 @@ def score(queries: Sequence[Query], results: Sequence[SearchResult]) -> dict:
 
 
 def evaluate(index: FaqIndex, queries: Sequence[Query], k: int = 3) -> dict:
-    """Predict all queries (labels unseen), then score; adds `ms_per_query`."""
+    """Predict all queries (labels unseen), then score; adds `ms_per_query` and the
+    risk-coverage curve. Answers from negative entries (tag `decline`) are abstentions."""
     results, ms = predict(index, [q.text for q in queries], k)
-    figures = score(queries, results)
+    declines = {e.id for e in index.entries if "decline" in e.tags}
+    figures = score(queries, without_declines(results, declines))
     figures["ms_per_query"] = round(ms, 2)
+    figures["risk_coverage"] = risk_coverage(queries, results, declines)
     return figures
+
+
+def coverage_table(points: Sequence[dict]) -> str:
+    """The risk-coverage curve as a text table (printed on stderr by the eval command)."""
+    lines = ["coverage  precision  threshold"]
+    lines += [f"{p['coverage']:>8.3f}  {p['precision']:>9.4f}  {p['threshold']:>9.4f}" for p in points]
+    return "\n".join(lines)

@@ -191,3 +191,49 @@ async def test_identity_metadata_without_a_valid_seal_is_ignored():
     for metadata in (forged, copied):
         result = await ActionRequestHuman().run(CollectingDispatcher(), tracker(events=events, metadata={"identity": metadata}), {})
         assert "email" not in {e["name"] for e in result}
+
+
+async def test_a_message_in_spanish_gets_the_short_reply_in_spanish():
+    from actions.answers import ActionAnswerQuestion
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerQuestion().run(dispatcher, tracker("¿Cómo puedo cambiar el logotipo de mis facturas?", "nlu_fallback"), {})
+    assert SlotSet("faq_outcome", "other_language") in events and SlotSet("language", "es") in events
+    [message] = dispatcher.messages
+    assert message["text"].startswith("Lo siento, por ahora este asistente solo responde en inglés.")
+    assert "support@makana.example" in message["text"]
+    assert message["buttons"] == [{"title": "Hablar con una persona", "payload": "/request_human"}]
+
+
+async def test_a_frustrated_customer_gets_the_apology_and_a_person_first_then_the_answer():
+    from actions.answers import PEOPLE_FIRST, ActionAnswerQuestion
+
+    dispatcher = CollectingDispatcher()
+    text = "I've asked three times now and I'm fed up. How do I put my logo on my invoices?"
+    events = await ActionAnswerQuestion().run(dispatcher, tracker(text, "ask_question"), {})
+    first, answer = dispatcher.messages
+    assert first["text"] == PEOPLE_FIRST and first["buttons"] == [{"title": "Talk to a person", "payload": "/request_human"}]
+    assert "Templates" in answer["text"] and answer["text"].endswith("Did this answer your question?")
+    assert SlotSet("faq_outcome", "answered") in events
+
+
+async def test_two_questions_two_answers_and_one_did_this_help():
+    from actions.answers import ActionAnswerQuestion
+
+    dispatcher = CollectingDispatcher()
+    text = "How do I reset my password? And is Makana POS 2 still supported?"
+    await ActionAnswerQuestion().run(dispatcher, tracker(text, "ask_question"), {})
+    article, fact = dispatcher.messages
+    assert "Forgot password" in article["text"] and [b["payload"] for b in article["buttons"]] == ["/affirm", "/deny"]
+    assert fact["text"].startswith("No, Makana POS 2 is no longer supported.")
+    assert fact["buttons"] == [{"title": "More details", "payload": '/ask_question{"faq_id":"products"}'}]
+
+
+async def test_another_companys_product_is_declined_with_a_person_offered():
+    from actions.answers import ActionAnswerQuestion
+    from bot.faq import DECLINE_TEXT
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerQuestion().run(dispatcher, tracker("how do I cancel my Netflix subscription", "ask_question"), {})
+    [message] = dispatcher.messages
+    assert message["text"] == DECLINE_TEXT and SlotSet("faq_outcome", "declined") in events

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from bot.answers import TOPICS, UnknownPlaceholder, policy_answer, render_answer, status_text
-from bot.faq import FaqAnswerer, KbEntry
+from bot.answers import TOPICS, Situation, UnknownPlaceholder, described_severity, policy_answer, policy_fact, render_answer, status_text
+from bot.faq import DECLINE_TEXT, FaqAnswerer, KbEntry, questions_in
 
 HNL = ZoneInfo("Pacific/Honolulu")
 KB = Path(__file__).resolve().parent.parent / "data" / "faq"
@@ -112,9 +112,16 @@ def test_scope_question_about_a_third_party_product_gets_the_exclusion(policy):
     result = FaqAnswerer(index, ENTRIES, policy).answer("Do you support the Stripe plugin?", now)
     assert result.entry_id == "third_party"
     assert result.text.startswith("Stripe is a third-party product")
-    # Naming a third-party product without asking about support is an ordinary question.
+    # A how-to about another company's product is not answered by Makana's how-to (the
+    # object check): it gets the same exclusion and the vendor route.
     result = FaqAnswerer(index, ENTRIES, policy).answer("how do I take card payments with Stripe", now)
-    assert result.entry_id == "online_payments"
+    assert result.entry_id == "third_party" and "contact the vendor" in result.text
+    # Another company's product that the policy does not list is declined.
+    result = FaqAnswerer(index, ENTRIES, policy).answer("how do I cancel my Netflix subscription", now)
+    assert result.kind == "answer"  # not a vendor this answerer knows: it trusts the index
+    vendors = [*ENTRIES, KbEntry("decline_other_vendors", "Other products", tags=("decline", "vendor:Netflix"))]
+    result = FaqAnswerer(index, vendors, policy).answer("how do I cancel my Netflix subscription", now)
+    assert (result.kind, result.text) == ("decline", DECLINE_TEXT)
 
 
 def test_low_confidence_gives_suggestions_or_a_miss(policy):
@@ -124,3 +131,93 @@ def test_low_confidence_gives_suggestions_or_a_miss(policy):
     assert result.kind == "suggest" and result.suggestions == [("reset_password", "Reset a password")]
     result = FaqAnswerer(FixedIndex(None, [FakeHit("hours", "", 0.05)]), ENTRIES, policy).answer("?", now)
     assert result.kind == "miss"
+
+
+# -- the fact asked first ------------------------------------------------------------------
+
+
+def fact(policy, topic, message, now=None, severity=None):
+    return policy_fact(topic, policy, now or at(2026, 11, 27, 10, 0), Situation(message, severity))
+
+
+def test_product_and_version_answered_yes_or_no(policy):
+    assert fact(policy, "products", "still helping people on Books 4?").startswith("No, Makana Books 4 is no longer supported.")
+    assert fact(policy, "products", "is pos version 3 covered").startswith("Yes, Makana POS 3 is supported")
+    assert fact(policy, "products", "are you still supporting the v1 api").startswith("No, Makana API v1")
+    assert fact(policy, "products", "sync 1.8 ok?").startswith("No, Makana Sync 1.8")
+    assert fact(policy, "products", "which products do you support") is None  # the whole section
+
+
+def test_one_channel_first(policy):
+    assert fact(policy, "contact", "what number can I call").startswith("Our phone number is +1 808 555 0142, answered Monday to Saturday")
+    assert fact(policy, "contact", "what's your mailing address") == "Our postal address is 1901 Shiloh, Hawaii 81063."
+    assert fact(policy, "channels", "the email for billing?") == "For billing questions, email billing@makana.example."
+    assert fact(policy, "contact", "how do I contact you") is None
+
+
+def test_whether_a_day_is_open(policy):
+    assert fact(policy, "hours", "do you work sundays").startswith("No, we're closed on Sundays.")
+    assert fact(policy, "hours", "open saturdays?").startswith("Yes, we're open on Saturdays, 9:30 to 18:30")
+    christmas = fact(policy, "holidays", "open on christmas day?", at(2026, 12, 1, 10, 0))
+    assert christmas.startswith("No, support is closed on Friday 25 December 2026 for Christmas Day.")
+    assert fact(policy, "hours", "what are your hours") is None
+
+
+def test_time_questions_use_the_situation(policy):
+    now = at(2026, 11, 27, 10, 0)  # Friday
+    low = described_severity("a question that isn't urgent: when would you answer?", None, False)
+    assert low == "low"
+    assert described_severity("a non-urgent question, when will you answer", None, False) == "low"
+    assert described_severity("when will I hear back if I write now?", None, False) is None
+    assert described_severity("nobody can log in, how fast will you answer?", "critical", True) == "critical"
+    text = fact(policy, "response_times", "x", now, "low")
+    assert text.startswith("A low-severity request sent now gets its first response by")
+    table = fact(policy, "response_times", "when will I hear back if I write now?", now)
+    assert table.startswith("If you write now, your first response is due by:")
+    assert "- Critical (1 hour, around the clock): by today at 11:00 (Hawaii time)" in table
+    assert "- High (4 hours, business hours): by today at 14:00 (Hawaii time)" in table
+
+
+def test_several_questions_are_split():
+    assert questions_in("What's your phone number? And are you open on Saturdays?") == [
+        "What's your phone number?", "are you open on Saturdays?"
+    ]
+    assert questions_in("how fast do you respond to a critical issue and what's your phone number") == [
+        "how fast do you respond to a critical issue", "what's your phone number"
+    ]
+    assert questions_in("how do I reset my password") == ["how do I reset my password"]
+
+
+@dataclass
+class ByText:
+    """An index answering by the first matching word of the query."""
+
+    table: dict
+
+    def search(self, query, k=3):
+        for word, hit in self.table.items():
+            if word in query.lower():
+                return FixedIndex(hit, [hit])
+        return FixedIndex(None, [])
+
+
+def test_each_question_answered_and_policy_facts_offer_details(policy):
+    index = ByText({"password": FakeHit("reset_password", "", 0.9), "saturday": FakeHit("hours", "", 0.9)})
+    results = FaqAnswerer(index, ENTRIES, policy).answer_all("how do I reset my password? are you open on saturday?", at(2026, 11, 27, 10, 0))
+    assert [r.entry_id for r in results] == ["reset_password", "hours"]
+    assert (results[0].feedback, results[0].details) == (True, False)  # an article: "did this help?"
+    assert (results[1].feedback, results[1].details) == (False, True)  # a policy fact: "more details"
+    assert results[1].text.startswith("Yes, we're open on Saturdays")
+
+
+def test_a_question_landing_on_a_negative_is_declined(policy):
+    entries = [*ENTRIES, KbEntry("decline_unrelated", "Unrelated", tags=("decline",))]
+    result = FaqAnswerer(FixedIndex(FakeHit("decline_unrelated", "", 0.9)), entries, policy).answer("bake bread?", at(2026, 11, 27, 10, 0))
+    assert (result.kind, result.text) == ("decline", DECLINE_TEXT)
+
+
+def test_every_policy_third_party_product_has_negative_phrasings(policy):
+    declines = yaml.safe_load((KB / "declines.yml").read_text())
+    phrasings = " ".join(q for e in declines for q in e["questions"]).lower()
+    missing = [name for name in policy.doc.scope.third_party_products if name.lower() not in phrasings]
+    assert not missing

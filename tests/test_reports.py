@@ -98,3 +98,16 @@ def test_triage_outcomes_count_kept_and_changed_per_proposed_severity():
     assert by["medium"]["changed_by_staff"] == 1 and by["medium"]["kept"] == 0
     assert by["low"]["changed_by_customer"] == 1 and by["low"]["changed_by_staff"] == 1
     assert by["high"]["proposed"] == 0
+
+
+def test_languages_are_counted_from_the_language_slot():
+    from bot.reports import languages
+
+    at = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    events = [
+        TrackerEvent("a", "slot", at, {"name": "language", "value": "en"}),
+        TrackerEvent("b", "slot", at, {"name": "language", "value": "es"}),
+        TrackerEvent("c", "slot", at, {"name": "language", "value": "en"}),
+        TrackerEvent("c", "slot", at, {"name": "faq_outcome", "value": "answered"}),
+    ]
+    assert languages(events) == {"en": 2, "es": 1}

@@ -1,0 +1,267 @@
+"""The conversation eval: labelled customer messages replayed against the running assistant.
+
+    python -m bot.eval conversations --cases tests/conversations/ --url http://127.0.0.1:8080 [--split dev]
+
+Each case (JSON Lines, one file per split: `dev.jsonl`, `test.jsonl`) is sent as the
+first message of a fresh conversation through the web service's chat API, so the
+whole stack (Rasa, the action server, the index, the policy) answers it. A case has:
+
+- `message`: what the customer writes;
+- `category`: policy, product, out_of_scope, multi, language or frustration;
+- `expect`: regular expressions that must all appear in the replies (case-insensitive);
+  `@declined` means the assistant must decline (miss, "not something I can answer");
+- `must_not`: regular expressions that must not appear (a wrong fact, a buried answer);
+- `first`: patterns the first reply must match (the apology comes before anything else);
+- optional `section` (the policy section asked about) and `time` (a time or deadline).
+
+Outcome per case: `right` (every expected pattern, no forbidden one), `abstained` (the
+assistant declined and said nothing forbidden), else `wrong`. Answered precision is
+right / (right + wrong). Error costs: a wrong answer costs more than an abstention (the
+customer acts on it; an abstention offers a person), so precision is reported apart.
+
+Progress goes to stderr; the last stdout line is the JSON figures. Exit status 2 means
+bad input (a missing folder, a bad case line, an unreachable URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+CATEGORIES = ("policy", "product", "out_of_scope", "multi", "language", "frustration")
+DECLINED = "@declined"
+# What the assistant says when it declines; the texts live in domain.yml and bot/faq.py.
+DECLINE_MARKERS = re.compile(
+    r"couldn't find an answer|not something I can answer|Did you mean one of these|"
+    r"third-party product|not covered by our support",
+    re.IGNORECASE,
+)
+
+
+class CasesError(ValueError):
+    """A cases folder or line is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    message: str
+    category: str
+    expect: tuple[str, ...]
+    must_not: tuple[str, ...] = ()
+    first: tuple[str, ...] = ()
+    section: str | None = None
+    time: bool = False
+    split: str = "dev"
+
+
+@dataclass
+class Judged:
+    case: Case
+    outcome: str  # right | wrong | abstained
+    replies: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)
+
+
+def _patterns(raw: object, where: str, name: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(p, str) and p for p in raw):
+        raise CasesError(f"{where}: `{name}` must be a list of non-empty strings")
+    for p in raw:
+        if p != DECLINED:
+            try:
+                re.compile(p)
+            except re.error as err:
+                raise CasesError(f"{where}: bad pattern {p!r} in `{name}` ({err})") from None
+    return tuple(raw)
+
+
+def load_cases(folder: str | Path, splits: Sequence[str] = ("dev", "test")) -> list[Case]:
+    """Read `<split>.jsonl` of each split in `folder`; CasesError names the bad line."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CasesError(f"{folder}: cases folder not found")
+    cases: list[Case] = []
+    seen: set[str] = set()
+    for split in splits:
+        path = folder / f"{split}.jsonl"
+        if not path.is_file():
+            raise CasesError(f"{path}: no such split file")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise CasesError(f"{where}: not valid JSON ({err.msg})") from None
+            if not isinstance(raw, dict) or not isinstance(raw.get("message"), str) or not raw["message"].strip():
+                raise CasesError(f"{where}: a case needs a non-empty `message`")
+            if raw.get("category") not in CATEGORIES:
+                raise CasesError(f"{where}: `category` must be one of {', '.join(CATEGORIES)}")
+            expect = _patterns(raw.get("expect"), where, "expect")
+            if not expect:
+                raise CasesError(f"{where}: `expect` needs at least one pattern")
+            case_id = str(raw.get("id") or f"{split}-{number}")
+            if case_id in seen:
+                raise CasesError(f"{where}: duplicate case id {case_id!r}")
+            seen.add(case_id)
+            cases.append(
+                Case(
+                    id=case_id,
+                    message=raw["message"],
+                    category=raw["category"],
+                    expect=expect,
+                    must_not=_patterns(raw.get("must_not"), where, "must_not"),
+                    first=_patterns(raw.get("first"), where, "first"),
+                    section=raw.get("section"),
+                    time=bool(raw.get("time", False)),
+                    split=split,
+                )
+            )
+    return cases
+
+
+def reply_texts(messages: Sequence[dict]) -> list[str]:
+    """The text of each reply (button titles are not what the assistant said)."""
+    return [str(m.get("text") or "") for m in messages]
+
+
+def judge(case: Case, replies: Sequence[str]) -> Judged:
+    """Right, wrong or abstained, with the patterns that were missing or forbidden."""
+    text = "\n".join(replies)
+    declined = bool(DECLINE_MARKERS.search(text))
+    missing = [
+        p for p in case.expect if not (declined if p == DECLINED else re.search(p, text, re.IGNORECASE | re.DOTALL))
+    ]
+    head = replies[0] if replies else ""
+    missing += [f"first: {p}" for p in case.first if not re.search(p, head, re.IGNORECASE)]
+    forbidden = [p for p in case.must_not if re.search(p, text, re.IGNORECASE | re.DOTALL)]
+    if not missing and not forbidden:
+        outcome = "right"
+    elif declined and not forbidden and DECLINED not in case.expect:
+        outcome = "abstained"
+    else:
+        outcome = "wrong"
+    return Judged(case, outcome, list(replies), missing, forbidden)
+
+
+Send = Callable[[str, str], list[dict]]
+
+
+def http_sender(url: str, timeout_s: float = 60.0) -> Send:
+    """Send one message to the chat API at `url`; waits out 429s (Retry-After).
+
+    Raises CasesError when the service cannot be reached."""
+    endpoint = url.rstrip("/") + "/api/chat"
+
+    def send(sender: str, message: str) -> list[dict]:
+        body = json.dumps({"sender": sender, "message": message}).encode()
+        for _ in range(20):
+            request = urllib.request.Request(endpoint, data=body, headers={"Content-Type": "application/json"}, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                    return list(json.loads(response.read())["messages"])
+            except urllib.error.HTTPError as err:
+                if err.code == 429:
+                    time.sleep(float(err.headers.get("Retry-After") or 1))
+                    continue
+                raise CasesError(f"{endpoint}: HTTP {err.code} for {message!r}: {err.read()[:200]!r}") from None
+            except (urllib.error.URLError, OSError) as err:
+                raise CasesError(f"{endpoint}: cannot reach the chat API ({err})") from None
+        raise CasesError(f"{endpoint}: still rate-limited after 20 tries")
+
+    return send
+
+
+def run_cases(cases: Sequence[Case], send: Send, progress: Callable[[Judged], None] | None = None) -> list[Judged]:
+    """Each case as the first message of its own conversation."""
+    judged = []
+    for case in cases:
+        sender = f"eval-{secrets.token_hex(16)}"
+        result = judge(case, reply_texts(send(sender, case.message)))
+        judged.append(result)
+        if progress:
+            progress(result)
+    return judged
+
+
+def figures(judged: Sequence[Judged]) -> dict:
+    """Per category (and overall): right, wrong, abstained, answered precision, right rate."""
+
+    def block(rows: Sequence[Judged]) -> dict:
+        counts = Counter(j.outcome for j in rows)
+        answered = counts["right"] + counts["wrong"]
+        return {
+            "cases": len(rows),
+            "right": counts["right"],
+            "wrong": counts["wrong"],
+            "abstained": counts["abstained"],
+            "right_rate": round(counts["right"] / len(rows), 4) if rows else None,
+            "answered_precision": round(counts["right"] / answered, 4) if answered else None,
+        }
+
+    by_category = {cat: block([j for j in judged if j.case.category == cat]) for cat in CATEGORIES}
+    covered = [j for j in judged if j.case.category in ("policy", "product")]
+    timed = [j for j in judged if j.case.time]
+    sections = Counter(j.case.section for j in judged if j.case.section)
+    return {
+        "categories": {k: v for k, v in by_category.items() if v["cases"]},
+        "covered": block(covered),
+        "out_of_scope_declined": by_category["out_of_scope"]["right_rate"],
+        "time_wrong": sum(1 for j in timed if j.outcome == "wrong"),
+        "time_cases": len(timed),
+        "multi_all_answered": by_category["multi"]["right_rate"],
+        "policy_sections": len(sections),
+        "all": block(judged),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    top = argparse.ArgumentParser(prog="python -m bot.eval", description="evaluations against the running assistant")
+    commands = top.add_subparsers(dest="command", required=True)
+    conv = commands.add_parser("conversations", help="replay labelled conversation cases")
+    conv.add_argument("--cases", type=Path, default=Path("tests/conversations"))
+    conv.add_argument("--url", required=True, help="the web service, e.g. http://127.0.0.1:8080")
+    conv.add_argument("--split", choices=("dev", "test", "all"), default="dev")
+    conv.add_argument("--category", choices=CATEGORIES, help="only this category")
+    conv.add_argument("-v", "--verbose", action="store_true", help="print every case that is not right")
+    args = top.parse_args(argv)
+    try:
+        splits = ("dev", "test") if args.split == "all" else (args.split,)
+        cases = [c for c in load_cases(args.cases, splits) if args.category in (None, c.category)]
+
+        def progress(j: Judged) -> None:
+            if args.verbose and j.outcome != "right":
+                print(
+                    f"[{j.outcome}] {j.case.id}: {j.case.message}\n  missing={j.missing} forbidden={j.forbidden}\n  "
+                    + "\n  ".join(r.replace("\n", " ")[:300] for r in j.replies),
+                    file=sys.stderr,
+                )
+
+        started = time.perf_counter()
+        judged = run_cases(cases, http_sender(args.url), progress)
+    except CasesError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    result = figures(judged)
+    result["split"] = args.split
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The language a customer writes in, and the short reply for the common languages.
+
+Full multilingual answers come later. For now a message in Spanish, German, French,
+Portuguese, Italian or Dutch gets a short fixed reply in that language (the assistant
+answers in English; email us or ask for a person) instead of an English miss.
+
+The detector is lingua (statistical n-gram models, offline), restricted to English and
+those six languages. Error costs: an English customer told "I only answer in English"
+in Spanish is worse than a Spanish customer getting an English answer, so a message is
+taken as another language only above a confidence chosen on the dev set for no English
+false positive there, and only from three words up (short texts are ambiguous).
+
+    python -m bot.language eval --cases data/languages/test.jsonl   # last line: JSON
+
+Cases are JSON Lines {"text", "language"} with ISO 639-1 codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+CODES = ("en", "es", "de", "fr", "pt", "it", "nl")
+NAMES = {
+    "en": "ENGLISH", "es": "SPANISH", "de": "GERMAN", "fr": "FRENCH", "pt": "PORTUGUESE", "it": "ITALIAN", "nl": "DUTCH",
+}
+# Chosen on data/languages/dev.jsonl plus the knowledge base's English phrasings: the
+# lowest confidence with no English message taken for another language.
+THRESHOLD = 0.5
+MIN_WORDS = 3
+
+REPLIES = {
+    "es": (
+        "Lo siento, por ahora este asistente solo responde en inglés. Puede escribirnos a {email} "
+        "o pedir hablar con una persona de nuestro equipo.",
+        "Hablar con una persona",
+    ),
+    "de": (
+        "Entschuldigung, dieser Assistent antwortet vorerst nur auf Englisch. Sie können uns an {email} "
+        "schreiben oder mit einer Person aus unserem Team sprechen.",
+        "Mit einer Person sprechen",
+    ),
+    "fr": (
+        "Désolé, pour l'instant cet assistant répond uniquement en anglais. Vous pouvez nous écrire à {email} "
+        "ou demander à parler à une personne de notre équipe.",
+        "Parler à une personne",
+    ),
+    "pt": (
+        "Desculpe, por enquanto este assistente só responde em inglês. Pode escrever para {email} "
+        "ou pedir para falar com uma pessoa da nossa equipa.",
+        "Falar com uma pessoa",
+    ),
+    "it": (
+        "Spiacenti, per ora questo assistente risponde solo in inglese. Può scriverci a {email} "
+        "o chiedere di parlare con una persona del nostro team.",
+        "Parlare con una persona",
+    ),
+    "nl": (
+        "Sorry, deze assistent antwoordt voorlopig alleen in het Engels. U kunt ons mailen op {email} "
+        "of vragen om een medewerker van ons team te spreken.",
+        "Een medewerker spreken",
+    ),
+}
+
+
+class CasesError(ValueError):
+    """A language cases file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Detected:
+    code: str
+    confidence: float
+
+
+class LanguageDetector:
+    """lingua over English and the six languages with a fixed reply."""
+
+    def __init__(self, threshold: float = THRESHOLD) -> None:
+        from lingua import Language, LanguageDetectorBuilder  # heavy: on use
+
+        self._languages = {getattr(Language, NAMES[c]): c for c in CODES}
+        self._detector = LanguageDetectorBuilder.from_languages(*self._languages).with_preloaded_language_models().build()
+        self.threshold = threshold
+
+    def detect(self, text: str) -> Detected:
+        """The most likely language and its confidence."""
+        values = self._detector.compute_language_confidence_values(text)
+        top = values[0]
+        return Detected(self._languages[top.language], float(top.value))
+
+    def foreign(self, text: str) -> str | None:
+        """The code of a language other than English the text is written in, else None."""
+        if len(re.findall(r"[^\W\d_]+", text)) < MIN_WORDS:
+            return None
+        found = self.detect(text)
+        return found.code if found.code != "en" and found.confidence >= self.threshold else None
+
+
+def reply(code: str, email: str) -> tuple[str, str]:
+    """The fixed reply and the "talk to a person" button title, in language `code`."""
+    text, button = REPLIES[code]
+    return text.format(email=email), button
+
+
+def load_cases(path: str | Path) -> list[tuple[str, str]]:
+    path = Path(path)
+    if not path.is_file():
+        raise CasesError(f"{path}: cases file not found")
+    cases = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            text, code = str(raw["text"]), raw["language"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise CasesError(f"{path}:{number}: bad case ({err})") from None
+        if code not in CODES:
+            raise CasesError(f"{path}:{number}: `language` must be one of {', '.join(CODES)}")
+        cases.append((text, code))
+    return cases
+
+
+def evaluate(detector: LanguageDetector, cases: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Accuracy of the decision (another language, which one, or English), and the costly
+    error apart: English messages taken for another language."""
+    decided = [(detector.foreign(text) or "en", gold) for text, gold in cases]
+    english = [d for d, g in decided if g == "en"]
+    foreign = [(d, g) for d, g in decided if g != "en"]
+    return {
+        "cases": len(cases),
+        "accuracy": round(sum(d == g for d, g in decided) / len(decided), 4) if decided else None,
+        "english_taken_for_other": sum(d != "en" for d in english),
+        "english_cases": len(english),
+        "other_recall": round(sum(d == g for d, g in foreign) / len(foreign), 4) if foreign else None,
+        "other_cases": len(foreign),
+        "languages": dict(Counter(g for _, g in cases)),
+        "threshold": detector.threshold,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    top = argparse.ArgumentParser(prog="python -m bot.language")
+    commands = top.add_subparsers(dest="command", required=True)
+    ev = commands.add_parser("eval", help="score the language decision on labelled cases")
+    ev.add_argument("--cases", type=Path, default=Path("data/languages/test.jsonl"))
+    args = top.parse_args(argv)
+    try:
+        cases = load_cases(args.cases)
+    except CasesError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(evaluate(LanguageDetector(), cases)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The conversation eval (bot/eval.py): its judging, its cases, and a subset in CI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.eval import CATEGORIES, Case, CasesError, figures, judge, load_cases, run_cases
+from bot.settings import ROOT
+
+CASES = ROOT / "tests" / "conversations"
+
+
+def case(**kw) -> Case:
+    return Case(id="x", message="m", category=kw.pop("category", "policy"), expect=kw.pop("expect", ("808 555",)), **kw)
+
+
+def test_right_wrong_and_abstained():
+    assert judge(case(), ["Call us on +1 808 555 0142."]).outcome == "right"
+    assert judge(case(), ["Our hours are 9:30 to 18:30."]).outcome == "wrong"
+    abstained = judge(case(), ["Sorry, I couldn't find an answer to that in our help centre."])
+    assert abstained.outcome == "abstained" and abstained.missing == ["808 555"]
+    forbidden = judge(case(must_not=("Bishop",)), ["808 555 0142, 1003 Bishop Street"])
+    assert forbidden.outcome == "wrong" and forbidden.forbidden == ["Bishop"]
+
+
+def test_out_of_scope_is_right_only_when_declined():
+    oos = case(category="out_of_scope", expect=("@declined",))
+    assert judge(oos, ["Sorry, I couldn't find an answer to that in our help centre."]).outcome == "right"
+    assert judge(oos, ["Go to Settings → Subscription → Cancel subscription."]).outcome == "wrong"
+
+
+def test_first_reply_must_come_first():
+    angry = case(category="frustration", expect=("sorry", "person"), first=("sorry",))
+    assert judge(angry, ["I'm sorry. Would you like a person?", "Here is how"]).outcome == "right"
+    assert judge(angry, ["Here is how", "I'm sorry. Would you like a person?"]).outcome == "wrong"
+
+
+def test_bad_cases_are_refused_with_the_line(tmp_path):
+    (tmp_path / "dev.jsonl").write_text('{"message": "hi", "category": "policy", "expect": ["("]}\n')
+    with pytest.raises(CasesError, match=r"dev.jsonl:1: bad pattern"):
+        load_cases(tmp_path, ("dev",))
+    (tmp_path / "dev.jsonl").write_text('{"message": "hi", "category": "weather", "expect": ["x"]}\n')
+    with pytest.raises(CasesError, match="category"):
+        load_cases(tmp_path, ("dev",))
+    with pytest.raises(CasesError, match="no such split"):
+        load_cases(tmp_path, ("test",))
+
+
+def test_the_cases_cover_what_the_issue_asks():
+    cases = load_cases(CASES)
+    assert len(cases) >= 200
+    assert {c.category for c in cases} == set(CATEGORIES)
+    assert len({c.section for c in cases if c.section}) >= 13
+    assert len({c.message.lower() for c in cases}) == len(cases)
+    dev = {c.message for c in cases if c.split == "dev"}
+    assert not dev & {c.message for c in cases if c.split == "test"}
+
+
+def ci_subset() -> list[Case]:
+    """Every fourth dev case of each category: about forty messages, a minute or two."""
+    dev = load_cases(CASES, ("dev",))
+    return [c for cat in CATEGORIES for i, c in enumerate(x for x in dev if x.category == cat) if i % 4 == 0]
+
+
+def test_conversation_subset_against_the_stack(stack):
+    judged = run_cases(ci_subset(), lambda sender, text: stack.say(sender, text))
+    result = figures(judged)
+    misses = [f"{j.case.id} {j.outcome}: {j.case.message} -> {j.replies[:2]}" for j in judged if j.outcome != "right"]
+    print(json.dumps(result))
+    assert result["time_wrong"] == 0, misses
+    assert result["multi_all_answered"] == 1.0, misses
+    assert result["covered"]["right_rate"] >= 0.85, misses
+    assert result["out_of_scope_declined"] >= 0.85, misses
+    for category in ("language", "frustration"):
+        assert result["categories"][category]["right_rate"] >= 0.8, misses
