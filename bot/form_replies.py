@@ -223,7 +223,8 @@ def score(replies: Sequence[Reply], predicted: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def print_report(figures: dict[str, Any], out: Any = sys.stdout) -> None:
+def print_report(figures: dict[str, Any], out: Any = None) -> None:
+    out = out or sys.stdout
     width = max(len(label) for label in LABELS) + 8
     print("gold \\ predicted".ljust(width + 2) + " ".join(label[:6].rjust(6) for label in LABELS), file=out)
     for gold in LABELS:
