@@ -104,6 +104,12 @@ def apply_correction(
     return checked, f"Done: I've changed {' and '.join(said)}."
 
 
+def affirmed(tracker: Tracker) -> bool:
+    """Whether the NLU read the latest message as a yes, or as a request to send it, among its two best intents."""
+    ranking = tracker.latest_message.get("intent_ranking") or []
+    return any(r.get("name") in ("affirm", "submit_request") for r in ranking[:2])
+
+
 def kept_request(tracker: Tracker, now: dt.datetime) -> dict[str, Any] | None:
     """The unfinished request kept at a cancel, if it is less than 24 hours old."""
     kept = tracker.get_slot("kept_request")
@@ -154,6 +160,10 @@ class ActionFormAside(Action):
                     SlotSet("request_ready", False), FollowupAction("support_request_form")
                 ]
             return self._back(tracker, at_summary, "correction")
+        if at_summary and verdict.label == "answer" and affirmed(tracker):
+            # "yes, open it" that the NLU was unsure of: an answer to "Shall I open the ticket?"
+            # with yes among the NLU's two best readings.
+            return [SlotSet("form_reply", None), FollowupAction("action_create_ticket")]
         if verdict.label == "human":
             dispatcher.utter_message(text=person_text(policy, 0))
         elif verdict.label in ("question", "unknown"):

@@ -199,11 +199,15 @@ class ValidateSupportRequestForm(FormValidationAction):
     async def _aside(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any] | None:
         """None when the reply answers the question for `slot`; else the slots to set after handling it."""
         text = str(tracker.latest_message.get("text") or "")
-        if tracker.get_slot("requested_slot") != slot or text != value or not text.strip() or text.startswith("/"):
-            return None  # prefilled, or a button: nothing the customer typed to this question
-        verdict = await read_reply(tracker, slot, text)
+        if tracker.get_slot("requested_slot") != slot or text != value or not text.strip():
+            return None  # prefilled: nothing the customer typed to this question
         policy = resources.policy()
-        label = verdict.label
+        if text.startswith("/"):
+            # A button from earlier in the chat ("/request_human"): an intent, never the answer.
+            intent = tracker.get_intent_of_latest_message()
+            label = "human" if intent in ("request_human", "submit_request", "book_call") else "smalltalk"
+        else:
+            label = (await read_reply(tracker, slot, text)).label
         if label == "answer":
             return None
         result: dict[str, Any] = {slot: None, "form_reply": label}
@@ -278,6 +282,8 @@ class ValidateSupportRequestForm(FormValidationAction):
     async def _natural(self, slot: str, text: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any] | None:
         """Answers the checks miss but the meaning gives: "the newest one", "the accounting one"."""
         policy = resources.policy()
+        if slot not in ("version", "product") or not text.strip() or text.startswith("/"):
+            return None
         model = await resources.form_replies()
         if slot == "version":
             product = find_product(policy, str(tracker.get_slot("product") or ""))
@@ -587,14 +593,18 @@ class ActionCancelRequest(Action):
             # Rasa's NLU heard a cancel; the reply model checks it is not an answer ("two stores cannot close").
             if (await read_reply(tracker, str(requested), text)).label == "answer":
                 return [SlotSet(requested, text), FollowupAction(FORM)]
-        stop: list[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("request_ready", False), SlotSet("form_reply", None)]
+        # A cancel handed over by the form's validator has no rule after it: wait for the customer.
+        stop: list[EventType] = [
+            ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("request_ready", False), SlotSet("form_reply", None),
+        ]
+        listen: list[EventType] = [FollowupAction("action_listen")] if tracker.get_slot("form_reply") == "cancel" else []
         clear = [SlotSet(slot, None) for slot in REQUEST_SLOTS]
         if not active and not tracker.get_slot("request_ready"):
             if kept_request(tracker, resources.now()):
                 dispatcher.utter_message(text="OK, I've discarded your unfinished request. Anything else I can help with?")
-                return stop + [SlotSet("kept_request", None)]
+                return stop + [SlotSet("kept_request", None)] + listen
             dispatcher.utter_message(text="There's nothing to cancel. How can I help?")
-            return stop + clear
+            return stop + clear + listen
         answered = [f for f in request_fields(policy, tracker.get_slot("category")) if tracker.get_slot(f)]
         if tracker.get_slot("description") and len(answered) >= 4:
             kept = {
@@ -609,8 +619,8 @@ class ActionCancelRequest(Action):
                     {"title": "Discard it", "payload": "/cancel"},
                 ],
             )
-            return stop + clear + [SlotSet("kept_request", kept)]
+            return stop + clear + [SlotSet("kept_request", kept)] + listen
         dispatcher.utter_message(
             text="No problem, I've cancelled that. Nothing was sent to our team. Anything else I can help with?"
         )
-        return stop + clear
+        return stop + clear + listen

@@ -72,7 +72,7 @@ JOURNEYS = [
     Journey("straight through", ["when I export invoices to PDF the file is empty and no error is shown", "I'd like to talk to a person"]),
     Journey(
         "a question mid-form",
-        ["the PDF export of my invoices gives an empty file", "can someone from support look at it"],
+        ["the PDF export of my invoices gives an empty file", "I want to speak to a human"],
         asides=[("product", "by the way, do you open on Saturdays?")],
     ),
     Journey(
@@ -84,7 +84,7 @@ JOURNEYS = [
     ),
     Journey(
         "cancel, correct and aside",
-        ["my invoice PDFs come out empty when I export them", "I want to speak to a human"],
+        ["my invoice PDFs come out empty when I export them", "get me an agent please"],
         asides=[
             ("email", "how long do you usually take to reply?"),
             ("tried", "oh forget it, I'll deal with it myself"),
@@ -96,7 +96,7 @@ JOURNEYS = [
     ),
     Journey(
         "status question and 'I don't know'",
-        ["the exported invoice PDFs are blank", "get me an agent please"],
+        ["the exported invoice PDFs are blank", "I'd like to talk to a person"],
         asides=[("summary", "what's the status of my other ticket?")],
         answers={"version": "no idea, sorry"},
     ),
