@@ -264,7 +264,7 @@ class ValidateSupportRequestForm(FormValidationAction):
         if aside is not None:
             return aside
         try:
-            return {slot: check_slot(resources.policy(), slot, value, tracker.slots), "form_reply": None}
+            return {slot: check_slot(resources.policy(), slot, value, tracker.slots), **cleared_aside(tracker)}
         except ExcludedProduct as exc:
             dispatcher.utter_message(
                 text=f"{exc.product} is a third-party product, so our support doesn't cover it. {exc.message} "
@@ -346,6 +346,11 @@ class ValidateSupportRequestForm(FormValidationAction):
         return await self._check("severity", value, dispatcher, tracker)
 
 
+def cleared_aside(tracker: Tracker) -> dict[str, Any]:
+    """`form_reply` cleared once the form question has been asked again (nothing when already clear)."""
+    return {"form_reply": None} if tracker.get_slot("form_reply") else {}
+
+
 def back_prefix(tracker: Tracker) -> str:
     """ "Back to your request: " after an aside (the reply before was not an answer)."""
     return "Back to your request: " if tracker.get_slot("form_reply") in ASIDES else ""
@@ -374,7 +379,7 @@ class AskField(Action, ABC):
             if product is not None:
                 question += f" Supported: {', '.join(product.supported_versions)}."
         dispatcher.utter_message(text=back_prefix(tracker) + question, buttons=buttons)
-        return [SlotSet("form_reply", None)]
+        return [SlotSet(k, v) for k, v in cleared_aside(tracker).items()]
 
 
 class ActionAskName(AskField):
@@ -428,7 +433,7 @@ class ActionAskSeverity(Action):
                 if s != proposed.id
             ],
         )
-        return [SlotSet("proposed_severity", proposed.id), SlotSet("form_reply", None)]
+        return [SlotSet("proposed_severity", proposed.id)] + [SlotSet(k, v) for k, v in cleared_aside(tracker).items()]
 
 
 def field_labels(policy: SupportPolicy, category: str | None = None) -> dict[str, str]:
