@@ -224,6 +224,8 @@ class ValidateSupportRequestForm(FormValidationAction):
                 dispatcher.utter_message(text=said)
         elif label == "correction":
             changes, said = apply_correction(policy, text, dict(tracker.slots), field_labels(policy, tracker.get_slot("category")))
+            if not changes:
+                return None  # no other field's new value in it: checked as an answer to this question
             dispatcher.utter_message(text=said)
             result.update(changes)
             if slot in changes:
@@ -595,8 +597,9 @@ class ActionCancelRequest(Action):
         requested = tracker.get_slot("requested_slot")
         active = tracker.active_loop_name == FORM
         if active and requested and tracker.get_slot("form_reply") != "cancel" and not text.startswith("/"):
-            # Rasa's NLU heard a cancel; the reply model checks it is not an answer ("two stores cannot close").
-            if (await read_reply(tracker, str(requested), text)).label == "answer":
+            # Rasa's NLU heard a cancel; the reply model must agree. Otherwise ("two stores cannot
+            # close") the reply goes back to the form, whose validator reads it as what it is.
+            if (await read_reply(tracker, str(requested), text)).label != "cancel":
                 return [SlotSet(requested, text), FollowupAction(FORM)]
         # A cancel handed over by the form's validator has no rule after it: wait for the customer.
         stop: list[EventType] = [
