@@ -15,6 +15,7 @@ import logging
 from rasa_sdk import Tracker
 
 from bot.faq import FaqAnswerer, open_answerer
+from bot.form_replies import FormReplyModel
 from bot.identity import unseal
 from bot.meetings import Calendar, calendar_from_settings
 from bot.policy import SupportPolicy, load_policy
@@ -97,7 +98,12 @@ def warm_up_triage() -> None:
     """Start loading the triage model without waiting for it (the launcher's warm-up)."""
     global _triage_warm_up
     if _triage is None and _triage_warm_up is None:
-        _triage_warm_up = asyncio.get_running_loop().create_task(triage())
+        _triage_warm_up = asyncio.get_running_loop().create_task(_warm_up())
+
+
+async def _warm_up() -> None:
+    await triage()
+    await form_replies()
 
 
 def _load_triage(settings: Settings, policy: SupportPolicy) -> TriageModel:
@@ -107,6 +113,29 @@ def _load_triage(settings: Settings, policy: SupportPolicy) -> TriageModel:
     model = ensure_model(policy, settings.triage_cases, settings.triage_dir, log=log.info)
     model.propose("warm up the encoder")
     return model
+
+
+_form_replies: FormReplyModel | None = None
+_form_replies_lock = asyncio.Lock()
+
+
+async def form_replies() -> FormReplyModel:
+    """The form-reply classifier (bot/form_replies.py), fitted on first use over the triage model's encoder."""
+    global _form_replies
+    async with _form_replies_lock:
+        if _form_replies is None:
+            encoder = (await triage()).encoder
+            faq = await answerer()
+            _form_replies = await asyncio.to_thread(_build_form_replies, encoder, faq, policy())
+    return _form_replies
+
+
+def _build_form_replies(encoder: object, faq: FaqAnswerer, policy: SupportPolicy) -> FormReplyModel:
+    from bot.form_replies import DEFAULT_CASES, evidence_from, form_questions, load_replies
+
+    log.info("fitting the form-reply classifier on %s", DEFAULT_CASES)
+    replies = load_replies(DEFAULT_CASES)
+    return FormReplyModel.build(encoder, form_questions(policy), replies, evidence_from(policy, faq, now()))
 
 
 async def store() -> Store:

@@ -7,29 +7,39 @@ classes only read slots, call them and turn the outcome into messages and events
 from __future__ import annotations
 
 import logging
+import asyncio
 import re
 from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActionExecutionRejected, ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import resources
+from actions.form_asides import (
+    ASIDES,
+    answer_question,
+    apply_correction,
+    kept_request,
+    person_text,
+    read_reply,
+    smalltalk_text,
+)
 from actions.resources import verified_identity
 from actions.triage import triage
 from bot.booking import qualifies
 from bot.answers import format_time, hours_text, severity_line, status_text
 from bot.intake import (
+    MIN_DESCRIPTION_WORDS,
+    UNKNOWN_VERSION,
+    emails_in,
+    newest_version,
     ExcludedProduct,
     InvalidField,
     check_description,
-    check_email,
-    check_free_text,
-    check_name,
-    check_product,
-    check_severity,
+    check_slot,
     check_version,
     find_product,
     on_call_text,
@@ -45,61 +55,42 @@ REQUEST_SLOTS = (
     "description", "tried", "impact", "severity", "proposed_severity", "category", "urgent_severity",
     "urgent_description", "call_requested",
 )
-CANCEL_WORDS = re.compile(
-    r"\b(cancel|never ?mind|forget (it|that)|stop|abort|quit|scrap|changed my mind|don'?t want|do not want|no need)\b",
-    re.IGNORECASE,
-)
-YES_WORDS = {"yes", "y", "yep", "yeah", "ok", "okay", "correct", "right", "sure", "that's right", "agreed", "fine"}
-
-
-def check_slot(policy: SupportPolicy, name: str, value: Any, slots: dict[str, Any]) -> str:
-    """One form answer, checked by the library; raises InvalidField."""
-    text = str(value or "")
-    if name == "name":
-        return check_name(text)
-    if name == "email":
-        return check_email(text)
-    if name == "product":
-        return check_product(policy, text).name
-    if name == "version":
-        product = find_product(policy, str(slots.get("product") or ""))
-        if product is None:
-            raise InvalidField("product", "Please tell me the product first.")
-        return check_version(product, text)
-    if name == "description":
-        return check_description(text)
-    if name == "tried":
-        return check_free_text("tried", text, "what you already tried")
-    if name == "impact":
-        return check_free_text("impact", text, "how this affects your work")
-    if name == "severity":
-        proposed = slots.get("proposed_severity")
-        if proposed and text.strip().lower().strip(".!") in YES_WORDS:
-            return str(proposed)
-        return check_severity(policy, text)
-    raise KeyError(name)
+# Intents that never describe the problem: their messages are not prefilled as one.
+NOT_A_DESCRIPTION = {
+    "greet", "goodbye", "thank", "bot_capabilities", "affirm", "deny", "cancel", "correct_field",
+    "check_ticket_status", "choose_slot", "other_times", "cancel_call", "move_call", "submit_request",
+}
+# Events that end one request: problem statements before them belong to an earlier one.
+REQUEST_ENDS = {"action_create_ticket", "action_cancel_request"}
 
 
 class ActionRequestHuman(Action):
-    """Say who is there, then prefill what the conversation already told us."""
+    """Say who is there, then prefill what the conversation already told us (or pick up a kept request)."""
 
     def name(self) -> str:
         return "action_request_human"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         policy = resources.policy()
-        dispatcher.utter_message(
-            text=(
-                f"I'll pass this to our support team ({hours_text(policy, resources.now())}). {status_text(policy, resources.now())} "
-                "I just need a few details so nobody has to ask you twice. Say \"cancel\" at any time to stop."
+        now = resources.now()
+        found = await prefill(policy, tracker)
+        kept = kept_request(tracker, now)
+        if kept and not found.get("description") and tracker.active_loop_name is None:
+            about = kept["slots"].get("description") or "your problem"
+            dispatcher.utter_message(
+                text=f"You have an unfinished request from earlier about “{about}”, so I'll continue it where you "
+                "left off. Say \"cancel\" to drop it."
             )
+            return [SlotSet(slot, value) for slot, value in kept["slots"].items()] + [
+                SlotSet("kept_request", None), SlotSet("request_ready", False), SlotSet("faq_outcome", None),
+            ]
+        text = (
+            f"I'll pass this to our support team ({hours_text(policy, now)}). {status_text(policy, now)} "
+            "I just need a few details so nobody has to ask you twice. Say \"cancel\" at any time to stop."
         )
-        latest = tracker.latest_message.get("text") or ""
-        # "Our tills are all down, get me a person": the request itself describes the problem.
-        latest_is_problem = (
-            not latest.startswith("/") and len(latest.split()) >= 8 and (await triage(latest)).proposal.is_problem
-        )
-        found = prefill(policy, tracker, latest_is_problem)
+        if found.get("description") and found.get("description") != tracker.get_slot("description"):
+            text += f" I've noted the problem as: “{found['description']}”. If that's not it, say “change the problem”."
+        dispatcher.utter_message(text=text)
         description = found.get("description") or tracker.get_slot("description")
         if description and not tracker.get_slot("category"):
             found["category"] = (await triage(str(description))).proposal.category
@@ -110,11 +101,21 @@ class ActionRequestHuman(Action):
         ]
 
 
-def prefill(policy: SupportPolicy, tracker: Tracker, latest_is_problem: bool = False) -> dict[str, str]:
-    """Product, version and problem description from earlier turns, when they check out.
+async def is_problem_statement(tracker: Tracker, text: str) -> bool:
+    """Whether a message states the problem (bot/form_replies.py, read as an answer to the description question)."""
+    if text.startswith("/") or len(text.split()) < MIN_DESCRIPTION_WORDS:
+        return False
+    return (await read_reply(tracker, "description", text)).label == "answer"
 
-    After urgent routing ("Open a Critical ticket now"), the message that was triaged is
-    the description and the severity named on the button is the one the customer chose.
+
+async def prefill(policy: SupportPolicy, tracker: Tracker) -> dict[str, str]:
+    """Product, version and problem description from this request's earlier turns, when they check out.
+
+    The description is the customer's own statement of the problem: the latest one, with
+    the statements just before it that add to it; never a button payload, small talk or
+    a bare request for a person. After urgent routing ("Open a Critical ticket now"),
+    the message that was triaged is the description and the severity named on the
+    button is the one the customer chose.
     """
     found: dict[str, str] = {}
     urgency = next(tracker.get_latest_entity_values("urgency"), None)
@@ -125,12 +126,19 @@ def prefill(policy: SupportPolicy, tracker: Tracker, latest_is_problem: bool = F
             found["severity"] = found["proposed_severity"] = str(urgent_severity)
         except InvalidField:
             pass
-    user_texts = [e.get("text") or "" for e in tracker.events if e.get("event") == "user"]
-    if not latest_is_problem:
-        user_texts = user_texts[:-1]
-    for text in reversed(user_texts):
-        if text.startswith("/"):
-            continue  # a button payload, not something the customer typed
+    messages: list[tuple[str, str | None]] = []
+    for event in tracker.events:
+        if event.get("event") == "action" and event.get("name") in REQUEST_ENDS:
+            messages = []
+        elif event.get("event") == "user":
+            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            messages.append((event.get("text") or "", intent))
+    statements: list[str] = []
+    for text, intent in reversed(messages[-4:]):  # this request's last few turns, not the whole chat
+        if text.startswith("/") or intent in NOT_A_DESCRIPTION:
+            if statements:
+                break
+            continue
         if "product" not in found and not tracker.get_slot("product"):
             product = find_product(policy, text)
             if product is not None:
@@ -139,11 +147,17 @@ def prefill(policy: SupportPolicy, tracker: Tracker, latest_is_problem: bool = F
                     found["version"] = check_version(product, text)
                 except InvalidField:
                     pass
-        if "description" not in found and not tracker.get_slot("description"):
-            try:
-                found["description"] = check_description(text)
-            except InvalidField:
-                pass
+        if "description" in found or tracker.get_slot("description"):
+            continue
+        if await is_problem_statement(tracker, text):
+            statements.insert(0, text)
+        elif statements:
+            break  # the statements must follow one another
+    if statements and "description" not in found:
+        try:
+            found["description"] = check_description(" ".join(statements[-3:]))
+        except InvalidField:
+            pass
     who = verified_identity(tracker)
     if who:
         # Verified by the web service (the pane's signed token): never ask again.
@@ -162,19 +176,97 @@ def request_fields(policy: SupportPolicy, category: str | None) -> list[str]:
 
 
 class ValidateSupportRequestForm(FormValidationAction):
-    """One validator per slot; a bad answer is cleared with a message saying why."""
+    """One validator per slot. Each reply is first read (bot/form_replies.py): an answer is
+    checked, and a bad one cleared with a message saying why; anything else (a question, a
+    request for a person, a correction, small talk, "I don't know") is handled and the
+    question asked again; a cancel hands over to action_cancel_request."""
 
     def name(self) -> str:
         return "validate_support_request_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        if any(e.get("event") == "slot" and e.get("name") == "form_reply" and e.get("value") == "cancel" for e in events):
+            # Rasa's way for a validator to hand over: reject this run of the form, then cancel.
+            events += [ActionExecutionRejected(FORM), FollowupAction("action_cancel_request")]
+        return events
 
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
         return request_fields(resources.policy(), tracker.get_slot("category"))
 
+    async def _aside(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any] | None:
+        """None when the reply answers the question for `slot`; else the slots to set after handling it."""
+        text = str(tracker.latest_message.get("text") or "")
+        if tracker.get_slot("requested_slot") != slot or text != value or not text.strip():
+            return None  # prefilled: nothing the customer typed to this question
+        policy = resources.policy()
+        if text.startswith("/"):
+            # A button from earlier in the chat ("/request_human"): an intent, never the answer.
+            intent = tracker.get_intent_of_latest_message()
+            label = "human" if intent in ("request_human", "submit_request", "book_call") else "smalltalk"
+        else:
+            label = (await read_reply(tracker, slot, text)).label
+        if label == "answer":
+            return None
+        result: dict[str, Any] = {slot: None, "form_reply": label}
+        if label == "cancel":
+            return result
+        if label == "question":
+            await answer_question(dispatcher, text)
+        elif label == "human":
+            remaining = [f for f in request_fields(policy, tracker.get_slot("category")) if not tracker.get_slot(f)]
+            dispatcher.utter_message(text=person_text(policy, len(remaining)))
+        elif label == "smalltalk":
+            said = smalltalk_text(tracker.get_intent_of_latest_message())
+            if said:
+                dispatcher.utter_message(text=said)
+        elif label == "correction":
+            changes, said = apply_correction(policy, text, dict(tracker.slots), field_labels(policy, tracker.get_slot("category")))
+            if not changes:
+                return None  # no other field's new value in it: checked as an answer to this question
+            dispatcher.utter_message(text=said)
+            result.update(changes)
+            if slot in changes:
+                result[slot] = changes[slot]
+        elif label == "unknown":
+            return self._unknown(slot, text, dispatcher, tracker, result)
+        return result
+
+    def _unknown(
+        self, slot: str, text: str, dispatcher: CollectingDispatcher, tracker: Tracker, result: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """ "I don't know": the version goes on as unknown after the help text; free text is kept as said."""
+        policy = resources.policy()
+        if slot == "version":
+            question = policy.request_field("version").question
+            where = question[question.find("(") + 1:question.rfind(")")] if "(" in question else ""
+            dispatcher.utter_message(
+                text=f"No problem. {where + ' ' if where else ''}If you can't check now, I'll note the version as "
+                "unknown and our team will ask if they need it."
+            )
+            result.update({"version": UNKNOWN_VERSION, "form_reply": None})
+            return result
+        if slot in ("tried", "impact"):
+            return None  # "not sure" is an honest answer to these
+        if slot == "severity":
+            return {"severity": tracker.get_slot("proposed_severity"), "form_reply": None} if tracker.get_slot("proposed_severity") else None
+        why = {
+            "name": "Our team addresses you by name; a first name is enough.",
+            "email": "Our team replies by email, so I need an address that reaches you.",
+            "product": "Our team needs to know which app it is; the buttons list them.",
+            "description": "In your own words is fine: what you were doing, what happened, and any message on screen.",
+        }[slot]
+        dispatcher.utter_message(text=why)
+        return result
+
     async def _check(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+        aside = await self._aside(slot, value, dispatcher, tracker)
+        if aside is not None:
+            return aside
         try:
-            return {slot: check_slot(resources.policy(), slot, value, tracker.slots)}
+            return {slot: check_slot(resources.policy(), slot, value, tracker.slots), **cleared_aside(tracker)}
         except ExcludedProduct as exc:
             dispatcher.utter_message(
                 text=f"{exc.product} is a third-party product, so our support doesn't cover it. {exc.message} "
@@ -183,11 +275,38 @@ class ValidateSupportRequestForm(FormValidationAction):
             )
             return {slot: None}
         except InvalidField as exc:
+            natural = await self._natural(slot, str(value or ""), dispatcher, tracker)
+            if natural is not None:
+                return natural
             dispatcher.utter_message(text=exc.message)
             return {exc.field: None} if exc.field != slot else {slot: None}
 
+    async def _natural(self, slot: str, text: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any] | None:
+        """Answers the checks miss but the meaning gives: "the newest one", "the accounting one"."""
+        policy = resources.policy()
+        if slot not in ("version", "product") or not text.strip() or text.startswith("/"):
+            return None
+        model = await resources.form_replies()
+        if slot == "version":
+            product = find_product(policy, str(tracker.get_slot("product") or ""))
+            if product is not None and await asyncio.to_thread(model.means_newest, text):
+                newest = newest_version(product)
+                dispatcher.utter_message(text=f"The newest supported version of {product.name} is {newest}, so I've put {newest}.")
+                return {"version": newest, "form_reply": None}
+        if slot == "product":
+            product = await asyncio.to_thread(model.product_by_meaning, policy, text)
+            if product is not None:
+                dispatcher.utter_message(text=f"I take it that's {product.name}.")
+                return {"product": product.name, "form_reply": None}
+        return None
+
     async def validate_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        return await self._check("name", value, dispatcher, tracker)
+        result = await self._check("name", value, dispatcher, tracker)
+        emails = emails_in(str(value or ""))
+        if result.get("name") and len(emails) == 1 and not tracker.get_slot("email"):
+            # "I'm Kai Nakamura, kai@example.com": both fields from one message.
+            result["email"] = check_slot(resources.policy(), "email", emails[0], tracker.slots)
+        return result
 
     async def validate_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return await self._check("email", value, dispatcher, tracker)
@@ -202,6 +321,11 @@ class ValidateSupportRequestForm(FormValidationAction):
                     check_slot(resources.policy(), "version", tracker.get_slot("version"), slots)
                 except InvalidField:
                     result["version"] = None
+            elif not str(value or "").startswith("/"):
+                try:  # "POS 4": the version in the same message
+                    result["version"] = check_slot(resources.policy(), "version", value, slots)
+                except InvalidField:
+                    pass
         return result
 
     async def validate_version(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
@@ -222,6 +346,16 @@ class ValidateSupportRequestForm(FormValidationAction):
 
     async def validate_severity(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return await self._check("severity", value, dispatcher, tracker)
+
+
+def cleared_aside(tracker: Tracker) -> dict[str, Any]:
+    """`form_reply` cleared once the form question has been asked again (nothing when already clear)."""
+    return {"form_reply": None} if tracker.get_slot("form_reply") else {}
+
+
+def back_prefix(tracker: Tracker) -> str:
+    """ "Back to your request: " after an aside (the reply before was not an answer)."""
+    return "Back to your request: " if tracker.get_slot("form_reply") in ASIDES else ""
 
 
 class AskField(Action, ABC):
@@ -246,8 +380,8 @@ class AskField(Action, ABC):
             question = question.replace("{product}", product.name if product else "the product")
             if product is not None:
                 question += f" Supported: {', '.join(product.supported_versions)}."
-        dispatcher.utter_message(text=question, buttons=buttons)
-        return []
+        dispatcher.utter_message(text=back_prefix(tracker) + question, buttons=buttons)
+        return [SlotSet(k, v) for k, v in cleared_aside(tracker).items()]
 
 
 class ActionAskName(AskField):
@@ -290,7 +424,7 @@ class ActionAskSeverity(Action):
         proposed = policy.severity(triaged.proposal.severity)
         due = policy.response_due(proposed.id, resources.now())
         dispatcher.utter_message(
-            text=(
+            text=back_prefix(tracker) + (
                 f"{triaged.reason.text(policy)} {severity_line(policy, proposed.id)} If you submit now, our first "
                 f"response is due {format_time(policy, due, resources.now())}. Is {proposed.name} right?"
             ),
@@ -301,7 +435,7 @@ class ActionAskSeverity(Action):
                 if s != proposed.id
             ],
         )
-        return [SlotSet("proposed_severity", proposed.id)]
+        return [SlotSet("proposed_severity", proposed.id)] + [SlotSet(k, v) for k, v in cleared_aside(tracker).items()]
 
 
 def field_labels(policy: SupportPolicy, category: str | None = None) -> dict[str, str]:
@@ -329,14 +463,14 @@ class ActionSummarizeRequest(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         dispatcher.utter_message(
-            text=summary_text(resources.policy(), tracker.slots),
+            text=back_prefix(tracker) + summary_text(resources.policy(), tracker.slots),
             buttons=[
                 {"title": "Yes, open the ticket", "payload": "/affirm"},
                 {"title": "Change a detail", "payload": "/correct_field"},
                 {"title": "Cancel", "payload": "/cancel"},
             ],
         )
-        return [SlotSet("request_ready", True), SlotSet("faq_outcome", None)]
+        return [SlotSet("request_ready", True), SlotSet("faq_outcome", None), SlotSet("form_reply", None)]
 
 
 class ActionCreateTicket(Action):
@@ -408,15 +542,24 @@ class ActionCreateTicket(Action):
 
 
 class ActionCorrectField(Action):
-    """Clear the detail the customer wants to change and ask for it again."""
+    """Change a detail: in words ("my email is actually …", "it's POS, not Books") the new
+    value is checked and the summary shown again; naming only the field clears it and asks again."""
 
     def name(self) -> str:
         return "action_correct_field"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        labels = field_labels(resources.policy(), tracker.get_slot("category"))
+        policy = resources.policy()
+        labels = field_labels(policy, tracker.get_slot("category"))
         field = next(tracker.get_latest_entity_values("field"), None)
         field = {"what i tried": "tried", "problem": "description"}.get(str(field).lower(), str(field).lower()) if field else None
+        text = str(tracker.latest_message.get("text") or "")
+        if field is None and text and not text.startswith("/"):
+            changes, said = apply_correction(policy, text, dict(tracker.slots), labels)
+            if changes:
+                dispatcher.utter_message(text=said)
+                return [SlotSet(k, v) for k, v in changes.items()] + [SlotSet("request_ready", False), FollowupAction(FORM)]
+            field = named_field(text, labels)
         if field not in labels:
             dispatcher.utter_message(
                 text="Which detail should I change?",
@@ -429,25 +572,63 @@ class ActionCorrectField(Action):
         return cleared + [SlotSet("request_ready", False), FollowupAction(FORM)]
 
 
+def named_field(text: str, labels: dict[str, str]) -> str | None:
+    """The one field a change request names ("change the email"), by its id or label; None if not exactly one."""
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    aliases = {"description": {"problem", "description"}, "tried": {"tried"}, "name": {"name"}}
+    named = [f for f, label in labels.items() if (aliases.get(f, {f}) | {label.lower()}) & words]
+    return named[0] if len(named) == 1 else None
+
+
+# What a cancelled request keeps for 24 hours, to be offered back.
+KEPT_SLOTS = ("name", "email", "product", "version", "description", "tried", "impact", "severity", "proposed_severity", "category")
+
+
 class ActionCancelRequest(Action):
-    """Drop the request being collected; nothing reaches the team."""
+    """Stop the request being collected; nothing reaches the team. A request that was far
+    along is kept for 24 hours, with a button to continue it."""
 
     def name(self) -> str:
         return "action_cancel_request"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        text = tracker.latest_message.get("text") or ""
+        policy = resources.policy()
+        text = str(tracker.latest_message.get("text") or "")
         requested = tracker.get_slot("requested_slot")
-        if tracker.active_loop_name == FORM and requested and not CANCEL_WORDS.search(text):
-            # The classifier heard "cancel" in an answer ("two stores cannot close"): an
-            # answer without any cancel word is kept as the answer, and the form goes on.
-            return [SlotSet(requested, text), FollowupAction(FORM)]
-        if tracker.active_loop_name is None and not tracker.get_slot("request_ready"):
-            dispatcher.utter_message(text="There's nothing to cancel. How can I help?")
-        else:
-            dispatcher.utter_message(
-                text="No problem, I've cancelled that. Nothing was sent to our team. Anything else I can help with?"
-            )
-        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("request_ready", False)] + [
-            SlotSet(slot, None) for slot in REQUEST_SLOTS
+        active = tracker.active_loop_name == FORM
+        if active and requested and tracker.get_slot("form_reply") != "cancel" and not text.startswith("/"):
+            # Rasa's NLU heard a cancel; the reply model must agree. Otherwise ("two stores cannot
+            # close") the reply goes back to the form, whose validator reads it as what it is.
+            if (await read_reply(tracker, str(requested), text)).label != "cancel":
+                return [SlotSet(requested, text), FollowupAction(FORM)]
+        # A cancel handed over by the form's validator has no rule after it: wait for the customer.
+        stop: list[EventType] = [
+            ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("request_ready", False), SlotSet("form_reply", None),
         ]
+        listen: list[EventType] = [FollowupAction("action_listen")] if tracker.get_slot("form_reply") == "cancel" else []
+        clear = [SlotSet(slot, None) for slot in REQUEST_SLOTS]
+        if not active and not tracker.get_slot("request_ready"):
+            if kept_request(tracker, resources.now()):
+                dispatcher.utter_message(text="OK, I've discarded your unfinished request. Anything else I can help with?")
+                return stop + [SlotSet("kept_request", None)] + listen
+            dispatcher.utter_message(text="There's nothing to cancel. How can I help?")
+            return stop + clear + listen
+        answered = [f for f in request_fields(policy, tracker.get_slot("category")) if tracker.get_slot(f)]
+        if tracker.get_slot("description") and len(answered) >= 4:
+            kept = {
+                "saved_at": resources.now().isoformat(),
+                "slots": {f: tracker.get_slot(f) for f in KEPT_SLOTS if tracker.get_slot(f) is not None},
+            }
+            dispatcher.utter_message(
+                text=f"OK, I've stopped your request about “{tracker.get_slot('description')}”. Nothing was sent to our "
+                "team. I'll keep what you told me for 24 hours, in case you want to finish it.",
+                buttons=[
+                    {"title": "Continue my request", "payload": "/request_human"},
+                    {"title": "Discard it", "payload": "/cancel"},
+                ],
+            )
+            return stop + clear + [SlotSet("kept_request", kept)] + listen
+        dispatcher.utter_message(
+            text="No problem, I've cancelled that. Nothing was sent to our team. Anything else I can help with?"
+        )
+        return stop + clear + listen

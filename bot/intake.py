@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 
 from bot.answers import format_hours, format_time, mentioned_third_party, severity_line, status_text
 from bot.policy import Product, SupportPolicy
@@ -18,6 +19,7 @@ from bot.policy import Product, SupportPolicy
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 MIN_DESCRIPTION_WORDS = 5
 MAX_FIELD_CHARS = 2000
+YES_WORDS = {"yes", "y", "yep", "yeah", "ok", "okay", "correct", "right", "sure", "that's right", "agreed", "fine"}
 
 
 class InvalidField(ValueError):
@@ -180,3 +182,115 @@ def on_call_text(policy: SupportPolicy, severity_id: str, created_at: dt.datetim
         f"We're closed now, but your ticket has been paged to our on-call engineer, who responds within "
         f"{format_hours(severity.first_response_hours)} (by {format_time(policy, due, now)})."
     )
+
+
+def check_slot(policy: SupportPolicy, name: str, value: object, slots: Mapping[str, object]) -> str:
+    """One form answer, checked by the library; raises InvalidField."""
+    text = str(value or "")
+    if name == "name":
+        return check_name(name_part(text))
+    if name == "email":
+        return check_email(text)
+    if name == "product":
+        return check_product(policy, text).name
+    if name == "version":
+        product = find_product(policy, str(slots.get("product") or ""))
+        if product is None:
+            raise InvalidField("product", "Please tell me the product first.")
+        if text.strip().lower() == UNKNOWN_VERSION:
+            return UNKNOWN_VERSION  # the customer could not find it; the team asks if it matters
+        return check_version(product, text)
+    if name == "description":
+        return check_description(text)
+    if name == "tried":
+        return check_free_text("tried", text, "what you already tried")
+    if name == "impact":
+        return check_free_text("impact", text, "how this affects your work")
+    if name == "severity":
+        proposed = slots.get("proposed_severity")
+        if proposed and text.strip().lower().strip(".!") in YES_WORDS:
+            return str(proposed)
+        return check_severity(policy, text)
+    raise KeyError(name)
+
+
+UNKNOWN_VERSION = "unknown"
+NAME_LEAD_IN = re.compile(r"^\s*(hi|hello|hey)?[,!.\s]*(my name is|my name's|name is|name's|i am|i'm|im|it's|it is|this is|call me)\s+", re.IGNORECASE)
+EMAIL_IN_TEXT = re.compile(r"[^\s<>,;:()]+@[^\s<>,;:()]+\.[A-Za-z]{2,}")
+
+
+def newest_version(product: Product) -> str:
+    """The newest supported version: the policy lists supported versions newest first."""
+    return product.supported_versions[0]
+
+
+def emails_in(text: str) -> list[str]:
+    """Email addresses written inside a longer message ("I'm Kai, kai@example.com")."""
+    return [m.group(0).strip(".").lower() for m in EMAIL_IN_TEXT.finditer(text)]
+
+
+def name_part(text: str) -> str:
+    """The name in a reply to "What's your name?": lead-ins and a trailing email taken out."""
+    for email in EMAIL_IN_TEXT.findall(text):
+        text = text.replace(email, " ")
+    text = NAME_LEAD_IN.sub("", text)
+    text = re.sub(r"\b(and )?(my )?(e-?mail( address)?( is)?|you can reach me at|reach me at)\s*$", "", text.strip(" ,;.-"), flags=re.IGNORECASE)
+    return " ".join(text.strip(" ,;.-").split())
+
+
+def products_in(policy: SupportPolicy, text: str) -> list[Product]:
+    """Every covered product `text` names, in the order they appear."""
+    lowered = f" {text.lower()} "
+    found: list[tuple[int, Product]] = []
+    for product in policy.doc.scope.products:
+        names = [product.name, product.id.replace("_", " "), *product.aliases]
+        positions = [
+            m.start() for n in names for m in re.finditer(rf"(?<![\w-]){re.escape(n.lower())}(?![\w-])", lowered)
+        ]
+        if positions:
+            found.append((min(positions), product))
+    return [p for _, p in sorted(found, key=lambda pair: pair[0])]
+
+
+def corrected_values(policy: SupportPolicy, text: str, slots: Mapping[str, object]) -> dict[str, str]:
+    """The fields a correction in words changes, with their new values, each checked.
+
+    Called once the reply is known to be a correction (bot/form_replies.py decides
+    that by meaning); this only reads which field each new value fits: an email
+    address, a product other than the current one ("it's POS, not Books": the one not
+    negated), a version that the product supports, a name after "name".
+    """
+    found: dict[str, str] = {}
+    current = str(slots.get("product") or "")
+    for email in emails_in(text):
+        if email != slots.get("email"):
+            try:
+                found["email"] = check_email(email)
+            except InvalidField:
+                pass
+    products = products_in(policy, text)
+    if products:
+        negated = {p.name for p in products if re.search(rf"\bnot\s+(the\s+)?({'|'.join(re.escape(n.lower()) for n in [p.name, *p.aliases, p.id.replace('_', ' ')])})\b", text.lower())}
+        wanted = [p for p in products if p.name not in negated and p.name != current]
+        if wanted:
+            found["product"] = wanted[0].name
+    product = find_product(policy, found.get("product") or current)
+    if product is not None and "email" not in found:
+        stripped = text
+        for p in products:
+            for n in [p.name, *p.aliases]:
+                stripped = re.sub(re.escape(n), " ", stripped, flags=re.IGNORECASE)
+        if re.search(r"\d|cloud|web|browser|latest|newest", stripped.lower()):
+            try:
+                version = check_version(product, stripped.split(" not ")[0])
+                if version != slots.get("version") or "product" in found:
+                    found["version"] = version
+            except InvalidField:
+                pass
+    name = re.search(r"\bname\b[^A-Za-z]*(?:is|to|should be|'s)?\s+(?:actually\s+|spelled\s+)?([^\W\d_][^,.;!?]*?)(?:,|\.|;|!|$|\s+not\s+|\s+with\s+|\s+instead)", text, re.IGNORECASE)
+    if name and "email" not in found:
+        try:
+            found["name"] = check_name(name.group(1))
+        except InvalidField:
+            pass
+    return found
