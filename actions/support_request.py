@@ -35,6 +35,7 @@ from bot.intake import (
     on_call_text,
 )
 from bot.policy import SEVERITY_ORDER, SupportPolicy
+from bot.live import LIVE_OFFER, live_availability
 from bot.store import StoreUnavailable
 from bot.tickets import FIELDS, SupportRequest, open_ticket
 
@@ -94,6 +95,15 @@ class ActionRequestHuman(Action):
                 "I just need a few details so nobody has to ask you twice. Say \"cancel\" at any time to stop."
             )
         )
+        metadata = tracker.latest_message.get("metadata") or {}
+        if not metadata.get("live_declined"):
+            state = await live_availability(await resources.store(), policy, resources.settings(), resources.now())
+            if state.available:
+                # The widget shows "Chat with an agent now" / "Leave a ticket"; the form below
+                # is the ticket path, and goes on if the customer answers it instead.
+                dispatcher.utter_message(
+                    text=LIVE_OFFER, json_message={"live_offer": {"agents_online": state.agents_online}}
+                )
         latest = tracker.latest_message.get("text") or ""
         # "Our tills are all down, get me a person": the request itself describes the problem.
         latest_is_problem = (

@@ -252,6 +252,6 @@ async def store(request, tmp_path):
         import sqlalchemy as sa
 
         async with store.engine.begin() as conn:  # each test starts from empty tables
-            await conn.execute(sa.text("TRUNCATE tickets, notifications, audit_log RESTART IDENTITY CASCADE"))
+            await conn.execute(sa.text("TRUNCATE tickets, notifications, audit_log, live_chats, live_events, live_agents RESTART IDENTITY CASCADE"))
     yield store
     await store.close()
