@@ -228,7 +228,12 @@ async def history(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid_sender", f"The conversation id must be {SENDER_RULE}.")
     enforce_read_limit(request)
     tracker = await request.app[ASSISTANT].tracker(sender)
-    turns = conversation_turns(tracker.get("events") or [], redacted=False)
+    events = tracker.get("events") or []
+    chat = await request.app[LIVE].live.open_for(sender)
+    if chat is not None:
+        # The open live chat's turns come from its own log (GET .../live), with their ids.
+        events = [e for e in events if float(e.get("timestamp") or 0) < chat.requested_at.timestamp()]
+    turns = conversation_turns(events, redacted=False)
     return web.json_response({"sender": sender, "messages": turns})
 
 

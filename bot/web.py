@@ -294,5 +294,6 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
     live_api.add_routes(app)
     app.router.add_get("/staff", static_page("staff/console.html"))
     app.router.add_get("/staff/report", static_page("staff/report.html"))
+    app.router.add_get("/staff/live", static_page("staff/live.html"))
     app.router.add_static("/static/", STATIC)
     return app
