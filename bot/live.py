@@ -255,17 +255,20 @@ class LiveService:
 
     async def finish(self, chat_id: int, reason: str, now: dt.datetime, agent: str | None = None) -> LiveChat:
         """End the chat, resume the bot; after a chat with an agent, record it as a ticket."""
-        chat = await self.live.end(chat_id, reason, now, agent=agent)
-        self.changed(chat_id, queue=True)
+        chat = await self.live.end(chat_id, reason, now, agent=agent, announce=False)
         try:
-            await self.assistant.append_events(chat.conversation_id, [{"event": "resume", "timestamp": now.timestamp()}])
-        except AssistantUnavailable as exc:
-            log.warning("live chat %s: Rasa could not be resumed (%s)", chat_id, exc)
-        if chat.agent and reason in ("ended", "handed_back"):
-            number = await self.record_ticket(chat, now)
-            await self.live.set_ticket(chat.id, number)
-            chat = await self.live.get(chat_id)
-        return chat
+            try:
+                await self.assistant.append_events(chat.conversation_id, [{"event": "resume", "timestamp": now.timestamp()}])
+            except AssistantUnavailable as exc:
+                log.warning("live chat %s: Rasa could not be resumed (%s)", chat_id, exc)
+            if chat.agent and reason in ("ended", "handed_back"):
+                # Before the customer hears the chat ended: their CSAT question needs the ticket.
+                number = await self.record_ticket(chat, now)
+                await self.live.set_ticket(chat.id, number)
+        finally:
+            await self.live.announce_end(chat_id, now)
+            self.changed(chat_id, queue=True)
+        return await self.live.get(chat_id)
 
     async def record_ticket(self, chat: LiveChat, now: dt.datetime) -> str:
         """A resolved ticket for the chat: redacted transcript, agent, timings."""
@@ -328,3 +331,49 @@ def timing_note(chat: LiveChat, now: dt.datetime) -> str:
     if chat.claimed_at:
         parts.append(f"Duration with the agent {_duration(((chat.ended_at or now) - chat.claimed_at).total_seconds())}.")
     return " ".join(parts)
+
+
+def _median_p90(values: list[float]) -> dict[str, float | None]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"median_s": None, "p90_s": None}
+    return {
+        "median_s": round(ordered[len(ordered) // 2], 1),
+        "p90_s": round(ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))], 1),
+    }
+
+
+async def live_report(store: Store, policy: SupportPolicy, first_day: dt.date, days: int) -> dict[str, Any]:
+    """The report's live chat figures: chats per day (company-local dates), how long
+    customers waited for an agent, how long the agent took to write first, and whether
+    that first reply came within the policy's first-response target for the severity."""
+    since = dt.datetime.combine(first_day, dt.time(), tzinfo=policy.tz)
+    chats = await LiveStore(store.engine).requested_between(since, since + dt.timedelta(days=days))
+    per_day = []
+    for offset in range(days):
+        day = first_day + dt.timedelta(days=offset)
+        todays = [c for c in chats if c.requested_at.astimezone(policy.tz).date() == day]
+        per_day.append({
+            "date": day.isoformat(), "requested": len(todays),
+            "claimed": sum(1 for c in todays if c.claimed_at is not None),
+        })
+    waits = [(c.claimed_at - c.requested_at).total_seconds() for c in chats if c.claimed_at]
+    first_replies = [(c.first_reply_at - c.claimed_at).total_seconds() for c in chats if c.first_reply_at and c.claimed_at]
+    met = missed = 0
+    for c in chats:
+        if c.first_reply_at is None:
+            continue
+        due = policy.response_due(c.severity or SEVERITY_ORDER[-1], c.requested_at)
+        if c.first_reply_at <= due:
+            met += 1
+        else:
+            missed += 1
+    return {
+        "days": per_day,
+        "requested": len(chats),
+        "claimed": sum(1 for c in chats if c.claimed_at is not None),
+        "unclaimed": sum(1 for c in chats if c.claimed_at is None and c.status == "ended"),
+        "wait": _median_p90(waits),
+        "first_reply": _median_p90(first_replies),
+        "first_reply_within_policy": {"met": met, "missed": missed},
+    }

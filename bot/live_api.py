@@ -30,7 +30,7 @@ from bot.answers import format_time
 from bot.api import ALLOWED_ORIGINS, ASSISTANT, LIVE, CLOCK, POLICY, SENDER_RE, SENDER_RULE, ApiError, read_json_object
 from bot.chat_api import CHANNELS, enforce_read_limit, enforce_rate_limits
 from bot.live import LiveService, LiveUnavailable
-from bot.live_store import QUEUE, ChatConflict, ChatNotFound, LiveChat, severity_rank
+from bot.live_store import END_REASONS, QUEUE, ChatConflict, ChatNotFound, LiveChat, severity_rank
 from bot.staff_api import STAFF_TOKENS, staff_member
 from bot.transcripts import conversation_turns
 
@@ -230,8 +230,13 @@ async def _stream(request: web.Request, chat_id: int, after: int, with_queue: bo
                 if queue != last_queue:
                     await response.write(_sse("queue", queue))
                     last_queue = queue
+            # An ended chat's stream closes once its closing status event was sent (written
+            # after the ticket), or, should that never come, a while after the end.
             if chat.status == "ended" and after >= chat.last_seq:
-                break
+                last = await service.live.events_after(chat_id, chat.last_seq - 1)
+                closed = bool(last) and last[0].kind == "status" and last[0].text in END_REASONS
+                if closed or (chat.ended_at and (request.app[CLOCK]() - chat.ended_at).total_seconds() > 30):
+                    break
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break

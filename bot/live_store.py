@@ -316,8 +316,14 @@ class LiveStore:
             raise StoreUnavailable(f"could not transfer the chat ({type(exc).__name__})") from exc
         return await self.get(chat_id)
 
-    async def end(self, chat_id: int, reason: str, now: dt.datetime, agent: str | None = None) -> LiveChat:
-        """End a chat ("ended"/"handed_back" by its agent, "ticket"/"cancelled" by the customer)."""
+    async def end(
+        self, chat_id: int, reason: str, now: dt.datetime, agent: str | None = None, announce: bool = True
+    ) -> LiveChat:
+        """End a chat ("ended"/"handed_back" by its agent, "ticket"/"cancelled" by the customer).
+
+        With `announce` False the closing status event is left to `announce_end`, so that
+        what must exist when the customer hears of it (the ticket) can be made first.
+        """
         if reason not in END_REASONS:
             raise ValueError(f"reason must be one of {', '.join(END_REASONS)}")
         now = _utc(now)
@@ -333,11 +339,22 @@ class LiveStore:
                 if ended.first() is None:
                     await self.get(chat_id)
                     raise ChatConflict("this chat has ended already, or another agent has it")
-                await self._append(conn, chat_id, "status", "system", agent, reason, None, now, allow_ended=True)
+                if announce:
+                    await self._append(conn, chat_id, "status", "system", agent, reason, None, now, allow_ended=True)
                 await self._notify(conn, QUEUE)
         except (SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable(f"could not end the chat ({type(exc).__name__})") from exc
         return await self.get(chat_id)
+
+    async def announce_end(self, chat_id: int, now: dt.datetime) -> None:
+        """The closing status event of an ended chat (see `end`)."""
+        chat = await self.get(chat_id)
+        try:
+            async with self.engine.begin() as conn:
+                await self._append(conn, chat_id, "status", "system", chat.agent, chat.end_reason, None, now,
+                                   allow_ended=True)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"could not end the chat ({type(exc).__name__})") from exc
 
     async def set_ticket(self, chat_id: int, number: str) -> None:
         try:
@@ -437,7 +454,7 @@ class LiveStore:
 
     # -- report --------------------------------------------------------------------
 
-    async def ended_between(self, start: dt.datetime, end: dt.datetime) -> list[LiveChat]:
+    async def requested_between(self, start: dt.datetime, end: dt.datetime) -> list[LiveChat]:
         rows = await self._fetch(
             sa.select(live_chats).where(live_chats.c.requested_at >= _utc(start), live_chats.c.requested_at < _utc(end))
             .order_by(live_chats.c.requested_at)

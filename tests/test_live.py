@@ -121,3 +121,36 @@ async def test_the_hub_wakes_subscribers_of_that_chat_only():
     assert not two.is_set()
     hub.publish(1)
     await asyncio.wait_for(one.wait(), 1)
+
+
+async def test_the_offer_follows_the_clock_and_the_console(store, policy):
+    """What action_request_human asks before offering a chat: fixed clocks, real presence rows."""
+    from bot.live import live_availability
+    from bot.settings import Settings
+
+    settings = Settings(live_presence_stale_s=60)
+    assert (await live_availability(store, policy, settings, MONDAY_AFTERNOON)).reason == "nobody_online"
+    await LiveStore(store.engine).set_presence("alice", "online", MONDAY_AFTERNOON)
+    assert (await live_availability(store, policy, settings, MONDAY_AFTERNOON)).available
+    away = await live_availability(store, policy, settings, MONDAY_AFTERNOON + dt.timedelta(minutes=5))
+    assert away.reason == "nobody_online"  # the console stopped beating
+    await LiveStore(store.engine).set_presence("alice", "online", MONDAY_NIGHT)
+    night = await live_availability(store, policy, settings, MONDAY_NIGHT)
+    assert (night.available, night.reason, night.next_opening) == (False, "closed", dt.datetime(2026, 12, 1, 9, 30, tzinfo=HNL))
+
+
+async def test_the_report_counts_chats_waits_and_first_replies(store, policy):
+    from bot.live import live_report
+
+    live = LiveStore(store.engine)
+    quick, _ = await live.start("w-quick-" + "e" * 20, "web_chat", "high", {}, MONDAY_AFTERNOON)
+    await live.claim(quick.id, "alice", MONDAY_AFTERNOON + dt.timedelta(seconds=40))
+    await live.append(quick.id, "message", "agent", "alice", "hi", MONDAY_AFTERNOON + dt.timedelta(seconds=70), agent="alice")
+    await live.end(quick.id, "ended", MONDAY_AFTERNOON + dt.timedelta(minutes=5), agent="alice")
+    missed, _ = await live.start("w-missed-" + "f" * 20, "web_chat", None, {}, MONDAY_AFTERNOON)
+    await live.end(missed.id, "ticket", MONDAY_AFTERNOON + dt.timedelta(minutes=4))
+    report = await live_report(store, policy, MONDAY_AFTERNOON.date() - dt.timedelta(days=1), 2)
+    assert report["days"][1] == {"date": "2026-11-30", "requested": 2, "claimed": 1}
+    assert (report["requested"], report["claimed"], report["unclaimed"]) == (2, 1, 1)
+    assert report["wait"]["median_s"] == 40.0 and report["first_reply"]["median_s"] == 30.0
+    assert report["first_reply_within_policy"] == {"met": 1, "missed": 0}

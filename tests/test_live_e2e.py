@@ -14,7 +14,9 @@ import dataclasses
 import json
 import os
 import secrets
+import re
 import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -55,6 +57,7 @@ class LiveStack:
     agent: str  # the one the agent's console talks to (another process on PostgreSQL)
     token: str
     processes: int
+    demo: str  # the demo website that embeds the widget (another origin)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def live_stack(tmp_path_factory):
         second.wait_ready(stack.settings.startup_timeout_s)
         agent_url = f"http://{stack.settings.host}:{port}"
     token = stack.settings.staff_tokens.split(",")[0].split(":", 1)[1]
-    yield LiveStack(stack.web, agent_url, token, 2 if database else 1)
+    yield LiveStack(stack.web, agent_url, token, 2 if database else 1, stack.demo)
     stop_all(services)
 
 
@@ -236,3 +239,87 @@ async def test_an_agent_takes_over_and_hands_back(live_stack):
         assert ("agent", "agent reply 5") in speakers and ("customer", "customer message 5") in speakers
         assert sum(1 for s in speakers if s == ("customer", "customer message 5")) == 1
         assert any("First agent reply" in n["text"] for n in ticket["notes"])
+
+
+# -- in a real browser: the customer's widget and the agent's console side by side --------
+
+
+@pytest.mark.browser
+def test_widget_and_console_in_a_browser(live_stack, browser):
+    from playwright.sync_api import expect
+
+    from tests.test_staff_browser import sign_in
+    from tests.test_widget_browser import CUSTOMER, open_page, open_widget, say, screenshot
+
+    customer = open_page(browser)
+    agent = open_page(browser)
+    try:
+        agent.goto(live_stack.agent + "/staff/live")
+        sign_in(agent, live_stack.token)
+        expect(agent.get_by_test_id("presence")).to_have_value("online")
+        expect(agent.get_by_test_id("live-status")).to_contain_text("Customers are offered a live chat")
+
+        open_widget(customer, live_stack.demo + "/demo/site")
+        say(customer, "The POS app crashes every time I print a receipt")
+        say(customer, "I want to talk to a human")
+        customer.get_by_test_id("live-start").click()
+        expect(customer.get_by_test_id("live-queue")).to_contain_text("You're number 1 in the queue")
+
+        item = agent.get_by_test_id("live-queue-item").first
+        expect(item).to_have_attribute("data-status", "waiting")
+        item.click()
+        expect(agent.get_by_test_id("chat-log")).to_contain_text("talk to a human")
+        agent.get_by_test_id("claim").click()
+        expect(customer.get_by_test_id("log")).to_contain_text("tester from our support team joined the chat.")
+        expect(customer.get_by_test_id("live-queue")).to_have_count(0)
+
+        # The customer types: the agent sees it, then the message.
+        box = customer.get_by_test_id("input")
+        box.fill("It started after <b>yesterday's</b> update")
+        expect(agent.get_by_test_id("customer-typing")).to_be_visible()
+        box.press("Enter")
+        expect(agent.get_by_test_id("chat-log")).to_contain_text("It started after <b>yesterday's</b> update")
+
+        # The agent types and answers; the customer sees the name, "typing…", the answer,
+        # and their own message marked read.
+        agent.get_by_test_id("reply").fill("Thanks! Please open Settings > Printer and tap <i>Reset</i>.")
+        expect(customer.get_by_test_id("agent-typing")).to_contain_text("tester is typing…")
+        agent.get_by_test_id("send-reply").click()
+        agent_message = customer.locator('[data-testid="message"][data-from="agent"]').last
+        expect(agent_message).to_contain_text("Thanks! Please open Settings > Printer and tap <i>Reset</i>.")
+        expect(agent_message.get_by_test_id("agent-name")).to_have_text("tester · support team")
+        expect(customer.locator(CUSTOMER).last).to_have_attribute("data-state", "read")
+        assert customer.locator("i").count() == 0 and customer.evaluate("document.querySelectorAll('b').length") == 0
+        screenshot(customer, "live-widget.png")
+        screenshot(agent, "live-console.png")
+
+        # A reload keeps the live chat: the turns are back, and messages still flow.
+        customer.reload()
+        expect(customer.get_by_test_id("input")).to_be_enabled()
+        if not customer.get_by_test_id("panel").is_visible():
+            customer.get_by_test_id("launcher").click()
+        expect(customer.locator('[data-testid="message"][data-from="agent"]')).to_have_count(1)
+        expect(customer.get_by_test_id("input")).to_have_attribute("placeholder", "Message our team…")
+        box = customer.get_by_test_id("input")
+        box.fill("Reset worked, thank you")
+        box.press("Enter")
+        expect(agent.get_by_test_id("chat-log")).to_contain_text("Reset worked, thank you")
+        assert customer.locator(CUSTOMER).filter(has_text="Reset worked, thank you").count() == 1
+
+        # Hand back: the bot is back, the customer is asked for a rating, the ticket has it all.
+        agent.get_by_test_id("handback").click()
+        expect(agent.get_by_test_id("chat-log")).to_contain_text(re.compile(r"Recorded as ticket MK-[A-Z0-9]{6}"))
+        expect(customer.get_by_test_id("log")).to_contain_text("You're back with the assistant.")
+        expect(customer.get_by_test_id("csat-prompt")).to_be_visible()
+        number = re.search(r"MK-[A-Z0-9]{6}", agent.get_by_test_id("chat-log").inner_text()).group(0)
+        request = urllib.request.Request(live_stack.agent + f"/api/staff/tickets/{number}",
+                                         headers={"Authorization": f"Bearer {live_stack.token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            ticket = json.loads(response.read())
+        speakers = [(t["speaker"], t["text"]) for t in ticket["transcript"]]
+        assert ("agent", "Thanks! Please open Settings > Printer and tap <i>Reset</i>.") in speakers
+        assert ("customer", "Reset worked, thank you") in speakers
+        assert customer.problems == [] and agent.problems == []
+    finally:
+        customer.context.close()
+        agent.context.close()

@@ -25,6 +25,7 @@
     var lastSeq = 0;
     var sentByClientId = {}; // client_id → the customer's log item, for messages typed here
     var itemsBySeq = [];     // [{seq, item}] of the customer's messages, for read marks
+    var readUpTo = 0;        // the agent has read the customer's messages up to this seq
     var queueItem = null;
     var streamAbort = null;
     var pollTimer = null;
@@ -74,8 +75,18 @@
 
     // ------------------------------------------------------------ the chat
 
-    function open(newChat, queue) {
+    // Seqs are per chat: a new chat starts from nothing.
+    function fresh(newChat) {
       chat = newChat;
+      lastSeq = 0;
+      readUpTo = 0;
+      itemsBySeq = [];
+      sentByClientId = {};
+      failures = 0;
+    }
+
+    function open(newChat, queue) {
+      fresh(newChat);
       host.setLive(true);
       showQueue(queue);
       connect();
@@ -154,9 +165,9 @@
         clearTimeout(typingTimer);
         typingTimer = setTimeout(function () { agentTyping.hidden = true; }, TYPING_SHOW_MS);
       } else if (event.kind === "read" && event.sender === "agent") {
-        var upTo = parseInt(event.text, 10) || 0;
+        readUpTo = Math.max(readUpTo, parseInt(event.text, 10) || 0);
         itemsBySeq.forEach(function (entry) {
-          if (entry.seq <= upTo) { host.setDelivery(entry.item, "read", "Read"); }
+          if (entry.seq <= readUpTo) { host.setDelivery(entry.item, "read", "Read"); }
         });
       } else if (event.kind === "status") {
         status(event);
@@ -258,6 +269,11 @@
       // A customer message is on its way: its client id lets the stream recognise it.
       sending: function (clientId, item) { if (chat) { sentByClientId[clientId] = item; } },
       active: function () { return !!chat; },
+      // The server answered the message with its seq: it may have been read already.
+      delivered: function (item, seq) {
+        if (!itemsBySeq.some(function (entry) { return entry.item === item; })) { itemsBySeq.push({ seq: seq, item: item }); }
+        if (seq <= readUpTo) { host.setDelivery(item, "read", "Read"); }
+      },
       typed: function () {
         if (!chat || Date.now() - lastTypingSent < TYPING_SEND_EVERY_MS) { return; }
         lastTypingSent = Date.now();
@@ -268,7 +284,7 @@
         if (!host.sender()) { return Promise.resolve(); }
         return host.request(base(), {}, 15000).then(function (result) {
           if (result.status !== 200 || !result.body || !result.body.chat) { return; }
-          chat = result.body.chat;
+          fresh(result.body.chat);
           host.setLive(true);
           (result.body.events || []).forEach(handle);
           if (chat && chat.status === "waiting") { showQueue(result.body.queue); }

@@ -535,6 +535,7 @@
     if (result.status === 200 && result.body && Array.isArray(result.body.messages)) {
       state.queue.shift();
       setDelivery(entry.item, "sent");
+      if (live && result.body.live) { live.delivered(entry.item, result.body.live.seq); }
       if (typeof result.body.stored_message === "string") {
         // What was stored, with the card number or password the customer typed hidden.
         entry.item.querySelector(".mk-bubble").textContent = result.body.stored_message;
