@@ -105,8 +105,8 @@ async def run(args: argparse.Namespace) -> None:
         rate_per_conversation=6000, rate_burst_conversation=1000, rate_per_client=60000, rate_burst_client=10000,
         rate_reads_per_client=60000, rate_burst_reads_client=10000,
     )
-    upgrade(database)
-    services = start_all(settings, ensure_model(settings))
+    await asyncio.to_thread(upgrade, database)
+    services = await asyncio.to_thread(lambda: start_all(settings, ensure_model(settings)))
     customer_url = agent_url = f"http://127.0.0.1:{settings.web_port}"
     if database.startswith("postgresql"):
         port = free_port()

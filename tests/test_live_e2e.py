@@ -291,6 +291,7 @@ def test_widget_and_console_in_a_browser(live_stack, browser):
         expect(customer.locator(CUSTOMER).last).to_have_attribute("data-state", "read")
         assert customer.locator("i").count() == 0 and customer.evaluate("document.querySelectorAll('b').length") == 0
         screenshot(customer, "live-widget.png")
+        agent.evaluate("window.scrollTo(0, 0)")
         screenshot(agent, "live-console.png")
 
         # A reload keeps the live chat: the turns are back, and messages still flow.

@@ -50,7 +50,11 @@
       var group = el("div", { "class": "mk-replies", role: "group", "aria-label": "Chat with a person" });
       var start = el("button", { type: "button", "class": "mk-reply", "data-testid": "live-start" }, "Chat with an agent now");
       var ticket = el("button", { type: "button", "class": "mk-reply", "data-testid": "live-decline" }, "Leave a ticket");
-      start.addEventListener("click", function () { group.remove(); begin(); });
+      start.addEventListener("click", function () {
+        group.remove();
+        item.appendChild(el("div", { "class": "mk-bubble" }, "Connecting you with our team…"));
+        begin();
+      });
       ticket.addEventListener("click", function () {
         group.remove();
         item.appendChild(el("div", { "class": "mk-bubble" }, "OK: answer the questions below and we'll open a ticket."));
