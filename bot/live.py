@@ -6,8 +6,8 @@ One straight path:
    least one agent is online in the console (pure function of policy, time, presence).
 2. `start` — the customer chose "Chat with an agent now": the chat joins the queue and
    Rasa's tracker gets `pause` (Rasa's own ConversationPaused event), so Rasa does not
-   answer; the support-request form is stopped. The customer's messages are appended to
-   the tracker as user events, so it keeps the whole conversation.
+   answer; the support-request form is stopped. When the chat ends, its messages are
+   appended to the tracker (`tracker_turns`), so it keeps the whole conversation.
 3. `relay_customer` / agent messages — stored as numbered `live_events`
    (bot/live_store.py) and delivered to streams by `LiveHub`.
 4. `finish` — the agent ends or hands back: Rasa gets `resume`, the chat becomes a
@@ -234,41 +234,41 @@ class LiveService:
             return None
         event = await self.live.append(chat.id, "message", "customer", None, text, now, client_id=client_id)
         self.changed(chat.id)
-        if event.created_at == now:  # not a resend of a message relayed already
-            # Recorded as a user event, not through the REST channel: no NLU parse per live
-            # message (on 2 cores, 20 chats' parses held deliveries up by a second).
-            try:
-                await self.assistant.append_events(
-                    conversation_id,
-                    [{"event": "user", "text": text, "timestamp": now.timestamp(), "metadata": metadata,
-                      "input_channel": "rest",
-                      # Not parsed: a message to a person, for the record (no intent).
-                      "parse_data": {"intent": {"name": None, "confidence": 0.0}, "entities": []}}],
-                )
-            except AssistantUnavailable as exc:
-                log.warning("live chat %s: Rasa did not record a customer message (%s)", chat.id, exc)
         return chat, event
 
     async def agent_message(self, chat_id: int, agent: str, text: str, client_id: str | None, now: dt.datetime) -> Any:
         event = await self.live.append(chat_id, "message", "agent", agent, text, now, client_id=client_id, agent=agent)
         self.changed(chat_id)
-        chat = await self.live.get(chat_id)
-        # The tracker keeps the whole conversation: the agent's turn as a bot utterance.
-        try:
-            await self.assistant.append_events(
-                chat.conversation_id,
-                [{"event": "bot", "text": text, "timestamp": now.timestamp(), "metadata": {"live_agent": agent}}],
-            )
-        except AssistantUnavailable as exc:
-            log.warning("live chat %s: the agent's message was not added to Rasa's tracker (%s)", chat_id, exc)
         return event
+
+    async def tracker_turns(self, chat: LiveChat, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        """The chat's messages as Rasa events, with their own times: customer turns as user
+        events (not parsed: they were for a person), agent turns as bot utterances marked
+        with the agent's name. Added in one call when the chat ends, so that Rasa does not
+        load and save the conversation once per live message."""
+        turns: list[dict[str, Any]] = []
+        for e in await self.live.events_after(chat.id, 0, limit=10_000):
+            if e.kind != "message":
+                continue
+            if e.sender == "customer":
+                turns.append({
+                    "event": "user", "text": e.text, "timestamp": e.created_at.timestamp(), "metadata": metadata,
+                    "input_channel": "rest", "parse_data": {"intent": {"name": None, "confidence": 0.0}, "entities": []},
+                })
+            else:
+                turns.append({"event": "bot", "text": e.text, "timestamp": e.created_at.timestamp(),
+                              "metadata": {"live_agent": e.author}})
+        return turns
 
     async def finish(self, chat_id: int, reason: str, now: dt.datetime, agent: str | None = None) -> LiveChat:
         """End the chat, resume the bot; after a chat with an agent, record it as a ticket."""
         chat = await self.live.end(chat_id, reason, now, agent=agent, announce=False)
         try:
             try:
-                await self.assistant.append_events(chat.conversation_id, [{"event": "resume", "timestamp": now.timestamp()}])
+                turns = await self.tracker_turns(chat, {"channel": chat.channel})
+                await self.assistant.append_events(
+                    chat.conversation_id, [*turns, {"event": "resume", "timestamp": now.timestamp()}]
+                )
             except AssistantUnavailable as exc:
                 log.warning("live chat %s: Rasa could not be resumed (%s)", chat_id, exc)
             if chat.agent and reason in ("ended", "handed_back"):

@@ -215,6 +215,7 @@ async def _stream(request: web.Request, chat_id: int, after: int, with_queue: bo
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STREAM_MAX_S
     last_queue: dict[str, Any] | None = None
+    status: str | None = None
     try:
         await response.write(b"retry: 1000\n\n")
         while True:
@@ -223,20 +224,23 @@ async def _stream(request: web.Request, chat_id: int, after: int, with_queue: bo
             for event in events:
                 await response.write(_sse("live", event.to_json(), event.seq))
                 after = event.seq
-            chat = await service.live.get(chat_id)
-            if with_queue and chat.status == "waiting":
-                queue = await service.queue_info(chat, request.app[CLOCK]())
-                queue.pop("waited_s")
-                if queue != last_queue:
-                    await response.write(_sse("queue", queue))
-                    last_queue = queue
-            # An ended chat's stream closes once its closing status event was sent (written
-            # after the ticket), or, should that never come, a while after the end.
-            if chat.status == "ended" and after >= chat.last_seq:
-                last = await service.live.events_after(chat_id, chat.last_seq - 1)
-                closed = bool(last) and last[0].kind == "status" and last[0].text in END_REASONS
-                if closed or (chat.ended_at and (request.app[CLOCK]() - chat.ended_at).total_seconds() > 30):
-                    break
+            # Messages alone do not change a claimed chat's state: no need to read it again.
+            if not events or status in (None, "waiting") or any(e.kind == "status" for e in events):
+                chat = await service.live.get(chat_id)
+                status = chat.status
+                if with_queue and chat.status == "waiting":
+                    queue = await service.queue_info(chat, request.app[CLOCK]())
+                    queue.pop("waited_s")
+                    if queue != last_queue:
+                        await response.write(_sse("queue", queue))
+                        last_queue = queue
+                # An ended chat's stream closes once its closing status event was sent
+                # (written after the ticket), or, should that never come, a while after the end.
+                if chat.status == "ended" and after >= chat.last_seq:
+                    last = await service.live.events_after(chat_id, chat.last_seq - 1)
+                    closed = bool(last) and last[0].kind == "status" and last[0].text in END_REASONS
+                    if closed or (chat.ended_at and (request.app[CLOCK]() - chat.ended_at).total_seconds() > 30):
+                        break
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
