@@ -194,9 +194,7 @@ async def chat(request: web.Request) -> web.Response:
         # empty conversation in that server's memory, so a half-filled form would silently
         # vanish ("yes" at the summary got "I didn't understand"). Refuse; it is resent.
         raise AssistantUnavailable("the database does not answer")
-    live = await request.app[LIVE].relay_customer(
-        sender, message, metadata, live_client_id(body), request.app[CLOCK]()
-    )
+    live = await request.app[LIVE].relay_customer(sender, message, live_client_id(body), request.app[CLOCK]())
     if live is not None:
         # A person has (or is about to take) the chat: the bot is paused (bot/live.py).
         chat, event = live

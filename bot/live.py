@@ -225,10 +225,10 @@ class LiveService:
         return chat
 
     async def relay_customer(
-        self, conversation_id: str, text: str, metadata: dict[str, Any], client_id: str | None, now: dt.datetime
+        self, conversation_id: str, text: str, client_id: str | None, now: dt.datetime
     ) -> tuple[LiveChat, Any] | None:
-        """While a chat is open, store the (redacted) message for the agent and let Rasa's
-        paused tracker record it; None when no live chat is open."""
+        """While a chat is open, store the (redacted) message for the agent (Rasa's tracker
+        gets it when the chat ends); None when no live chat is open."""
         chat = await self.live.open_for(conversation_id)
         if chat is None:
             return None
@@ -253,7 +253,7 @@ class LiveService:
             if e.sender == "customer":
                 turns.append({
                     "event": "user", "text": e.text, "timestamp": e.created_at.timestamp(), "metadata": metadata,
-                    "input_channel": "rest", "parse_data": {"intent": {"name": None, "confidence": 0.0}, "entities": []},
+                    "input_channel": "rest", "parse_data": {"text": e.text, "entities": []},  # no intent: not parsed
                 })
             else:
                 turns.append({"event": "bot", "text": e.text, "timestamp": e.created_at.timestamp(),
@@ -264,13 +264,16 @@ class LiveService:
         """End the chat, resume the bot; after a chat with an agent, record it as a ticket."""
         chat = await self.live.end(chat_id, reason, now, agent=agent, announce=False)
         try:
+            resume = {"event": "resume", "timestamp": now.timestamp()}
             try:
                 turns = await self.tracker_turns(chat, {"channel": chat.channel})
-                await self.assistant.append_events(
-                    chat.conversation_id, [*turns, {"event": "resume", "timestamp": now.timestamp()}]
-                )
+                await self.assistant.append_events(chat.conversation_id, [*turns, resume])
             except AssistantUnavailable as exc:
-                log.warning("live chat %s: Rasa could not be resumed (%s)", chat_id, exc)
+                log.warning("live chat %s: the chat's turns did not reach Rasa's tracker (%s)", chat_id, exc)
+                try:  # the bot must come back in any case
+                    await self.assistant.append_events(chat.conversation_id, [resume])
+                except AssistantUnavailable as again:
+                    log.warning("live chat %s: Rasa could not be resumed (%s)", chat_id, again)
             if chat.agent and reason in ("ended", "handed_back"):
                 # Before the customer hears the chat ended: their CSAT question needs the ticket.
                 number = await self.record_ticket(chat, now)

@@ -239,6 +239,11 @@ async def test_an_agent_takes_over_and_hands_back(live_stack):
         assert ("agent", "agent reply 5") in speakers and ("customer", "customer message 5") in speakers
         assert sum(1 for s in speakers if s == ("customer", "customer message 5")) == 1
         assert any("First agent reply" in n["text"] for n in ticket["notes"])
+        # Rasa's tracker keeps the whole conversation, the live turns included.
+        status, history = await customer.call("GET", f"/api/conversations/{sender}/history")
+        turns = [(t["speaker"], t["text"]) for t in history["messages"]]
+        assert ("agent", "agent reply 5") in turns and ("customer", "customer message 5") in turns
+        assert turns.index(("agent", "agent reply 5")) < turns.index(("customer", "hello"))
 
 
 # -- in a real browser: the customer's widget and the agent's console side by side --------
