@@ -508,8 +508,10 @@
     var epoch = state.epoch;
     var body = { sender: state.sender, message: entry.message, channel: CHANNEL };
     if (state.identity) { body.identity = state.identity; }
-    body.client_id = entry.id;
-    if (live) { live.sending(entry.id, entry.item); }
+    if (live && live.active()) {  // to a person: the id makes a resend reach them once
+      body.client_id = entry.id;
+      live.sending(entry.id, entry.item);
+    }
     state.inFlight = true;
     setDelivery(entry.item, "sending");
     typing.hidden = false;
