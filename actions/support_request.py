@@ -96,9 +96,13 @@ class ActionRequestHuman(Action):
             )
         )
         metadata = tracker.latest_message.get("metadata") or {}
+        state = None
         if not metadata.get("live_declined"):
-            state = await live_availability(await resources.store(), policy, resources.settings(), resources.now())
-            if state.available:
+            try:
+                state = await live_availability(await resources.store(), policy, resources.settings(), resources.now())
+            except StoreUnavailable as exc:  # no offer then; the ticket path below still works
+                log.warning("live chat availability unknown: %s", exc)
+            if state is not None and state.available:
                 # The widget shows "Chat with an agent now" / "Leave a ticket"; the form below
                 # is the ticket path, and goes on if the customer answers it instead.
                 dispatcher.utter_message(
