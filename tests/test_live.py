@@ -154,3 +154,21 @@ async def test_the_report_counts_chats_waits_and_first_replies(store, policy):
     assert (report["requested"], report["claimed"], report["unclaimed"]) == (2, 1, 1)
     assert report["wait"]["median_s"] == 40.0 and report["first_reply"]["median_s"] == 30.0
     assert report["first_reply_within_policy"] == {"met": 1, "missed": 0}
+
+
+async def test_a_long_wait_offers_the_ticket_with_place_and_estimate(store, policy):
+    from bot.live import LiveService
+
+    live = LiveStore(store.engine)
+    service = LiveService(store, live, None, policy, LiveHub(), STALE, dt.timedelta(seconds=180))  # type: ignore[arg-type]
+    await live.set_presence("alice", "online", MONDAY_AFTERNOON)
+    first, _ = await live.start("w-first-" + "g" * 20, "web_chat", "low", {}, MONDAY_AFTERNOON)
+    second, _ = await live.start("w-second-" + "h" * 20, "web_chat", "low", {}, MONDAY_AFTERNOON)
+    early = await service.queue_info(second, MONDAY_AFTERNOON + dt.timedelta(seconds=179))
+    assert (early["position"], early["estimated_wait_s"], early["offer_ticket"]) == (2, 240, False)
+    late = await service.queue_info(second, MONDAY_AFTERNOON + dt.timedelta(seconds=181))
+    assert late["offer_ticket"] and late["waited_s"] == 181
+    claimed = await live.claim(first.id, "alice", MONDAY_AFTERNOON + dt.timedelta(seconds=30))
+    assert (await service.queue_info(claimed, MONDAY_AFTERNOON + dt.timedelta(seconds=400)))["offer_ticket"] is False
+    after_claim = await service.queue_info(await live.get(second.id), MONDAY_AFTERNOON + dt.timedelta(seconds=40))
+    assert (after_claim["position"], after_claim["estimated_wait_s"]) == (1, 30)  # the median recent wait

@@ -246,6 +246,29 @@ async def test_an_agent_takes_over_and_hands_back(live_stack):
         assert turns.index(("agent", "agent reply 5")) < turns.index(("customer", "hello"))
 
 
+async def test_leaving_the_queue_for_a_ticket_keeps_what_was_written(live_stack):
+    async with aiohttp.ClientSession() as session:
+        customer = Client(session, live_stack.customer)
+        agent = Client(session, live_stack.agent, live_stack.token)
+        await agent.call("POST", "/api/staff/live/presence", {"status": "online"})
+        sender = conversation()
+        await customer.say(sender, "I want to talk to a human please")
+        status, started = await customer.call("POST", f"/api/conversations/{sender}/live", {"channel": "web_chat"})
+        assert status == 201
+        problem = "Makana Books 4.2 stops exporting invoices to PDF since this morning's update"
+        said = await customer.say(sender, problem)
+        assert said["messages"] == [] and said["live"]["status"] == "waiting"
+        status, left = await customer.call("POST", f"/api/conversations/{sender}/live/leave", {"ticket": True})
+        assert status == 200 and left["chat"]["end_reason"] == "ticket"
+        texts = " ".join(m.get("text") or "" for m in left["messages"])
+        assert "I'll pass this to our support team" in texts  # the ticket form, without a second offer
+        assert not any((m.get("custom") or {}).get("live_offer") for m in left["messages"])
+        status, history = await customer.call("GET", f"/api/conversations/{sender}/history")
+        assert ("customer", problem) in [(t["speaker"], t["text"]) for t in history["messages"]]
+        status, queue = await agent.call("GET", "/api/staff/live")
+        assert started["chat"]["id"] not in [c["id"] for c in queue["chats"]]
+
+
 # -- in a real browser: the customer's widget and the agent's console side by side --------
 
 
