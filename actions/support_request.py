@@ -45,6 +45,7 @@ from bot.intake import (
     on_call_text,
 )
 from bot.policy import SEVERITY_ORDER, SupportPolicy
+from bot.live import LIVE_OFFER, live_availability
 from bot.store import StoreUnavailable
 from bot.tickets import FIELDS, SupportRequest, open_ticket
 
@@ -91,6 +92,19 @@ class ActionRequestHuman(Action):
         if found.get("description") and found.get("description") != tracker.get_slot("description"):
             text += f" I've noted the problem as: “{found['description']}”. If that's not it, say “change the problem”."
         dispatcher.utter_message(text=text)
+        metadata = tracker.latest_message.get("metadata") or {}
+        state = None
+        if not metadata.get("live_declined"):
+            try:
+                state = await live_availability(await resources.store(), policy, resources.settings(), resources.now())
+            except StoreUnavailable as exc:  # no offer then; the ticket path below still works
+                log.warning("live chat availability unknown: %s", exc)
+            if state is not None and state.available:
+                # The widget shows "Chat with an agent now" / "Leave a ticket"; the form below
+                # is the ticket path, and goes on if the customer answers it instead.
+                dispatcher.utter_message(
+                    text=LIVE_OFFER, json_message={"live_offer": {"agents_online": state.agents_online}}
+                )
         description = found.get("description") or tracker.get_slot("description")
         if description and not tracker.get_slot("category"):
             found["category"] = (await triage(str(description))).proposal.category

@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.assistant import AssistantClient, AssistantUnavailable
+from bot.live import LiveService
 from bot.meetings import Calendar
 from bot.policy import SupportPolicy
 from bot.ratelimit import RateLimiter
@@ -53,6 +54,7 @@ READ_LIMIT = web.AppKey("read_limit", RateLimiter)
 ALLOWED_ORIGINS = web.AppKey("allowed_origins", frozenset)
 ALLOWED_HOSTS = web.AppKey("allowed_hosts", frozenset)
 CALENDAR = web.AppKey("calendar", Calendar)
+LIVE = web.AppKey("live", LiveService)
 
 
 class ApiError(Exception):

@@ -87,6 +87,13 @@ class AssistantClient:
             raise AssistantUnavailable("the assistant answered in an unexpected format")
         return data
 
+    async def append_events(self, sender: str, events: list[dict[str, Any]]) -> None:
+        """Append events to the conversation's tracker (Rasa's HTTP API), e.g. pause/resume."""
+        await self._request(
+            "POST", f"/conversations/{sender}/tracker/events", json=events,
+            params={"token": self._token, "include_events": "NONE"},
+        )
+
     async def readiness(self, timeout_s: float = 2.0) -> list[bool]:
         """For each server, whether it answers and has a model loaded."""
 

@@ -29,6 +29,7 @@ from bot.api import (
     CLOCK,
     CONVERSATION_LIMIT,
     HTTP,
+    LIVE,
     POLICY,
     NOT_YOUR_TICKET,
     READ_LIMIT,
@@ -68,6 +69,16 @@ def validate_chat(body: dict[str, Any], max_chars: int) -> tuple[str, str, str]:
     if channel not in CHANNELS:
         raise ApiError(422, "invalid_channel", f"`channel` must be one of {', '.join(CHANNELS)}.")
     return sender, message, channel
+
+
+def live_client_id(body: dict[str, Any]) -> str | None:
+    """The widget's id for a message, so that a resent message is relayed to the agent once."""
+    value = body.get("client_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        raise ApiError(422, "invalid_client_id", "`client_id` must be a string of 1 to 64 characters.")
+    return value
 
 
 def validate_timezone(value: Any) -> str | None:
@@ -184,6 +195,15 @@ async def chat(request: web.Request) -> web.Response:
         # empty conversation in that server's memory, so a half-filled form would silently
         # vanish ("yes" at the summary got "I didn't understand"). Refuse; it is resent.
         raise AssistantUnavailable("the database does not answer")
+    live = await request.app[LIVE].relay_customer(sender, message, live_client_id(body), request.app[CLOCK]())
+    if live is not None:
+        # A person has (or is about to take) the chat: the bot is paused (bot/live.py).
+        chat, event = live
+        notices = [{"text": notice(redaction.kinds), "buttons": []}] if redaction.changed else []
+        return web.json_response({
+            "sender": sender, "messages": notices, "stored_message": message if redaction.changed else None,
+            "live": {"chat_id": chat.id, "status": chat.status, "seq": event.seq},
+        })
     replies = [r.to_json() for r in await request.app[ASSISTANT].send(sender, message, metadata)]
     if not replies:
         if not all(await action_servers_up(request.app)):
@@ -207,7 +227,12 @@ async def history(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid_sender", f"The conversation id must be {SENDER_RULE}.")
     enforce_read_limit(request)
     tracker = await request.app[ASSISTANT].tracker(sender)
-    turns = conversation_turns(tracker.get("events") or [], redacted=False)
+    events = tracker.get("events") or []
+    chat = await request.app[LIVE].live.open_for(sender)
+    if chat is not None:
+        # The open live chat's turns come from its own log (GET .../live), with their ids.
+        events = [e for e in events if float(e.get("timestamp") or 0) < chat.requested_at.timestamp()]
+    turns = conversation_turns(events, redacted=False)
     return web.json_response({"sender": sender, "messages": turns})
 
 

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.live import live_report
 from bot.policy import SEVERITY_ORDER, SupportPolicy
 from bot.store import Store, StoreUnavailable, make_engine, tickets
 from bot.transcripts import RASA_EVENTS
@@ -188,6 +189,7 @@ async def build_report(
         "triage": triage_outcomes(ticket_rows),
         "languages": languages(events),
         "unanswered": group_questions(unanswered),
+        "live": await live_report(store, policy, first_day, days),
     }
 
 

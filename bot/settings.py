@@ -117,6 +117,10 @@ class Settings:
     google_api_endpoint: str = ""
     google_timeout_s: float = 10.0
     meet_room_url: str = "https://meet.google.com/makana-support-room"
+    # Live chat (bot/live.py): a waiting customer is offered a ticket after this long, and
+    # an agent counts as online while the console's heartbeat is younger than this.
+    live_wait_timeout_s: float = 180.0
+    live_presence_stale_s: float = 60.0
 
     def __post_init__(self) -> None:
         # Derived defaults, so that changing a port moves every URL that uses it.

@@ -50,14 +50,17 @@ def conversation_turns(events: Iterable[dict[str, Any]], *, redacted: bool) -> l
         if not text:
             continue
         at = dt.datetime.fromtimestamp(float(event.get("timestamp") or 0), tz=dt.timezone.utc)
-        turns.append(
-            {
-                "at": at.isoformat(),
-                "speaker": "customer" if kind == "user" else "assistant",
-                "text": redact(text) if redacted else text,
-                "buttons": buttons if kind == "bot" else [],
-            }
-        )
+        # A live agent's turn is kept in the tracker as a bot utterance marked with their name.
+        agent = (event.get("metadata") or {}).get("live_agent") if kind == "bot" else None
+        turn = {
+            "at": at.isoformat(),
+            "speaker": "customer" if kind == "user" else "agent" if agent else "assistant",
+            "text": redact(text) if redacted else text,
+            "buttons": buttons if kind == "bot" else [],
+        }
+        if agent:
+            turn["agent"] = str(agent)
+        turns.append(turn)
     return turns
 
 

@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from bot import chat_api, staff_api
+from bot import chat_api, live_api, staff_api
 from bot.api import (
     ALLOWED_HOSTS,
     ALLOWED_ORIGINS,
@@ -30,6 +30,7 @@ from bot.api import (
     CLOCK,
     CONVERSATION_LIMIT,
     HTTP,
+    LIVE,
     MAX_BODY_BYTES,
     POLICY,
     READ_LIMIT,
@@ -41,6 +42,8 @@ from bot.api import (
 )
 from bot.assistant import AssistantClient
 from bot.meetings import calendar_from_settings
+from bot.live import LiveHub, LiveService
+from bot.live_store import LiveStore
 from bot.notify import Notifier, run_outbox
 from bot.openapi import openapi_document
 from bot.policy import load_policy
@@ -276,12 +279,19 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
         )
         app[STORE] = await Store.open(settings.database_url)
         app[CALENDAR] = calendar_from_settings(settings)
+        hub = LiveHub()
+        await hub.start(settings.database_url)
+        app[LIVE] = LiveService(
+            app[STORE], LiveStore(app[STORE].engine), app[ASSISTANT], app[POLICY], hub,
+            dt.timedelta(seconds=settings.live_presence_stale_s), dt.timedelta(seconds=settings.live_wait_timeout_s),
+        )
         notifier = Notifier(settings, app[POLICY], session)
         outbox = asyncio.create_task(run_outbox(app[STORE], notifier, settings.outbox_interval_s, app[CLOCK]))
         yield
         outbox.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await outbox
+        await hub.close()
         await app[STORE].close()
         await session.close()
 
@@ -292,7 +302,9 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
     app.router.add_get("/api/openapi.json", openapi)
     chat_api.add_routes(app)
     staff_api.add_routes(app)
+    live_api.add_routes(app)
     app.router.add_get("/staff", static_page("staff/console.html"))
     app.router.add_get("/staff/report", static_page("staff/report.html"))
+    app.router.add_get("/staff/live", static_page("staff/live.html"))
     app.router.add_static("/static/", STATIC)
     return app

@@ -79,13 +79,16 @@ class Stack:
         service.wait_ready(self.settings.startup_timeout_s)
 
 
-def start_stack(data_dir: Path, database_url: str | None = None, replicas: int = 1, lock_store_url: str = "") -> Stack:
+def start_stack(
+    data_dir: Path, database_url: str | None = None, replicas: int = 1, lock_store_url: str = "",
+    policy_file: Path = POLICY_FILE,
+) -> Stack:
     """Rasa, the action server and the web service on free ports, with their own data.
 
     `replicas` > 1 starts that many Rasa servers, each with its own action server, behind
     the web service (the scaled-out topology; it needs `lock_store_url`)."""
     policy_copy = data_dir / "support_policy.yml"
-    shutil.copy(POLICY_FILE, policy_copy)
+    shutil.copy(policy_file, policy_copy)
     database_url = database_url or f"sqlite:///{data_dir / 'support.db'}"
     settings = Settings(
         rasa_port=free_port(),
@@ -252,6 +255,6 @@ async def store(request, tmp_path):
         import sqlalchemy as sa
 
         async with store.engine.begin() as conn:  # each test starts from empty tables
-            await conn.execute(sa.text("TRUNCATE tickets, notifications, audit_log RESTART IDENTITY CASCADE"))
+            await conn.execute(sa.text("TRUNCATE tickets, notifications, audit_log, live_chats, live_events, live_agents RESTART IDENTITY CASCADE"))
     yield store
     await store.close()

@@ -237,3 +237,30 @@ async def test_another_companys_product_is_declined_with_a_person_offered():
     events = await ActionAnswerQuestion().run(dispatcher, tracker("how do I cancel my Netflix subscription", "ask_question"), {})
     [message] = dispatcher.messages
     assert message["text"] == DECLINE_TEXT and SlotSet("faq_outcome", "declined") in events
+
+
+async def test_request_human_offers_a_live_chat_only_when_a_person_is_there(monkeypatch, store):
+    """Fixed clocks: in hours with an agent online the offer comes first; closed, nobody
+    online, or declined (the web service's metadata), only the ticket form."""
+    from bot.live_store import LiveStore
+
+    monday = dt.datetime(2026, 11, 30, 15, 0, tzinfo=ZoneInfo("Pacific/Honolulu"))
+
+    async def the_store():
+        return store
+
+    monkeypatch.setattr(resources, "store", the_store)
+
+    async def offered(at: dt.datetime, metadata: dict | None = None) -> bool:
+        monkeypatch.setattr(resources, "now", lambda: at)
+        dispatcher = CollectingDispatcher()
+        await ActionRequestHuman().run(dispatcher, tracker("/request_human", "request_human", metadata=metadata), {})
+        assert "I'll pass this to our support team" in dispatcher.messages[0]["text"]  # the ticket path goes on
+        return any((m.get("custom") or {}).get("live_offer") for m in dispatcher.messages)
+
+    assert not await offered(monday)  # nobody online
+    await LiveStore(store.engine).set_presence("alice", "online", monday)
+    assert await offered(monday)
+    assert not await offered(monday, {"live_declined": True})
+    await LiveStore(store.engine).set_presence("alice", "online", NOW)
+    assert not await offered(NOW)  # Saturday 19:00: closed

@@ -162,6 +162,7 @@
   stylesheet.addEventListener("load", function () { frame.hidden = false; });
   stylesheet.addEventListener("error", function () { frame.hidden = false; });
   root.appendChild(stylesheet);
+  root.appendChild(el("link", { rel: "stylesheet", href: BASE + "/static/live.css" }));  // live chat (live.js)
   root.appendChild(frame);
 
   var launcher = null;
@@ -271,7 +272,7 @@
 
   function addItem(from, extraClass) {
     var item = el("div", { "class": "mk-msg mk-from-" + from + (extraClass ? " " + extraClass : ""), "data-testid": "message", "data-from": from });
-    var speaker = { customer: "You", assistant: "Assistant", system: "Notice" }[from];
+    var speaker = { customer: "You", assistant: "Assistant", system: "Notice", agent: "Support team" }[from];
     item.appendChild(el("span", { "class": "mk-sr" }, speaker + ": "));
     log.appendChild(item);
     emptyHint.hidden = true;
@@ -483,7 +484,8 @@
     }
     removeQuickReplies();
     var item = addCustomer(shown || message, state.wait ? "queued" : "sending");
-    state.queue.push({ message: message, item: item });
+    // The id lets a resent message reach a live agent once (live.js).
+    state.queue.push({ message: message, item: item, id: newConversationId().slice(2, 34) });
     // Typing again while waiting out an outage is as good as "Retry now"; a rate limit is not.
     if (state.wait && state.wait.kind === "unreachable") { retryNow(); } else { pump(); }
   }
@@ -495,6 +497,10 @@
     var body = { sender: state.sender, message: entry.message, channel: CHANNEL };
     if (state.identity) { body.identity = state.identity; }
     if (state.zone) { body.timezone = state.zone; }
+    if (live && live.active()) {  // to a person: the id makes a resend reach them once
+      body.client_id = entry.id;
+      live.sending(entry.id, entry.item);
+    }
     state.inFlight = true;
     setDelivery(entry.item, "sending");
     typing.hidden = false;
@@ -520,6 +526,7 @@
     if (result.status === 200 && result.body && Array.isArray(result.body.messages)) {
       state.queue.shift();
       setDelivery(entry.item, "sent");
+      if (live && result.body.live) { live.delivered(entry.item, result.body.live.seq); }
       if (typeof result.body.stored_message === "string") {
         // What was stored, with the card number or password the customer typed hidden.
         entry.item.querySelector(".mk-bubble").textContent = result.body.stored_message;
@@ -530,6 +537,7 @@
         var text = typeof m.text === "string" ? m.text : "";
         if (TICKET_RE.test(text)) { ticketMentioned = true; }
         if (text || (m.buttons && m.buttons.length)) { addAssistant(text, m.buttons || []); }
+        if (m.custom && live) { live.custom(m.custom); }
       });
       if (ticketMentioned) { loadTickets(); }
       checkSatisfaction();
@@ -653,6 +661,7 @@
     state.sender = null;  // a fresh id is made with the first message
     storage.remove(conversationKey());
     csat.prompt = null;
+    if (live) { live.reset(); }
     clearLog();
     input.value = "";
     input.focus();
@@ -682,6 +691,12 @@
     turns.forEach(function (t, i) {
       var text = typeof t.text === "string" ? t.text : "";
       if (t.speaker === "customer") { addCustomer(text, "sent"); return; }
+      if (t.speaker === "agent") {  // a live agent's turn (live.js shows an open chat's turns itself)
+        var agentTurn = addItem("agent");
+        agentTurn.appendChild(el("div", { "class": "mk-live-name" }, (t.agent || "Agent") + " · support team"));
+        agentTurn.appendChild(el("div", { "class": "mk-bubble", "data-testid": "message-text" }, text));
+        return;
+      }
       var buttons = Array.isArray(t.buttons) ? t.buttons : [];
       // The history spells out a buttons-only message as its titles; the buttons say it better.
       if (buttons.length && text === buttons.map(function (b) { return b.title; }).join(" / ")) { text = ""; }
@@ -853,6 +868,30 @@
     if (document.visibilityState === "visible") { loadStatus(); }
   });
 
+  // ---------------------------------------------------------------- live chat (live.js)
+
+  var live = null;
+  var liveHost = {
+    base: BASE, channel: CHANNEL, el: el, panel: panel, composer: form, request: request,
+    sender: function () { return state.sender; },
+    addItem: addItem, addSystem: addSystem, addAssistant: addAssistant, addCustomer: addCustomer,
+    setDelivery: setDelivery, scrollToEnd: scrollToEnd, focus: focusInput,
+    checkSatisfaction: function () { checkSatisfaction(); },
+    setLive: function (on) { input.placeholder = on ? "Message our team…" : "Ask a question…"; },
+    setAgent: function (name) { frame.setAttribute("data-agent", name || ""); }
+  };
+  var liveLoaded = new Promise(function (resolve) {
+    var liveScript = document.createElement("script");
+    liveScript.src = BASE + "/static/live.js";
+    liveScript.onload = function () {
+      if (window.MakanaLive) { live = window.MakanaLive.attach(liveHost); }
+      resolve();
+    };
+    liveScript.onerror = function () { resolve(); };  // the widget works without it
+    document.head.appendChild(liveScript);
+  });
+  input.addEventListener("input", function () { if (live) { live.typed(); } });
+
   // ---------------------------------------------------------------- start
 
   function mount() {
@@ -871,7 +910,9 @@
     sendButton.disabled = true;
     // The status first: it names the hosts whose links may be clickable in the history.
     var statusLoaded = loadStatus();
-    statusLoaded.then(loadHistory).then(function () {
+    statusLoaded.then(function () { return liveLoaded; }).then(loadHistory).then(function () {
+      return live ? live.resume() : null;
+    }).then(function () {
       input.disabled = false;
       sendButton.disabled = false;
       frame.setAttribute("data-ready", "true");
