@@ -12,6 +12,14 @@
     path. Its recall@1/@3 against exact search on the same vectors is printed, at the
     phrasing level (faiss neighbours) and at the entry level (the final top-1 answer).
 
+(c) Adding one entry to the product knowledge base in place (`--skip-large` runs only
+    (a) and (c)): the update itself, and until a fresh load answers the new entry (what an
+    action server does on its next question).
+(d) `--postpone`: the accuracy cost of postponing re-adaptation. Banking77 with 10% of
+    its entries held back is built (adapted), the held-back entries are then added in
+    place (never seen by the adaptation), and accuracy on Banking77's dev queries is
+    compared with a full adapted build of all entries.
+
 Queries for latency are fresh perturbations, searched one at a time (as the bot does).
 All figures go to stdout; timings are wall-clock on whatever CPU is free.
 """
@@ -76,12 +84,59 @@ def bench_product(kb: Path, queries: int) -> None:
         pool = [q for e in entries for q in e.questions]
         sample = [perturb(rng.choice(pool), rng, vocabulary(pool)) for _ in range(queries)]
         latency = time_queries(index, sample)
+        added = bench_add_one(entries, Path(folder) / "index")
     print(
         f"entries {len(entries)}, phrasings {built.meta['phrasings']}, adapted {built.meta['adapted']} "
         f"({built.meta['adapt_steps']} steps)"
     )
     print(f"build {build_s:.1f} s; load {1000 * load_s:.0f} ms (+ encoder on first query {first_s:.1f} s)")
     print(f"query latency ({len(latency)} single queries): {percentiles(latency)}")
+    print(
+        f"== (c) add one entry in place: update {added['update_s']:.2f} s, "
+        f"then a fresh load answers it after {added['searchable_s']:.2f} s more "
+        f"(total {added['update_s'] + added['searchable_s']:.2f} s; top-1 is the new entry: {added['found']})"
+    )
+
+
+def bench_add_one(entries: list[Entry], folder: Path) -> dict:
+    """Time adding one entry in place, and until a freshly loaded index answers it."""
+    new = Entry(
+        id="bench_added", title="Paying with a gift voucher",
+        questions=["can I pay my subscription with a gift voucher", "do you take gift vouchers", "voucher payment"],
+        answer="Not yet.",
+    )
+    started = time.perf_counter()
+    ensure_index(list(entries) + [new], folder, IndexSettings(), default_encoder)
+    update_s = time.perf_counter() - started
+    started = time.perf_counter()
+    result = FaqIndex.load(folder).search("could I use a gift voucher to pay")
+    searchable_s = time.perf_counter() - started
+    return {"update_s": update_s, "searchable_s": searchable_s, "found": result.candidates[0].entry_id == new.id}
+
+
+def bench_postpone() -> None:
+    """(d) Accuracy of an index whose last 10% of entries were added after adaptation."""
+    from kb_index import load_faq_jsonl
+    from kb_index.evaluation import evaluate, load_queries
+
+    data = ROOT / "tests" / "data" / "banking77"
+    entries = load_faq_jsonl(data / "faq.jsonl")
+    queries = load_queries(data / "dev_queries.jsonl")
+    rng = random.Random(3)
+    held = set(rng.sample([e.id for e in entries], max(1, len(entries) // 10)))
+    settings = IndexSettings(incremental_max_fraction=0.5)
+    print(f"== (d) postponing re-adaptation: Banking77, {len(held)} of {len(entries)} entries added in place")
+    with tempfile.TemporaryDirectory(prefix="bench-kb-postpone-") as folder:
+        full = evaluate(ensure_index(entries, Path(folder) / "full", settings, default_encoder), queries)
+        ensure_index([e for e in entries if e.id not in held], Path(folder) / "late", settings, default_encoder)
+        late_index = ensure_index(entries, Path(folder) / "late", settings, default_encoder)
+        late = evaluate(late_index, queries)
+    in_held = [q for q in queries if q.faq_id in held]
+    print(
+        f"accuracy@1 on {len(queries)} dev queries: full build {full['accuracy_at_1']:.3f}, "
+        f"added in place {late['accuracy_at_1']:.3f} (updated in place: {late_index.meta.get('changed_since_build')} entries; "
+        f"{len(in_held)} queries ask the added entries)"
+    )
 
 
 def vocabulary(texts: list[str]) -> list[str]:
@@ -172,9 +227,14 @@ def main() -> None:
     parser.add_argument("--kb", type=Path, default=ROOT / "data" / "faq")
     parser.add_argument("--phrasings", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--skip-large", action="store_true", help="only the product knowledge base and adding an entry")
+    parser.add_argument("--postpone", action="store_true", help="also measure the cost of postponing re-adaptation")
     args = parser.parse_args()
     bench_product(args.kb, args.queries)
-    bench_large(args.phrasings, args.queries)
+    if args.postpone:
+        bench_postpone()
+    if not args.skip_large:
+        bench_large(args.phrasings, args.queries)
 
 
 if __name__ == "__main__":

@@ -212,13 +212,18 @@ class TriageSettings:
     seed: int = 0
 
 
+SHAPING_SEVERITY = {"id", "definition", "examples", "criteria", "triage_signals"}
+
+
 def content_hash(policy: SupportPolicy, cases: Sequence[Case], settings: TriageSettings) -> str:
     """Hash of what determines a model: policy severities and categories, cases, settings, format."""
     payload = {
         "format": FORMAT_VERSION,
         "settings": asdict(settings),
-        "severities": [s.model_dump(mode="json") for s in policy.doc.severities],
-        "categories": [t.model_dump(mode="json") for t in policy.doc.scope.support_types],
+        # Only what the model learns from: a changed response time or form field must not
+        # rebuild it (a restarted action server would spend minutes on it).
+        "severities": [s.model_dump(mode="json", include=SHAPING_SEVERITY) for s in policy.doc.severities],
+        "categories": [t.model_dump(mode="json", include={"id"}) for t in policy.doc.scope.support_types],
         "cases": [asdict(c) for c in cases],
         "encoder": _encoder_version(),
     }

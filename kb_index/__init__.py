@@ -21,6 +21,7 @@ from kb_index.index import (
     build_index,
     content_hash,
     ensure_index,
+    update_index,
 )
 from kb_index.knowledge import Entry, KnowledgeError, load_faq_jsonl, load_kb_yaml
 
@@ -41,4 +42,5 @@ __all__ = [
     "ensure_index",
     "load_faq_jsonl",
     "load_kb_yaml",
+    "update_index",
 ]

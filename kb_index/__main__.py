@@ -1,6 +1,7 @@
 """Command line: `python -m kb_index {build,search,eval} ...`.
 
-* `build --kb data/faq --out kb_index/build` builds (or keeps, if unchanged) the index.
+* `build --kb data/faq --out kb_index/build` builds the index, keeps it if unchanged, or
+  updates it in place when a few entries changed (`--full` rebuilds and re-adapts).
 * `search --index DIR "query"` prints the result as JSON.
 * `eval --faq FAQ.jsonl | --kb FOLDER --queries QUERIES.jsonl` builds an index with the
   default settings in a temporary folder and prints the figures as the last stdout line.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from kb_index.encoder import default_encoder
 from kb_index.evaluation import coverage_table, evaluate, load_queries
-from kb_index.index import FaqIndex, IndexFolderError, IndexSettings, content_hash, ensure_index
+from kb_index.index import FaqIndex, IndexFolderError, IndexSettings, build_index, content_hash, ensure_index
 from kb_index.knowledge import KnowledgeError, load_faq_jsonl, load_kb_yaml
 
 
@@ -33,6 +34,10 @@ def parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="build the index of a YAML knowledge base")
     build.add_argument("--kb", type=Path, default=Path("data/faq"), help="folder of *.yml entries")
     build.add_argument("--out", type=Path, default=Path("kb_index/build"), help="index folder")
+    build.add_argument(
+        "--full", action="store_true",
+        help="rebuild and adapt the encoder again even when a few changed entries could be updated in place",
+    )
 
     search = commands.add_parser("search", help="search a built index")
     search.add_argument("--index", type=Path, default=Path("kb_index/build"))
@@ -54,13 +59,17 @@ def run(args: argparse.Namespace) -> dict:
     if args.command == "build":
         started = time.perf_counter()
         entries = load_kb_yaml(args.kb)
-        index = ensure_index(entries, args.out, IndexSettings(), default_encoder)
+        if args.full:
+            index = build_index(entries, args.out, IndexSettings(), default_encoder)
+        else:
+            index = ensure_index(entries, args.out, IndexSettings(), default_encoder)
         return {
             "index": str(args.out),
             "entries": len(index),
             "phrasings": index.meta["phrasings"],
             "adapted": index.meta["adapted"],
             "build_seconds": index.meta["build_seconds"],
+            "changed_since_build": index.meta.get("changed_since_build", 0),
             "seconds": round(time.perf_counter() - started, 2),
         }
     if args.command == "search":

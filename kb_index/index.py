@@ -23,7 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -56,6 +56,10 @@ class IndexSettings:
 
     threshold: float = 0.5
     use_titles: bool = True
+    # An index is updated in place (only the changed entries re-embedded, the adapted
+    # encoder kept) while the entries changed since the last full build stay at most
+    # this fraction of the knowledge base; beyond it the next build re-adapts.
+    incremental_max_fraction: float = 0.2
     centroid_weight: float = 0.5
     retrieve: int = 64
     adapt: AdaptSettings | None = field(default_factory=AdaptSettings)
@@ -92,9 +96,11 @@ class SearchResult:
 
 def content_hash(entries: Sequence[Entry], settings: IndexSettings) -> str:
     """Hash of what determines an index: entries, settings and the format version."""
+    shaping = asdict(settings)
+    shaping.pop("incremental_max_fraction")  # decides when to rebuild, not what is built
     payload = {
         "format": FORMAT_VERSION,
-        "settings": asdict(settings),
+        "settings": shaping,
         "entries": [asdict(e) for e in entries],
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
@@ -190,8 +196,13 @@ def ensure_index(
     folder: str | Path,
     settings: IndexSettings = IndexSettings(),
     encoder_factory: EncoderFactory = default_encoder,
+    incremental: bool = True,
 ) -> "FaqIndex":
-    """Load the index in `folder`, rebuilding it first if entries, settings or format changed."""
+    """Load the index in `folder`, bringing it up to date first if entries, settings or format changed.
+
+    A few changed entries update the index in place (`update_index`); otherwise, or with
+    `incremental=False`, it is rebuilt and the encoder adapted again.
+    """
     folder = Path(folder)
     wanted = content_hash(entries, settings)
     try:
@@ -203,7 +214,154 @@ def ensure_index(
             return FaqIndex.load(folder, encoder_factory=encoder_factory)
         except IndexFolderError:
             pass  # damaged folder: rebuild it below
+    elif meta is not None and incremental:
+        try:
+            updated = update_index(entries, folder, settings, encoder_factory)
+        except IndexFolderError:
+            updated = None  # damaged folder: rebuild it below
+        if updated is not None:
+            return updated
     return build_index(entries, folder, settings, encoder_factory)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Entries of a new knowledge base against a built index: by id."""
+
+    added: list[Entry]
+    changed: list[Entry]
+    removed: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.added) + len(self.changed) + len(self.removed)
+
+
+def diff_entries(meta: dict, entries: Sequence[Entry]) -> Changes:
+    """What differs between the live entries of a built index and `entries`."""
+    deleted = set(meta.get("deleted_slots", []))
+    old = {raw["id"]: Entry(**raw) for slot, raw in enumerate(meta["entries"]) if slot not in deleted}
+    new = {e.id: e for e in entries}
+    return Changes(
+        added=[e for e in entries if e.id not in old],
+        changed=[e for e in entries if e.id in old and old[e.id] != e],
+        removed=[i for i in old if i not in new],
+    )
+
+
+def update_index(
+    entries: Sequence[Entry],
+    folder: str | Path,
+    settings: IndexSettings = IndexSettings(),
+    encoder_factory: EncoderFactory = default_encoder,
+) -> "FaqIndex | None":
+    """Bring a built index up to date with `entries` in place; None when a full build is due.
+
+    Only added and changed entries are embedded (with the index's own, possibly adapted,
+    encoder) and appended to the faiss index; the phrasings of changed and removed
+    entries are tombstoned (never returned by a search). The folder is replaced
+    atomically as by a build, with the encoder's files hard-linked, not copied. A full
+    build is due when the settings or the format differ, or when the entries changed
+    since the last full build would exceed `settings.incremental_max_fraction`.
+    """
+    import faiss
+
+    folder = Path(folder)
+    started = time.perf_counter()
+    meta = read_meta(folder)
+    built_with = settings_from_dict(meta["settings"])
+    if replace(built_with, incremental_max_fraction=settings.incremental_max_fraction) != settings:
+        return None
+    changes = diff_entries(meta, entries)
+    pending = int(meta.get("changed_since_build", 0)) + changes.count
+    if pending > settings.incremental_max_fraction * max(len(entries), 1):
+        return None
+    index = FaqIndex.load(folder, encoder_factory=encoder_factory)
+    slots = list(meta["entries"])
+    slot_of = {raw["id"]: slot for slot, raw in enumerate(slots)}
+    deleted = set(meta.get("deleted_slots", []))
+    removed = set(meta.get("removed_phrasings", []))
+    owners = list(meta["owners"])
+    phrasings_of_slot: dict[int, list[int]] = {}
+    for pid, owner in enumerate(owners):
+        phrasings_of_slot.setdefault(owner, []).append(pid)
+
+    for entry_id in changes.removed + [e.id for e in changes.changed]:
+        slot = slot_of[entry_id]
+        removed.update(pid for pid in phrasings_of_slot.get(slot, []) if pid not in removed)
+        if entry_id in changes.removed:
+            deleted.add(slot)
+    touched: list[tuple[int, Entry]] = []
+    for entry in changes.changed:
+        slots[slot_of[entry.id]] = asdict(entry)
+        touched.append((slot_of[entry.id], entry))
+    for entry in changes.added:
+        if entry.id in slot_of:  # an entry removed earlier comes back: reuse its slot
+            slot = slot_of[entry.id]
+            deleted.discard(slot)
+            removed.update(phrasings_of_slot.get(slot, []))
+            slots[slot] = asdict(entry)
+        else:
+            slot = len(slots)
+            slots.append(asdict(entry))
+            slot_of[entry.id] = slot
+        touched.append((slot, entry))
+
+    centroids = np.vstack([index._centroids, np.zeros((len(slots) - len(index._centroids), index._centroids.shape[1]), dtype=np.float32)])
+    texts = [t for _, e in touched for t in phrasings_of(e, settings)]
+    if texts:
+        vectors = np.ascontiguousarray(index.encoder.encode(texts), dtype=np.float32)
+        start = 0
+        for slot, entry in touched:
+            count = len(phrasings_of(entry, settings))
+            part = vectors[start : start + count]
+            start += count
+            owners.extend([slot] * count)
+            mean = part.mean(axis=0)
+            centroids[slot] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        index._index.add(vectors)
+    for slot in deleted:
+        centroids[slot] = 0.0
+
+    live = len(owners) - len(removed)
+    meta = dict(
+        meta,
+        hash=content_hash(entries, settings),
+        entries=slots,
+        owners=owners,
+        deleted_slots=sorted(deleted),
+        removed_phrasings=sorted(removed),
+        phrasings=live,
+        changed_since_build=pending,
+        update_seconds=round(time.perf_counter() - started, 3),
+    )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        faiss.write_index(index._index, str(temp / "phrasings.faiss"))
+        np.save(temp / "centroids.npy", centroids)
+        if (folder / "encoder").is_dir():
+            link_tree(folder / "encoder", temp / "encoder")
+        (temp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        replace_folder(temp, folder)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return FaqIndex(meta, index._index, centroids, index.encoder, settings)
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Recreate `source` under `target` with hard links (copies where links fail)."""
+    for path in source.rglob("*"):
+        dest = target / path.relative_to(source)
+        if path.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, dest)
+        except OSError:
+            shutil.copy2(path, dest)
 
 
 def read_meta(folder: Path) -> dict:
@@ -267,8 +425,13 @@ class FaqIndex:
     def __init__(self, meta: dict, index, centroids: np.ndarray, encoder: Encoder, settings: IndexSettings) -> None:
         self.meta = meta
         self.settings = settings
-        self.entries = [Entry(**raw) for raw in meta["entries"]]
+        self._slots = [Entry(**raw) for raw in meta["entries"]]
+        deleted = set(meta.get("deleted_slots", []))
+        self.entries = [e for slot, e in enumerate(self._slots) if slot not in deleted]
         self._owners = np.asarray(meta["owners"], dtype=np.int64)
+        if meta.get("removed_phrasings"):  # tombstoned by an in-place update: never returned
+            self._owners = self._owners.copy()
+            self._owners[np.asarray(meta["removed_phrasings"], dtype=np.int64)] = -1
         self._index = index
         self._centroids = centroids
         self.encoder = encoder
@@ -337,6 +500,8 @@ class FaqIndex:
                 if pid < 0:
                     continue
                 owner = int(self._owners[pid])
+                if owner < 0:
+                    continue
                 if owner not in best:  # faiss returns phrasings best first
                     best[owner] = float(sim)
             if not best:
@@ -351,8 +516,8 @@ class FaqIndex:
             results.append(
                 [
                     Hit(
-                        entry_id=self.entries[owners[i]].id,
-                        title=self.entries[owners[i]].title,
+                        entry_id=self._slots[owners[i]].id,
+                        title=self._slots[owners[i]].title,
                         score=round(float(confidence[i]), 6),
                         similarity=round(float(scores[i]), 6),
                     )
@@ -364,6 +529,6 @@ class FaqIndex:
 
 def settings_from_dict(raw: dict) -> IndexSettings:
     """Rebuild `IndexSettings` from its `asdict` form (as stored in meta.json)."""
-    raw = dict(raw)
+    raw = {k: v for k, v in raw.items() if k in IndexSettings.__dataclass_fields__}
     adapt = raw.pop("adapt", None)
     return IndexSettings(adapt=AdaptSettings(**adapt) if adapt is not None else None, **raw)

@@ -99,7 +99,10 @@ async def test_an_urgent_first_message_gets_the_commitment_and_one_button():
     dispatcher = CollectingDispatcher()
     events = await ActionAnswerQuestion().run(dispatcher, tracker(OUTAGE, "ask_question"), {})
     assert SlotSet("faq_outcome", "urgent") in events and SlotSet("urgent_description", OUTAGE) in events
-    [message] = dispatcher.messages
+    message, *alongside = dispatcher.messages
+    # A fitting article may follow (here: card payments declined at the till), without buttons.
+    assert len(alongside) == 1 and not alongside[0].get("buttons")
+    assert SlotSet("last_faq_id", "pos_card_declined") in events
     assert "that sounds urgent" in message["text"] and "I'd rate this Critical: you said " in message["text"]
     # Saturday 19:00 is outside business hours: Critical is paged around the clock.
     assert "paged to our on-call engineer around the clock" in message["text"]

@@ -22,10 +22,12 @@ from kb_index import (
     IndexSettings,
     KnowledgeError,
     build_index,
+    content_hash,
     default_encoder,
     ensure_index,
     load_faq_jsonl,
     load_kb_yaml,
+    update_index,
 )
 from kb_index.evaluation import evaluate, load_queries
 
@@ -228,3 +230,65 @@ def test_quality_on_clinc_subset_with_out_of_scope(tmp_path, factory):
     assert figures["accuracy_at_1"] >= 0.945
     assert figures["in_scope_accuracy"] >= 0.90
     assert figures["oos_recall"] >= 0.85
+
+
+# -- in-place updates (issue 19) -----------------------------------------------------------
+
+
+def test_a_few_changed_entries_update_the_index_in_place(tmp_path, factory):
+    """Add, edit and remove entries: only they are embedded, the adapted encoder is kept,
+    the new entry is found, the old answer is gone, and a restart keeps the hash."""
+    settings = IndexSettings(adapt=AdaptSettings(max_steps=3))
+    folder = tmp_path / "index"
+    entries = banking_subset(20)
+    built = ensure_index(entries, folder, settings, factory)
+    encoder_file = next(p for p in (folder / "encoder").rglob("*") if p.is_file())
+    encoder_stamp = encoder_file.stat().st_mtime_ns
+
+    crypto = Entry(
+        id="pay_in_crypto", title="Paying in cryptocurrency",
+        questions=["can I pay in bitcoin", "do you accept crypto payments", "is ethereum accepted"], answer="No.",
+    )
+    age = next(e for e in entries if e.id == "age_limit")
+    edited_age = replace(age, title="Opening an account for a teenager", questions=["can my 15 year old son have an account"])
+    dropped = entries[0] if entries[0].id != "age_limit" else entries[1]
+    changed = [edited_age if e.id == "age_limit" else e for e in entries if e is not dropped] + [crypto]
+
+    updated = ensure_index(changed, folder, settings, factory)
+    assert updated.meta["build_seconds"] == built.meta["build_seconds"], "an in-place update, not a rebuild"
+    assert updated.meta["changed_since_build"] == 3
+    assert encoder_file.stat().st_mtime_ns == encoder_stamp and (folder / "encoder").is_dir()
+    assert updated.meta["hash"] == content_hash(changed, settings)
+    assert len(updated) == len(changed)
+    assert updated.search("could I settle my bill with bitcoin?").candidates[0].entry_id == "pay_in_crypto"
+    # The edited entry answers its new phrasing; its old phrasings are gone with it.
+    assert updated.search("can my 15 year old son have an account").candidates[0].entry_id == "age_limit"
+    assert all(h.title != age.title for h in updated.search(age.questions[0]).candidates)
+    # The removed entry is never returned.
+    for question in dropped.questions[:3]:
+        assert dropped.id not in [h.entry_id for h in updated.search(question, k=10).candidates]
+
+    # A restart (a fresh load) sees the same content and does not rebuild or update.
+    stamp = (folder / "meta.json").stat().st_mtime_ns
+    again = ensure_index(changed, folder, settings, factory)
+    assert (folder / "meta.json").stat().st_mtime_ns == stamp
+    assert FaqIndex.load(folder).meta["hash"] == again.meta["hash"] == content_hash(changed, settings)
+    assert [h.entry_id for h in again.search("do you accept crypto payments").candidates] == [
+        h.entry_id for h in updated.search("do you accept crypto payments").candidates
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+
+
+def test_too_many_changes_rebuild_and_adapt_again(tmp_path, factory):
+    settings = replace(NO_ADAPT, incremental_max_fraction=0.2)
+    folder = tmp_path / "index"
+    entries = banking_subset(10)
+    built = ensure_index(entries, folder, settings, factory)
+    one = [replace(entries[0], questions=entries[0].questions + ["one more way to ask"])] + entries[1:]
+    updated = ensure_index(one, folder, settings, factory)
+    assert updated.meta["changed_since_build"] == 1
+    # Two more changes make 3 of 10 since the last build: over 20%, so a full build.
+    three = one[:1] + [replace(e, title=e.title + " (updated)") for e in one[1:3]] + one[3:]
+    rebuilt = ensure_index(three, folder, settings, factory)
+    assert rebuilt.meta.get("changed_since_build", 0) == 0 and rebuilt.meta["build_seconds"] != built.meta["build_seconds"]
+    assert update_index(three, folder, replace(settings, threshold=0.7), factory) is None  # other settings: rebuild

@@ -132,6 +132,10 @@ def test_the_model_is_rebuilt_when_the_policy_or_cases_change(policy, tmp_path):
         policy.doc.severities[0].model_copy(update={"triage_signals": ("the sky fell",)}), *policy.doc.severities[1:])})
     assert content_hash(SupportPolicy(changed), cases, TriageSettings()) != before
     assert content_hash(policy, cases, TriageSettings(critical_recall=0.9)) != before
+    # A response time or a form field is not what the model learns from: no rebuild.
+    faster = policy.doc.model_copy(update={"severities": (
+        policy.doc.severities[0].model_copy(update={"first_response_hours": 2}), *policy.doc.severities[1:])})
+    assert content_hash(SupportPolicy(faster), cases, TriageSettings()) == before
 
 
 # -- the built model on the held-out test split --------------------------------------------------
