@@ -159,7 +159,11 @@ class ActionWarmUp(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         answerer = await resources.answerer()
         answerer.answer("warm up", resources.now())
-        resources.warm_up_people_and_languages()
+        # Both are loaded here, before the launcher calls the server ready: lingua holds
+        # the GIL while it loads its models (4 s), and the people-first model is fitted
+        # on first use (seconds); a first customer message must wait for neither.
+        await resources.foreign_language("warm up the language detector")
+        await resources.people_first("warm up")
         # The triage model loads in the background: both at once can outlast the server's
         # response timeout on a busy machine; a first message waits for it if needed.
         resources.warm_up_triage()

@@ -175,7 +175,6 @@ _language = None
 _language_lock = asyncio.Lock()
 _frustration = None
 _frustration_lock = asyncio.Lock()
-_warm_ups: list[asyncio.Task] = []
 
 
 async def foreign_language(message: str) -> str | None:
@@ -199,11 +198,3 @@ async def people_first(message: str) -> bool:
             log.info("fitting the people-first model")
             _frustration = await asyncio.to_thread(load_model)
     return await asyncio.to_thread(_frustration.people_first, message)
-
-
-def warm_up_people_and_languages() -> None:
-    """Load the language detector and fit the people-first model without waiting for them."""
-    if not _warm_ups:
-        loop = asyncio.get_running_loop()
-        _warm_ups.append(loop.create_task(foreign_language("warm up the language detector")))
-        _warm_ups.append(loop.create_task(people_first("warm up")))
