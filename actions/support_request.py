@@ -205,8 +205,8 @@ class ValidateSupportRequestForm(FormValidationAction):
             return None  # prefilled: nothing the customer typed to this question
         policy = resources.policy()
         said_before = [e.get("text") for e in tracker.events if e.get("event") == "user"][-2:-1]
-        if tracker.get_slot("form_reply") in ASIDES and said_before and said_before[0].strip().lower() == text.strip().lower():
-            return None  # the same reply again after it was taken as an aside: the customer means it as the answer
+        if said_before and said_before[0].strip().lower() == text.strip().lower():
+            return None  # the same reply typed again to the same question: the customer means it as the answer
         if text.startswith("/"):
             # A button from earlier in the chat ("/request_human"): an intent, never the answer.
             intent = tracker.get_intent_of_latest_message()
