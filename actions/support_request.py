@@ -61,6 +61,8 @@ NOT_A_DESCRIPTION = {
     "greet", "goodbye", "thank", "bot_capabilities", "affirm", "deny", "cancel", "correct_field",
     "check_ticket_status", "choose_slot", "other_times", "cancel_call", "move_call", "submit_request",
 }
+# Below this, the reply model's "cancel" is not enough to drop a request (README: costs).
+CANCEL_MIN_CONFIDENCE = 0.5
 # Events that end one request: problem statements before them belong to an earlier one.
 REQUEST_ENDS = {"action_create_ticket", "action_cancel_request"}
 
@@ -216,12 +218,18 @@ class ValidateSupportRequestForm(FormValidationAction):
         if tracker.get_slot("requested_slot") != slot or text != value or not text.strip():
             return None  # prefilled: nothing the customer typed to this question
         policy = resources.policy()
+        said_before = [e.get("text") for e in tracker.events if e.get("event") == "user"][-2:-1]
+        if said_before and said_before[0].strip().lower() == text.strip().lower():
+            return None  # the same reply typed again to the same question: the customer means it as the answer
         if text.startswith("/"):
             # A button from earlier in the chat ("/request_human"): an intent, never the answer.
             intent = tracker.get_intent_of_latest_message()
             label = "human" if intent in ("request_human", "submit_request", "book_call") else "smalltalk"
         else:
-            label = (await read_reply(tracker, slot, text)).label
+            verdict = await read_reply(tracker, slot, text)
+            label = verdict.label
+            if label == "cancel" and verdict.confidence < CANCEL_MIN_CONFIDENCE:
+                label = "answer"  # an unsure cancel never drops a request: checked as an answer
         if label == "answer":
             return None
         result: dict[str, Any] = {slot: None, "form_reply": label}
@@ -613,7 +621,8 @@ class ActionCancelRequest(Action):
         if active and requested and tracker.get_slot("form_reply") != "cancel" and not text.startswith("/"):
             # Rasa's NLU heard a cancel; the reply model must agree. Otherwise ("two stores cannot
             # close") the reply goes back to the form, whose validator reads it as what it is.
-            if (await read_reply(tracker, str(requested), text)).label != "cancel":
+            verdict = await read_reply(tracker, str(requested), text)
+            if verdict.label != "cancel" or verdict.confidence < CANCEL_MIN_CONFIDENCE:
                 return [SlotSet(requested, text), FollowupAction(FORM)]
         # A cancel handed over by the form's validator has no rule after it: wait for the customer.
         stop: list[EventType] = [

