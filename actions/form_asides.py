@@ -137,6 +137,12 @@ class ActionFormAside(Action):
         at_summary = bool(tracker.get_slot("request_ready")) and tracker.active_loop_name is None
         if intent == "check_ticket_status":
             number = next(tracker.get_latest_entity_values("ticket_number"), None)
+            requested = tracker.get_slot("requested_slot")
+            if not number and requested and tracker.active_loop_name and not text.startswith("/"):
+                # Rasa's NLU heard a status question ("checked the bank statement"); the reply
+                # model decides whether it answers the form's question instead.
+                if (await read_reply(tracker, str(requested), text)).label == "answer":
+                    return [SlotSet(str(requested), text), FollowupAction(tracker.active_loop_name)]
             if number:
                 from actions.ticket_status import ActionTicketStatus
 
@@ -147,9 +153,9 @@ class ActionFormAside(Action):
                 )
             return self._back(tracker, at_summary, "status")
         verdict = await read_reply(tracker, "severity", text)
-        from actions.support_request import field_labels
+        from actions.support_request import CANCEL_MIN_CONFIDENCE, field_labels
 
-        if verdict.label == "cancel":
+        if verdict.label == "cancel" and verdict.confidence >= CANCEL_MIN_CONFIDENCE:
             return [SlotSet("form_reply", "cancel"), FollowupAction("action_cancel_request")]
         if verdict.label == "correction":
             labels = field_labels(policy, tracker.get_slot("category"))

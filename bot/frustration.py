@@ -58,8 +58,13 @@ def load_cases(path: str | Path) -> list[Case]:
     return cases
 
 
+# Markup is not what a person says: pasted HTML ("<img src=x onerror=…>") is read without it.
+_MARKUP = re.compile(r"<[^<>]{0,500}>")
+
+
 def sentences(message: str) -> list[str]:
-    """The message's sentences, plus the message itself when it has several."""
+    """The message's sentences (markup taken out), plus the message itself when it has several."""
+    message = _MARKUP.sub(" ", message)
     parts = [p.strip() for p in _SENTENCE.split(message) if p and p.strip()]
     return parts + [message.strip()] if len(parts) > 1 else [message.strip()]
 
@@ -92,6 +97,8 @@ class FrustrationModel:
         return float(self._head.predict_proba(self._encoder.encode(parts))[:, 1].max())
 
     def people_first(self, message: str) -> bool:
+        if not re.search(r"[^\W\d_]{2,}", _MARKUP.sub(" ", message)):
+            return False  # nothing but markup, digits or symbols: no words to be upset in
         return self.score(message) >= self.threshold
 
 

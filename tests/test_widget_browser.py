@@ -203,7 +203,7 @@ def test_script_injection_is_text_everywhere_and_reaches_the_ticket_verbatim(sta
     open_widget(page, stack.demo + "/demo/site")
     say(page, XSS)
     expect(page.locator(CUSTOMER + ' [data-testid="message-text"]').first).to_have_text(XSS)
-    reply = choose(page, "Talk to a human")
+    reply = say(page, "I need to talk to a human")
     description = "The invoice page shows this text after saving: " + XSS
     summary = fill_form(page, reply, {
         "What's your name?": ("say", "Ana López"),
