@@ -191,11 +191,14 @@
       customer.appendChild(el("span", { "class": "muted email" }, " " + t.email));
       tr.appendChild(customer);
       tr.appendChild(el("td", { "class": "cut" + (t.assignee ? "" : " muted"), title: t.assignee || "" }, t.assignee || "Unassigned"));
-      var clockCell = el("td", { "class": "clock", "data-testid": "queue-clock", title: "First response due " + t.response_due });
+      var clockCell = el("td", { "class": "clock", "data-testid": "queue-clock", title: due.text + " (first response due " + t.response_due + ")" });
+      // At most two lines, whatever the flag and the words: the row stays compact.
+      var clockBox = el("div", { "class": "clock-box" });
       if (due.urgency === "overdue" || due.urgency === "due-soon") {
-        clockCell.appendChild(el("span", { "class": "flag flag-" + due.urgency }, due.urgency === "overdue" ? "Overdue" : "Due soon"));
+        clockBox.appendChild(el("span", { "class": "flag flag-" + due.urgency }, due.urgency === "overdue" ? "Overdue" : "Due soon"));
       }
-      clockCell.appendChild(el("span", { "class": "clock-words" }, due.text));
+      clockBox.appendChild(el("span", { "class": "clock-words" }, due.text));
+      clockCell.appendChild(clockBox);
       tr.appendChild(clockCell);
       // The whole row opens the ticket for a mouse; the keyboard uses the number's link.
       tr.addEventListener("click", function (event) {
