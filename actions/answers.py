@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
-from actions.triage import triage, urgent_routing
+from actions.triage import propose, urgent_routing
 from bot.answers import described_severity
 from bot.faq import FaqResult
 from bot.language import reply as language_reply
@@ -71,13 +71,13 @@ class ActionAnswerQuestion(Action):
         if offered:
             dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
 
-        triaged = await triage(message)
-        severity = described_severity(message, triaged.proposal.severity, triaged.proposal.is_problem)
+        proposal = await propose(message)
+        severity = described_severity(message, proposal.severity, proposal.is_problem)
         results = answerer.answer_all(message, now, severity)
         # A problem that triages Critical or High goes to a ticket now (issue 14); a
         # message the answerer declines (not about Makana) is no Makana problem.
         if not all(r.kind == "decline" for r in results):
-            urgent = await urgent_routing(dispatcher, tracker, message)
+            urgent = await urgent_routing(dispatcher, tracker, message, proposal=proposal)
             if urgent is not None:
                 # An answer that fits comes alongside (for example, how escalation works
                 # when the customer reports a stuck ticket); suggestions and misses do not.

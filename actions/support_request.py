@@ -28,7 +28,7 @@ from actions.form_asides import (
     smalltalk_text,
 )
 from actions.resources import verified_identity
-from actions.triage import triage
+from actions.triage import propose, triage
 from bot.booking import qualifies
 from bot.answers import format_time, hours_text, severity_line, status_text
 from bot.intake import (
@@ -63,6 +63,8 @@ NOT_A_DESCRIPTION = {
 }
 # Below this, the reply model's "cancel" is not enough to drop a request (README: costs).
 CANCEL_MIN_CONFIDENCE = 0.5
+
+
 # Events that end one request: problem statements before them belong to an earlier one.
 REQUEST_ENDS = {"action_create_ticket", "action_cancel_request"}
 
@@ -109,7 +111,7 @@ class ActionRequestHuman(Action):
                 )
         description = found.get("description") or tracker.get_slot("description")
         if description and not tracker.get_slot("category"):
-            found["category"] = (await triage(str(description))).proposal.category
+            found["category"] = (await propose(str(description))).category
         # faq_outcome is cleared so that a later "yes" confirms the request, not an old answer.
         return [SlotSet(slot, value) for slot, value in found.items()] + [
             SlotSet("request_ready", False),
@@ -357,7 +359,7 @@ class ValidateSupportRequestForm(FormValidationAction):
         result = await self._check("description", value, dispatcher, tracker)
         if result.get("description"):
             # The category decides which fields the form still asks (the policy's request_fields).
-            result["category"] = (await triage(result["description"])).proposal.category
+            result["category"] = (await propose(result["description"])).category
         return result
 
     async def validate_tried(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:

@@ -27,15 +27,22 @@ class Triaged:
     reason: Reason
 
 
-async def triage(description: str, impact: str = "") -> Triaged:
-    """The proposal and its reason (the encoder runs in a worker thread)."""
+async def propose(description: str, impact: str = "") -> Proposal:
+    """The triage's proposal alone (the encoder runs in a worker thread)."""
     model = await resources.triage()
+    return await asyncio.to_thread(model.propose, description, impact)
 
-    def work() -> Triaged:
-        proposal = model.propose(description, impact)
-        return Triaged(proposal, model.explain(description, impact, proposal.severity))
 
-    return await asyncio.to_thread(work)
+async def explain(description: str, impact: str, severity: str) -> Reason:
+    """The reason for `severity` in the customer's terms (encodes the clauses: only when said)."""
+    model = await resources.triage()
+    return await asyncio.to_thread(model.explain, description, impact, severity)
+
+
+async def triage(description: str, impact: str = "") -> Triaged:
+    """The proposal and its reason."""
+    proposal = await propose(description, impact)
+    return Triaged(proposal, await explain(description, impact, proposal.severity))
 
 
 def open_ticket_button(policy: Any, severity: str) -> dict[str, str]:
@@ -44,21 +51,24 @@ def open_ticket_button(policy: Any, severity: str) -> dict[str, str]:
 
 
 async def urgent_routing(
-    dispatcher: CollectingDispatcher, tracker: Tracker, message: str, also: str = ""
+    dispatcher: CollectingDispatcher, tracker: Tracker, message: str, also: str = "",
+    proposal: Proposal | None = None,
 ) -> list[EventType] | None:
     """If `message` reports a Critical or High problem, say so and offer the ticket; else None.
 
-    `also` is a sentence said before the button (why a call needs the ticket).
+    `also` is a sentence said before the button (why a call needs the ticket); `proposal`
+    is the message's triage when the caller has it already.
     """
     if message.startswith("/") or len(message.split()) < MIN_DESCRIPTION_WORDS:
         return None
-    triaged = await triage(message)
-    if not triaged.proposal.urgent:
+    proposal = proposal or await propose(message)
+    if not proposal.urgent:
         return None
     policy = resources.policy()
-    severity = triaged.proposal.severity
+    severity = proposal.severity
+    reason = await explain(message, "", severity)
     dispatcher.utter_message(
-        text=f"{urgent_text(policy, severity, triaged.reason.text(policy), resources.now())} {also}".strip(),
+        text=f"{urgent_text(policy, severity, reason.text(policy), resources.now())} {also}".strip(),
         buttons=[open_ticket_button(policy, severity)],
     )
     return [SlotSet("urgent_severity", severity), SlotSet("urgent_description", message)]
