@@ -153,9 +153,9 @@ class ActionFormAside(Action):
                 )
             return self._back(tracker, at_summary, "status")
         verdict = await read_reply(tracker, "severity", text)
-        from actions.support_request import CANCEL_MIN_CONFIDENCE, field_labels
+        from actions.support_request import field_labels, sure_cancel
 
-        if verdict.label == "cancel" and verdict.confidence >= CANCEL_MIN_CONFIDENCE:
+        if sure_cancel(verdict):
             return [SlotSet("form_reply", "cancel"), FollowupAction("action_cancel_request")]
         if verdict.label == "correction":
             labels = field_labels(policy, tracker.get_slot("category"))

@@ -44,6 +44,7 @@ from bot.intake import (
     find_product,
     on_call_text,
 )
+from bot.form_replies import Verdict
 from bot.policy import SEVERITY_ORDER, SupportPolicy
 from bot.live import LIVE_OFFER, live_availability
 from bot.store import StoreUnavailable
@@ -63,6 +64,11 @@ NOT_A_DESCRIPTION = {
 }
 # Below this, the reply model's "cancel" is not enough to drop a request (README: costs).
 CANCEL_MIN_CONFIDENCE = 0.5
+
+
+def sure_cancel(verdict: Verdict) -> bool:
+    """The reply model reads a cancel, confidently enough to drop a request."""
+    return verdict.label == "cancel" and verdict.confidence >= CANCEL_MIN_CONFIDENCE
 
 
 # Events that end one request: problem statements before them belong to an earlier one.
@@ -230,7 +236,7 @@ class ValidateSupportRequestForm(FormValidationAction):
         else:
             verdict = await read_reply(tracker, slot, text)
             label = verdict.label
-            if label == "cancel" and verdict.confidence < CANCEL_MIN_CONFIDENCE:
+            if label == "cancel" and not sure_cancel(verdict):
                 label = "answer"  # an unsure cancel never drops a request: checked as an answer
         if label == "answer":
             return None
@@ -624,7 +630,7 @@ class ActionCancelRequest(Action):
             # Rasa's NLU heard a cancel; the reply model must agree. Otherwise ("two stores cannot
             # close") the reply goes back to the form, whose validator reads it as what it is.
             verdict = await read_reply(tracker, str(requested), text)
-            if verdict.label != "cancel" or verdict.confidence < CANCEL_MIN_CONFIDENCE:
+            if not sure_cancel(verdict):
                 return [SlotSet(requested, text), FollowupAction(FORM)]
         # A cancel handed over by the form's validator has no rule after it: wait for the customer.
         stop: list[EventType] = [
