@@ -773,6 +773,8 @@ def build_model(
         "training": {"problems": n, "questions": len(questions)},
         "build_seconds": round(time.perf_counter() - started, 2),
     }
+    from kb_index.index import replace_folder  # one atomic folder swap for both models
+
     folder.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
@@ -782,7 +784,7 @@ def build_model(
         vocabularies = {kind: sorted(lexical[kind].vocabulary, key=lexical[kind].vocabulary.get) for kind in LEXICAL}
         (temp / "lexical.json").write_text(json.dumps(vocabularies, ensure_ascii=False), encoding="utf-8")
         (temp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        _replace_folder(temp, folder)
+        replace_folder(temp, folder)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
@@ -816,17 +818,6 @@ def choose_kind_threshold(x: Any, y: Sequence[str], n: int, settings: TriageSett
         "questions_read_as_problems": int((questions >= threshold).sum()),
         "problems_recall": round(float((problems >= threshold).mean()), 4) if len(problems) else None,
     }
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(target, old)
-        os.rename(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(new, target)
 
 
 def ensure_model(

@@ -129,8 +129,6 @@ def build_index(
     encoder_factory: EncoderFactory = default_encoder,
 ) -> "FaqIndex":
     """Build an index of `entries` into `folder` atomically and return it, loaded."""
-    import faiss
-
     folder = Path(folder)
     if not entries:
         raise ValueError("cannot build an index of no entries")
@@ -153,14 +151,8 @@ def build_index(
     centroids = entry_centroids(vectors, owners, len(entries))
     index = make_faiss_index(vectors, settings)
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        faiss.write_index(index, str(temp / "phrasings.faiss"))
-        np.save(temp / "centroids.npy", centroids)
-        if adapted:
-            encoder.save(temp / "encoder")
-        meta = {
+    def meta_now() -> dict:
+        return {
             "format": FORMAT_VERSION,
             "hash": content_hash(entries, settings),
             "settings": asdict(settings),
@@ -171,12 +163,35 @@ def build_index(
             "entries": [asdict(e) for e in entries],
             "build_seconds": round(time.perf_counter() - started, 2),
         }
-        (temp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    meta = write_folder(folder, index, centroids, meta_now, encoder.save if adapted else None)
+    return FaqIndex(meta, index, centroids, encoder, settings)
+
+
+def write_folder(
+    folder: Path, index, centroids: np.ndarray, meta: Callable[[], dict], write_encoder: Callable[[Path], None] | None,
+) -> dict:
+    """Write an index folder atomically: a temporary sibling filled, then renamed into place.
+
+    `meta` is called once the vectors (and the encoder, through `write_encoder(path)`) are
+    written, so that timings it records include the writing; returns what it gave.
+    """
+    import faiss
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        faiss.write_index(index, str(temp / "phrasings.faiss"))
+        np.save(temp / "centroids.npy", centroids)
+        if write_encoder is not None:
+            write_encoder(temp / "encoder")
+        written = meta()
+        (temp / "meta.json").write_text(json.dumps(written, ensure_ascii=False), encoding="utf-8")
         replace_folder(temp, folder)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    return FaqIndex(meta, index, centroids, encoder, settings)
+    return written
 
 
 def replace_folder(new: Path, target: Path) -> None:
@@ -264,8 +279,6 @@ def update_index(
     build is due when the settings or the format differ, or when the entries changed
     since the last full build would exceed `settings.incremental_max_fraction`.
     """
-    import faiss
-
     folder = Path(folder)
     started = time.perf_counter()
     meta = read_meta(folder)
@@ -288,7 +301,7 @@ def update_index(
 
     for entry_id in changes.removed + [e.id for e in changes.changed]:
         slot = slot_of[entry_id]
-        removed.update(pid for pid in phrasings_of_slot.get(slot, []) if pid not in removed)
+        removed.update(phrasings_of_slot.get(slot, []))
         if entry_id in changes.removed:
             deleted.add(slot)
     touched: list[tuple[int, Entry]] = []
@@ -335,18 +348,11 @@ def update_index(
         changed_since_build=pending,
         update_seconds=round(time.perf_counter() - started, 3),
     )
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        faiss.write_index(index._index, str(temp / "phrasings.faiss"))
-        np.save(temp / "centroids.npy", centroids)
-        if (folder / "encoder").is_dir():
-            link_tree(folder / "encoder", temp / "encoder")
-        (temp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        replace_folder(temp, folder)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
+    encoder_folder = folder / "encoder"
+    write_folder(
+        folder, index._index, centroids, lambda: meta,
+        (lambda temp: link_tree(encoder_folder, temp)) if encoder_folder.is_dir() else None,
+    )
     return FaqIndex(meta, index._index, centroids, index.encoder, settings)
 
 
