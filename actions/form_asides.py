@@ -27,7 +27,7 @@ from bot.policy import SupportPolicy
 log = logging.getLogger(__name__)
 
 # Asides that leave the form question to be asked again, prefixed "Back to your request:".
-ASIDES = ("question", "human", "smalltalk", "unknown", "correction", "status")
+ASIDES = ("question", "human", "smalltalk", "unknown", "correction", "status", "resume")
 KEEP_HOURS = 24
 
 

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 FORM = "support_request_form"
 REQUEST_SLOTS = (
     "description", "tried", "impact", "severity", "proposed_severity", "category", "urgent_severity",
-    "urgent_description", "call_requested",
+    "urgent_description", "call_requested", "cancel_pending", "cancel_confirmation",
 )
 # Intents that never describe the problem: their messages are not prefilled as one.
 NOT_A_DESCRIPTION = {
@@ -218,7 +218,9 @@ class ValidateSupportRequestForm(FormValidationAction):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        return request_fields(resources.policy(), tracker.get_slot("category"))
+        fields = request_fields(resources.policy(), tracker.get_slot("category"))
+        # A cancel far along is confirmed before anything else is asked.
+        return ["cancel_confirmation"] + fields if tracker.get_slot("cancel_pending") else fields
 
     async def _aside(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any] | None:
         """None when the reply answers the question for `slot`; else the slots to set after handling it."""
@@ -319,16 +321,45 @@ class ValidateSupportRequestForm(FormValidationAction):
         model = await resources.form_replies()
         if slot == "version":
             product = find_product(policy, str(tracker.get_slot("product") or ""))
-            if product is not None and await asyncio.to_thread(model.means_newest, text):
+            rank = await asyncio.to_thread(model.version_rank, text) if product is not None else None
+            if rank == "newest":
                 newest = newest_version(product)
                 dispatcher.utter_message(text=f"The newest supported version of {product.name} is {newest}, so I've put {newest}.")
                 return {"version": newest, "form_reply": None}
+            if rank == "unsure":
+                # "the one before the latest": asked rather than guessed.
+                versions = product.supported_versions
+                dispatcher.utter_message(
+                    text=f"I'm not sure which version you mean. The newest supported version of {product.name} is {versions[0]}"
+                    + (f"; the one before it is {versions[1]}." if len(versions) > 1 else ".")
+                )
+                return {"version": None, "form_reply": None}
         if slot == "product":
             product = await asyncio.to_thread(model.product_by_meaning, policy, text)
             if product is not None:
                 dispatcher.utter_message(text=f"I take it that's {product.name}.")
                 return {"product": product.name, "form_reply": None}
         return None
+
+    async def validate_cancel_confirmation(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """The reply to "Do you want to stop your request?". Only a clear yes (or cancel)
+        stops it; anything else keeps the request, since a lost request costs the customer
+        more than one more "cancel" (README: costs)."""
+        text = str(tracker.latest_message.get("text") or "")
+        intent = tracker.get_intent_of_latest_message()
+        if intent in ("affirm", "cancel"):
+            return {"cancel_confirmation": None, "form_reply": "cancel"}
+        if intent != "deny" and text and not text.startswith("/"):
+            verdict = await read_reply(tracker, "severity", text)
+            if sure_cancel(verdict):
+                return {"cancel_confirmation": None, "form_reply": "cancel"}
+            if verdict.label == "question":
+                await answer_question(dispatcher, text)
+                return {"cancel_confirmation": None, "form_reply": "question"}
+        dispatcher.utter_message(text="Good, I'll keep your request going.")
+        return {"cancel_confirmation": None, "cancel_pending": False, "form_reply": "resume"}
 
     async def validate_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         result = await self._check("name", value, dispatcher, tracker)
@@ -410,6 +441,7 @@ class AskField(Action, ABC):
             question = question.replace("{product}", product.name if product else "the product")
             if product is not None:
                 question += f" Supported: {', '.join(product.supported_versions)}."
+                buttons = [{"title": v, "payload": v} for v in product.supported_versions]
         dispatcher.utter_message(text=back_prefix(tracker) + question, buttons=buttons)
         return [SlotSet(k, v) for k, v in cleared_aside(tracker).items()]
 
@@ -440,6 +472,31 @@ class ActionAskTried(AskField):
 
 class ActionAskImpact(AskField):
     field = "impact"
+
+
+def far_along(policy: SupportPolicy, tracker: Tracker) -> bool:
+    """A request worth confirming before it is cancelled, and keeping for 24 hours after:
+    the problem and at least three more of its fields are known."""
+    answered = [f for f in request_fields(policy, tracker.get_slot("category")) if tracker.get_slot(f)]
+    return bool(tracker.get_slot("description")) and len(answered) >= 4
+
+
+class ActionAskCancelConfirmation(Action):
+    """ "Do you want to stop your request about …?", asked when a cancel comes far along."""
+
+    def name(self) -> str:
+        return "action_ask_cancel_confirmation"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        dispatcher.utter_message(
+            text=back_prefix(tracker) + f"Do you want to stop your request about “{tracker.get_slot('description')}”? "
+            "Nothing has been sent to our team yet. If you stop, I'll keep your details for 24 hours.",
+            buttons=[
+                {"title": "Yes, stop it", "payload": "/cancel"},
+                {"title": "No, let's continue", "payload": "/deny"},
+            ],
+        )
+        return [SlotSet(k, v) for k, v in cleared_aside(tracker).items()]
 
 
 class ActionAskSeverity(Action):
@@ -615,8 +672,9 @@ KEPT_SLOTS = ("name", "email", "product", "version", "description", "tried", "im
 
 
 class ActionCancelRequest(Action):
-    """Stop the request being collected; nothing reaches the team. A request that was far
-    along is kept for 24 hours, with a button to continue it."""
+    """Stop the request being collected; nothing reaches the team. A request that is far
+    along is confirmed first ("Do you want to stop…?", asked by the form), then kept for
+    24 hours, with a button to continue it."""
 
     def name(self) -> str:
         return "action_cancel_request"
@@ -626,7 +684,8 @@ class ActionCancelRequest(Action):
         text = str(tracker.latest_message.get("text") or "")
         requested = tracker.get_slot("requested_slot")
         active = tracker.active_loop_name == FORM
-        if active and requested and tracker.get_slot("form_reply") != "cancel" and not text.startswith("/"):
+        confirming = bool(tracker.get_slot("cancel_pending"))
+        if active and requested and not confirming and tracker.get_slot("form_reply") != "cancel" and not text.startswith("/"):
             # Rasa's NLU heard a cancel; the reply model must agree. Otherwise ("two stores cannot
             # close") the reply goes back to the form, whose validator reads it as what it is.
             verdict = await read_reply(tracker, str(requested), text)
@@ -644,8 +703,13 @@ class ActionCancelRequest(Action):
                 return stop + [SlotSet("kept_request", None)] + listen
             dispatcher.utter_message(text="There's nothing to cancel. How can I help?")
             return stop + clear + listen
-        answered = [f for f in request_fields(policy, tracker.get_slot("category")) if tracker.get_slot(f)]
-        if tracker.get_slot("description") and len(answered) >= 4:
+        if far_along(policy, tracker) and not confirming:
+            # Far along: ask first (the form asks cancel_confirmation before any field).
+            return [
+                SlotSet("cancel_pending", True), SlotSet("cancel_confirmation", None), SlotSet("request_ready", False),
+                SlotSet("form_reply", None), FollowupAction(FORM),
+            ]
+        if far_along(policy, tracker):
             kept = {
                 "saved_at": resources.now().isoformat(),
                 "slots": {f: tracker.get_slot(f) for f in KEPT_SLOTS if tracker.get_slot(f) is not None},

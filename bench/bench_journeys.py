@@ -11,7 +11,7 @@ ticket is open (its number is shown), or fails after 40 turns.
 
 The ideal is the turns a perfect assistant needs: the problem, the request for a
 person, one answer per question asked, the confirmation, and one turn per aside (a
-cancel and its "continue" are two). Prints one row per journey as a Markdown table.
+cancel far along, its confirmation and its "continue" are three). Prints one row per journey as a Markdown table.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ STEPS = {
     "severity": "I'd rate this",
     "summary": "Here's what I'll send",
     "kept": "I'll keep what you told me",
+    "confirm": "Do you want to stop your request",
 }
 ANSWERS = {
     "name": "Rosa Delgado",
@@ -88,11 +89,22 @@ JOURNEYS = [
         asides=[
             ("email", "how long do you usually take to reply?"),
             ("tried", "oh forget it, I'll deal with it myself"),
+            ("confirm", "yes, stop it"),
             ("kept", "/request_human"),
             ("impact", "sorry, my email is actually rosa.d@example.org"),
             ("summary", "the product is Sync, not Books"),
         ],
         again=1,
+    ),
+    Journey(
+        "product by meaning, 'a version behind', a person mid-form",
+        ["our receipts have been printing twice since this morning", "can I talk to someone about it"],
+        asides=[
+            ("version", "we're on the one before the newest I think"),
+            ("tried", "can a real person look at this instead?"),
+            ("summary", "my name is actually Rosa Delgado-Pérez"),
+        ],
+        answers={"product": "the till app on our tablets", "version": "3"},
     ),
     Journey(
         "status question and 'I don't know'",

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,12 +60,32 @@ COSTS.update({
 
 
 # "latest" as a version: phrasings of "the newest one", compared by meaning. The
-# thresholds were chosen on the dev replies; "version 5" scores 0.69, so an explicit
-# version always wins, and "the one before the latest" (0.83) is a known miss.
+# threshold was chosen on the dev replies; "version 5" scores 0.69, so an explicit
+# version always wins. The encoder does not tell "the latest" from "the one before the
+# latest" (0.83), so a reply that also places itself before or behind something is not
+# taken for the newest: the customer is asked which version (see `version_rank`).
 NEWEST = ("the latest version", "the newest one", "the most recent release", "whatever is current, fully up to date")
+RELATIVE = re.compile(r"\b(before|previous|prior|older|behind|earlier|second|penultimate|last year|not the (latest|newest))\b", re.I)
 NEWEST_MIN_SIMILARITY = 0.7
+RELATIVE_MIN_SIMILARITY = 0.55
 PRODUCT_MIN_SIMILARITY = 0.3
 PRODUCT_MIN_MARGIN = 0.03
+
+
+# The grammatical form of a question: evidence for the head, not the decision ("how do I
+# check the version?" asked at the version question is a question; "I checked the FAQ"
+# at "what have you tried" is an answer). On 5-fold cross-validation over the dev
+# replies these two features lift accuracy from 0.838 to 0.902 and question recall from
+# 0.78 to 1.0 (`python -m bot.form_replies cv`).
+INTERROGATIVE = re.compile(
+    r"^\W*(who|what|what's|when|where|why|how|which|is|are|am|do|does|did|can|could|will|would|should|shall|may|any)\b",
+    re.IGNORECASE,
+)
+
+
+def question_form(text: str) -> list[float]:
+    """[ends with a question mark, opens like a question]."""
+    return [float(text.strip().endswith("?")), float(bool(INTERROGATIVE.match(text)))]
 
 
 class RepliesError(ValueError):
@@ -140,17 +161,17 @@ class FormReplyModel:
     def features(self, texts: Sequence[str], slots: Sequence[str], evidence: Sequence[Evidence]) -> np.ndarray:
         vectors = self._unit(self.encoder.encode(list(texts)))
         rows = []
-        for vector, slot, ev in zip(vectors, slots, evidence):
+        for vector, slot, ev, text in zip(vectors, slots, evidence, texts):
             one_hot = np.zeros(len(SLOTS), dtype=np.float32)
             one_hot[SLOTS.index(slot)] = 1.0
             relevance = float(vector @ self._question_vectors[SLOTS.index(slot)])
-            rows.append(np.concatenate([vector, one_hot, [float(ev.fits), ev.kb_score, relevance]]))
+            rows.append(np.concatenate([vector, one_hot, [float(ev.fits), ev.kb_score, relevance], question_form(text)]))
         return np.vstack(rows)
 
     @classmethod
     def build(
         cls, encoder: Any, questions: dict[str, str], replies: Sequence[Reply], evidence: Callable[[Reply], Evidence],
-        c: float = 4.0,
+        c: float = 10.0,
     ) -> FormReplyModel:
         """Fit the head on labelled replies (`evidence` gives each one's validator and KB evidence)."""
         from sklearn.linear_model import LogisticRegression
@@ -170,9 +191,19 @@ class FormReplyModel:
         vectors = self._unit(self.encoder.encode([text, *candidates]))
         return vectors[1:] @ vectors[0]
 
+    def version_rank(self, text: str) -> str | None:
+        """What a version answer says by recency: "newest" ("latest", "most recent release"),
+        "unsure" (it speaks of recency but places itself before or behind: "the one before
+        the latest"), or None (it names no place)."""
+        score = float(self.similarity(text, NEWEST).max())
+        if RELATIVE.search(text):
+            # Asking costs one turn, so a looser match is enough ("one before the current release" 0.59).
+            return "unsure" if score >= RELATIVE_MIN_SIMILARITY else None
+        return "newest" if score >= NEWEST_MIN_SIMILARITY else None
+
     def means_newest(self, text: str) -> bool:
         """Whether a version answer means "the newest one" ("latest", "most recent release")."""
-        return float(self.similarity(text, NEWEST).max()) >= NEWEST_MIN_SIMILARITY
+        return self.version_rank(text) == "newest"
 
     def product_by_meaning(self, policy: Any, text: str) -> Any | None:
         """The covered product a description of it means ("the accounting one"), if one is clearly closest."""
@@ -270,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--cases", required=True)
     ev.add_argument("--train", default=str(DEFAULT_CASES))
     ev.add_argument("--no-kb", action="store_true", help="leave the knowledge-base evidence out (index not built)")
+    cv = sub.add_parser("cv", help="k-fold cross-validation on the training cases (the figure to tune on)")
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--train", default=str(DEFAULT_CASES))
+    cv.add_argument("--no-kb", action="store_true", help="leave the knowledge-base evidence out (index not built)")
     cl = sub.add_parser("classify", help="classify one reply")
     cl.add_argument("slot", choices=SLOTS)
     cl.add_argument("text")
@@ -303,9 +338,39 @@ def main(argv: list[str] | None = None) -> int:
         reply = Reply(args.slot, args.text, "answer")
         print(json.dumps(model.classify(args.text, args.slot, evidence(reply)).__dict__))
         return 0
+    if args.command == "cv":
+        if not 2 <= args.folds <= len(train):
+            print(f"error: --folds must be between 2 and the number of cases ({len(train)})", file=sys.stderr)
+            return 2
+        predicted = cross_validate(default_encoder(), form_questions(policy), train, evidence, args.folds)
+        print_report(score(train, predicted))
+        return 0
+    model = FormReplyModel.build(default_encoder(), form_questions(policy), train, evidence)
+    if args.command == "classify":
+        reply = Reply(args.slot, args.text, "answer")
+        print(json.dumps(model.classify(args.text, args.slot, evidence(reply)).__dict__))
+        return 0
     verdicts = model.classify_many([c.text for c in cases], [c.slot for c in cases], [evidence(c) for c in cases])
     print_report(score(cases, [v.label for v in verdicts]))
     return 0
+
+
+def cross_validate(
+    encoder: Any, questions: dict[str, str], replies: Sequence[Reply], evidence: Callable[[Reply], Evidence], folds: int,
+) -> list[str]:
+    """Out-of-fold labels for every reply (folds stratified by label, fixed seed)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    predicted = [""] * len(replies)
+    labels = [r.label for r in replies]
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    for number, (fit, held) in enumerate(splitter.split(np.zeros(len(replies)), labels), 1):
+        print(f"fold {number}/{folds}…", file=sys.stderr, flush=True)
+        model = FormReplyModel.build(encoder, questions, [replies[i] for i in fit], evidence)
+        held_out = [replies[i] for i in held]
+        for i, verdict in zip(held, model.classify_many([r.text for r in held_out], [r.slot for r in held_out], [evidence(r) for r in held_out])):
+            predicted[i] = verdict.label
+    return predicted
 
 
 if __name__ == "__main__":
