@@ -20,7 +20,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Any, Callable, Literal, Protocol, Sequence
 
 from bot.answers import Situation, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
 from bot.policy import SupportPolicy
@@ -147,6 +147,16 @@ class FaqAnswerer:
     def _about(self, entry: KbEntry, vendor: str) -> bool:
         text = " ".join((entry.title, entry.answer))
         return bool(re.search(rf"(?<![\w-]){re.escape(vendor)}(?![\w-])", text, flags=re.IGNORECASE))
+
+    def lookup(self, query: str, now: dt.datetime, k: int = 3) -> list[dict[str, Any]]:
+        """The `k` entries closest to `query` with their rendered answers, best first,
+        whatever their confidence: for a person choosing what to send (the Live view)."""
+        hits = self._index.search(query, k=k).candidates
+        return [
+            {"id": h.entry_id, "title": h.title, "score": round(float(h.score), 3), "answer": self.render(h.entry_id, now, query)}
+            for h in hits
+            if h.entry_id in self._entries
+        ]
 
     def answer(self, message: str, now: dt.datetime, severity: str | None = None) -> FaqResult:
         """Answer `message` as one question: answer, suggest, decline or miss."""

@@ -16,6 +16,7 @@ identity tokens included, gets a 401.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hmac
 import io
@@ -274,8 +275,43 @@ async def retry_outbox(request: web.Request) -> web.Response:
     return web.json_response({"retried": retried})
 
 
+KB_QUERY_MAX = 500
+KB_ANSWERER = web.AppKey("kb_answerer", dict)
+
+
+async def kb_answerer(app: web.Application) -> Any:
+    """The knowledge base and its index, loaded into the web service on the first staff
+    search (the encoder takes seconds and memory that customer traffic never needs)."""
+    cache = app[KB_ANSWERER]
+    async with cache["lock"]:
+        if cache.get("answerer") is None:
+            from bot.faq import open_answerer
+
+            settings = app[SETTINGS]
+            cache["answerer"] = await asyncio.to_thread(open_answerer, settings.kb_dir, settings.index_dir, app[POLICY])
+    return cache["answerer"]
+
+
+async def kb_search(request: web.Request) -> web.Response:
+    """GET /api/staff/kb?q=…: the three knowledge-base entries closest to `q`, with their
+    answers as the assistant would send them (for an agent to insert into a reply)."""
+    from kb_index import IndexFolderError
+
+    staff_member(request)
+    query = request.query.get("q", "").strip()
+    if not 1 <= len(query) <= KB_QUERY_MAX:
+        raise ApiError(422, "invalid_query", f"`q` must be a question of 1 to {KB_QUERY_MAX} characters.")
+    try:
+        answerer = await kb_answerer(request.app)
+    except (IndexFolderError, OSError) as exc:
+        raise ApiError(503, "kb_unavailable", f"The knowledge base cannot be searched: {exc}") from None
+    entries = await asyncio.to_thread(answerer.lookup, query, request.app[CLOCK]())
+    return web.json_response({"query": query, "entries": entries})
+
+
 def add_routes(app: web.Application) -> None:
     app[STAFF_TOKENS] = parse_staff_tokens(app[SETTINGS].staff_tokens)
+    app[KB_ANSWERER] = {"lock": asyncio.Lock(), "answerer": None}
     app.router.add_get("/api/staff/tickets", list_tickets)
     app.router.add_get("/api/staff/tickets.csv", export_csv)
     app.router.add_get("/api/staff/report", report)
@@ -283,6 +319,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/staff/customers/export", export_customer_data)
     app.router.add_post("/api/staff/customers/erase", erase_customer_data)
     app.router.add_get("/api/staff/outbox", outbox_state)
+    app.router.add_get("/api/staff/kb", kb_search)
     app.router.add_post("/api/staff/outbox/retry", retry_outbox)
     app.router.add_get("/api/staff/tickets/{number}", ticket_detail)
     app.router.add_post("/api/staff/tickets/{number}/status", change_status)

@@ -81,7 +81,7 @@ class Stack:
 
 def start_stack(
     data_dir: Path, database_url: str | None = None, replicas: int = 1, lock_store_url: str = "",
-    policy_file: Path = POLICY_FILE,
+    policy_file: Path = POLICY_FILE, staff: tuple[str, ...] = ("tester",),
 ) -> Stack:
     """Rasa, the action server and the web service on free ports, with their own data.
 
@@ -104,7 +104,7 @@ def start_stack(
         # Rasa's conversations go to the same kind of database as the tickets.
         tracker_store_url=database_url if database_url.startswith("postgresql") else "",
         identity_secret=secrets.token_hex(16),  # the pane's shared secret, made per run
-        staff_tokens=f"tester:{secrets.token_urlsafe(24)}",
+        staff_tokens=",".join(f"{name}:{secrets.token_urlsafe(24)}" for name in staff),
         # Tests type faster than people; the limits themselves are tested in test_web.py.
         rate_per_conversation=6000,
         rate_burst_conversation=1000,

@@ -58,6 +58,7 @@ class LiveStack:
     token: str
     processes: int
     demo: str  # the demo website that embeds the widget (another origin)
+    tokens: dict  # every staff member's token by name: tester, and carol to transfer to
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def live_stack(tmp_path_factory):
     policy = open_all_day_policy(folder)
     url = os.environ.get("SUPPORT_TEST_DATABASE_URL", "")
     database = asyncio.run(fresh_database(url, "makana_live_test")) if url.startswith("postgresql://") else None
-    stack = start_stack(folder, database, policy_file=policy)
+    stack = start_stack(folder, database, policy_file=policy, staff=("tester", "carol"))
     services = list(stack.services.values())
     agent_url = stack.web
     if database:
@@ -77,8 +78,8 @@ def live_stack(tmp_path_factory):
         services.append(second)
         second.wait_ready(stack.settings.startup_timeout_s)
         agent_url = f"http://{stack.settings.host}:{port}"
-    token = stack.settings.staff_tokens.split(",")[0].split(":", 1)[1]
-    yield LiveStack(stack.web, agent_url, token, 2 if database else 1, stack.demo)
+    tokens = dict(pair.split(":", 1) for pair in stack.settings.staff_tokens.split(","))
+    yield LiveStack(stack.web, agent_url, tokens["tester"], 2 if database else 1, stack.demo, tokens)
     stop_all(services)
 
 
@@ -352,3 +353,62 @@ def test_widget_and_console_in_a_browser(live_stack, browser):
     finally:
         customer.context.close()
         agent.context.close()
+
+
+@pytest.mark.browser
+def test_knowledge_base_answer_transfer_and_end_in_a_browser(live_stack, browser):
+    """The agent inserts a knowledge-base answer, transfers the chat to a colleague on
+    another page, who ends it; the customer sees each step and is asked for a rating."""
+    from playwright.sync_api import expect
+
+    from tests.test_staff_browser import sign_in
+    from tests.test_widget_browser import open_page, open_widget, say
+
+    customer, first, second = open_page(browser), open_page(browser), open_page(browser)
+    try:
+        for page, name in ((first, "tester"), (second, "carol")):
+            page.goto(live_stack.agent + "/staff/live")
+            sign_in(page, live_stack.tokens[name])
+            expect(page.get_by_test_id("presence")).to_have_value("online")
+
+        open_widget(customer, live_stack.demo + "/demo/site")
+        say(customer, "my card reader is not showing up over bluetooth")
+        say(customer, "I want to talk to a human")
+        expect(customer.get_by_test_id("live-start")).to_be_visible()
+        customer.get_by_test_id("live-start").click()
+        expect(customer.get_by_test_id("live-queue")).to_contain_text("in the queue")
+
+        first.locator('[data-testid="live-queue-item"][data-status="waiting"]').first.click()
+        first.get_by_test_id("claim").click()
+        expect(customer.get_by_test_id("log")).to_contain_text("tester from our support team joined the chat.")
+
+        # The knowledge base, searched from the Live view: the answer goes into the reply box.
+        first.get_by_test_id("kb-query").fill("card reader not found over bluetooth")
+        first.get_by_test_id("kb-search").click()
+        result = first.get_by_test_id("kb-result").first
+        expect(result).to_have_attribute("data-entry", "pair_card_reader")
+        result.get_by_test_id("kb-insert").click()
+        expect(first.get_by_test_id("reply")).to_have_value(re.compile(r"Makana Reader"))
+        first.get_by_test_id("send-reply").click()
+        expect(customer.locator('[data-testid="message"][data-from="agent"]').last).to_contain_text("Makana Reader")
+
+        # Transfer to carol: her page takes over, the customer is told, the first agent can no longer write.
+        first.get_by_test_id("transfer-to").select_option("carol")
+        first.get_by_test_id("transfer").click()
+        expect(customer.get_by_test_id("log")).to_contain_text("carol took over the chat.")
+        expect(first.get_by_test_id("reply")).to_be_disabled()
+        second.get_by_test_id("live-queue-item").filter(has_text="with carol").first.click()
+        expect(second.get_by_test_id("chat-meta")).to_contain_text("agent: carol")
+        second.get_by_test_id("reply").fill("Hi, carol here. Did pairing work?")
+        second.get_by_test_id("send-reply").click()
+        expect(customer.locator('[data-testid="message"][data-from="agent"]').last).to_contain_text("carol here")
+
+        # carol ends the chat: the bot is back and the customer is asked for a rating.
+        second.get_by_test_id("end").click()
+        expect(customer.get_by_test_id("log")).to_contain_text("The agent ended the chat.")
+        expect(customer.get_by_test_id("csat-prompt")).to_be_visible()
+        expect(second.get_by_test_id("chat-log")).to_contain_text("Chat ended.")
+        assert customer.problems == [] and first.problems == [] and second.problems == []
+    finally:
+        for page in (customer, first, second):
+            page.context.close()

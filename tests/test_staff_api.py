@@ -66,6 +66,7 @@ async def test_every_staff_endpoint_refuses_anonymous_customer_and_wrong_tokens(
         ("POST", f"/api/staff/tickets/{number}/status", {"status": "pending"}),
         ("POST", f"/api/staff/tickets/{number}/assign", {"assignee": "bob"}),
         ("POST", f"/api/staff/tickets/{number}/notes", {"text": "hi"}),
+        ("GET", "/api/staff/kb?q=reset%20my%20password", None),
     ]
     for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": TOKEN},
                     {"X-Identity-Token": customer}, {"Authorization": f"Bearer {customer}"}):
@@ -208,3 +209,23 @@ async def test_report_and_unanswered_endpoints(setup):
     assert by_severity["critical"]["pending"] == 1 and by_severity["low"]["pending"] == 1
     unanswered = await (await client.get("/api/staff/unanswered", headers=AUTH)).json()
     assert unanswered == {"groups": []}
+
+
+async def test_knowledge_base_search_for_agents(setup):
+    """The Live view's search: the closest entries with their answers, as the assistant sends them."""
+    from kb_index import FaqIndex, IndexFolderError
+
+    client, _ = setup
+    try:
+        FaqIndex.load(Settings().index_dir)
+    except IndexFolderError:
+        pytest.skip("the FAQ index is not built (make index)")
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    for bad in ("", "x" * 501):
+        response = await client.get("/api/staff/kb", params={"q": bad}, headers=headers)
+        assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_query"
+    response = await client.get("/api/staff/kb", params={"q": "the card reader can't be found over bluetooth"}, headers=headers)
+    assert response.status == 200
+    entries = (await response.json())["entries"]
+    assert 1 <= len(entries) <= 3 and entries[0]["id"] == "pair_card_reader"
+    assert "Makana Reader" in entries[0]["answer"] and "{{" not in entries[0]["answer"]  # rendered from the policy

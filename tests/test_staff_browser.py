@@ -248,6 +248,12 @@ def test_report_page_draws_the_figures_of_the_api(stack, browser):
         else:
             expect(page.get_by_test_id("unanswered-none")).to_be_visible()
         expect(page.get_by_test_id("unanswered")).to_contain_text("make index")
+        live = report["live"]
+        if live["requested"]:
+            expect(page.get_by_test_id("summary-live")).to_contain_text(f"{live['requested']} live chat")
+            expect(page.get_by_test_id("live-days").locator("tbody tr")).to_have_count(sum(1 for d in live["days"] if d["requested"]))
+        else:
+            expect(page.get_by_test_id("summary-live")).to_have_text("No live chats in this period.")
         screenshot(page, "report.png")
 
         page.get_by_label("Period", exact=True).select_option("7")

@@ -181,6 +181,35 @@
     }
   }
 
+  // ------------------------------------------------------------ knowledge base
+
+  // Search the knowledge base; "Insert" puts an answer into the reply box for the agent
+  // to edit and send (shown as text everywhere, as every message).
+  function searchKb(event) {
+    event.preventDefault();
+    var query = byId("kb-query").value.trim();
+    var list = byId("kb-results");
+    byId("kb-error").hidden = true;
+    if (!query) { return; }
+    S.api("/api/staff/kb?q=" + encodeURIComponent(query)).then(function (body) {
+      S.clear(list);
+      if (!body.entries.length) { list.appendChild(el("li", { "class": "muted" }, "Nothing found.")); }
+      body.entries.forEach(function (entry) {
+        var item = el("li", { "data-testid": "kb-result", "data-entry": entry.id });
+        item.appendChild(el("strong", {}, entry.title));
+        item.appendChild(el("p", { "class": "small" }, entry.answer));
+        var insert = el("button", { type: "button", "data-testid": "kb-insert" }, "Insert");
+        insert.addEventListener("click", function () {
+          var reply = byId("reply");
+          reply.value = reply.value ? reply.value.replace(/\s*$/, "\n\n") + entry.answer : entry.answer;
+          reply.focus();
+        });
+        item.appendChild(insert);
+        list.appendChild(item);
+      });
+    }, function (e) { showError("kb-error", e); });
+  }
+
   function markRead() {
     if (!current || current.status !== "claimed" || current.agent !== me || document.visibilityState !== "visible") { return; }
     S.api("/api/staff/live/" + current.id + "/read", { method: "POST", body: { seq: lastSeq } }).catch(function () {});
@@ -292,6 +321,7 @@
       S.api("/api/staff/live/" + current.id + "/messages", { method: "POST", body: { text: text, client_id: clientId } })
         .then(function () { byId("reply").value = ""; lastTypingSent = 0; }, function (e) { showError("chat-error", e); });
     });
+    byId("kb-form").addEventListener("submit", searchKb);
     document.addEventListener("visibilitychange", markRead);
     setPresence("online");
     setInterval(loadQueue, QUEUE_EVERY_MS);

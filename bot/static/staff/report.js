@@ -224,6 +224,42 @@
     place("csat", svg, summary);
   }
 
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) { return "–"; }
+    if (seconds < 90) { return Math.round(seconds) + " s"; }
+    if (seconds < 5400) { return Math.round(seconds / 60) + " min"; }
+    return (seconds / 3600).toFixed(1) + " h";
+  }
+
+  // Live chats: per day, the wait for an agent, the agent's first reply, and that reply
+  // against the policy's first-response time (bot/live.py live_report).
+  function liveSection(live) {
+    var summary = document.querySelector('[data-testid="summary-live"]');
+    var table = document.querySelector('[data-testid="live-days"]');
+    var body = table.querySelector("tbody");
+    staff.clear(body);
+    if (!live || !live.requested) {
+      summary.textContent = "No live chats in this period.";
+      table.hidden = true;
+      return;
+    }
+    var policy = live.first_reply_within_policy;
+    summary.textContent = plural(live.requested, "live chat", "live chats") + " requested, " +
+      live.claimed + " taken by an agent" + (live.unclaimed ? ", " + live.unclaimed + " never taken (offered a ticket)" : "") + ". " +
+      "Wait for an agent: median " + duration(live.wait.median_s) + ", 90th percentile " + duration(live.wait.p90_s) + ". " +
+      "Agent's first reply after taking the chat: median " + duration(live.first_reply.median_s) + ", 90th percentile " +
+      duration(live.first_reply.p90_s) + ". Within the policy's first-response time: " + policy.met + " of " +
+      (policy.met + policy.missed) + ".";
+    live.days.filter(function (d) { return d.requested; }).forEach(function (d) {
+      var row = el("tr", {});
+      row.appendChild(el("th", { scope: "row" }, shortDate(d.date)));
+      row.appendChild(el("td", {}, String(d.requested)));
+      row.appendChild(el("td", {}, String(d.claimed)));
+      body.appendChild(row);
+    });
+    table.hidden = false;
+  }
+
   function unansweredList(groups) {
     var list = document.getElementById("unanswered-list");
     staff.clear(list);
@@ -258,6 +294,7 @@
     slaChart(report.sla || []);
     triageChart(report.triage || []);
     csatChart(report.csat);
+    liveSection(report.live);
     unansweredList(report.unanswered || []);
   }
 
