@@ -95,8 +95,15 @@ class ActionRequestHuman(Action):
             return [SlotSet(slot, value) for slot, value in kept["slots"].items()] + [
                 SlotSet("kept_request", None), SlotSet("request_ready", False), SlotSet("faq_outcome", None),
             ]
+        said = str(tracker.latest_message.get("text") or "")
+        # People first: a typed request for a person (or frustration that Rasa heard as one)
+        # gets an apology before the handover; a button press does not.
+        sorry = (
+            "I'm sorry about the trouble. A person from our team will take this on. "
+            if said and not said.startswith("/") and await resources.people_first(said) else ""
+        )
         text = (
-            f"I'll pass this to our support team ({hours_text(policy, now)}). {status_text(policy, now)} "
+            f"{sorry}I'll pass this to our support team ({hours_text(policy, now)}). {status_text(policy, now)} "
             "I just need a few details so nobody has to ask you twice. Say \"cancel\" at any time to stop."
         )
         if found.get("description") and found.get("description") != tracker.get_slot("description"):
@@ -698,6 +705,11 @@ class ActionCancelRequest(Action):
         listen: list[EventType] = [FollowupAction("action_listen")] if tracker.get_slot("form_reply") == "cancel" else []
         clear = [SlotSet(slot, None) for slot in REQUEST_SLOTS]
         if not active and not tracker.get_slot("request_ready"):
+            if text and not text.startswith("/") and not sure_cancel(await read_reply(tracker, "description", text)):
+                # Nothing is being collected and the reply model does not read a cancel ("this is
+                # the third time… thinking of cancelling", a message in Portuguese): Rasa's NLU
+                # misheard, so the message is answered as any other.
+                return stop + [FollowupAction("action_answer_question")]
             if kept_request(tracker, resources.now()):
                 dispatcher.utter_message(text="OK, I've discarded your unfinished request. Anything else I can help with?")
                 return stop + [SlotSet("kept_request", None)] + listen

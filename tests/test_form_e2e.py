@@ -248,6 +248,12 @@ async def test_confirming_a_cancel_in_words_stops_and_keeps_the_request(stack):
     assert await tickets_of(stack, who) == []
 
 
+async def test_a_message_that_only_mentions_cancelling_is_answered(stack):
+    who = sender()
+    reply = stack.say(who, "the bank feed breaks every single week and honestly I'm close to cancelling my subscription")
+    assert "nothing to cancel" not in texts(reply) and texts(reply).strip(), texts(reply)
+
+
 # 4. Prefill from the right turn.
 
 
