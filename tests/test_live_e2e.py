@@ -320,8 +320,7 @@ def test_widget_and_console_in_a_browser(live_stack, browser):
         expect(customer.locator(CUSTOMER).last).to_have_attribute("data-state", "read")
         assert customer.locator("i").count() == 0 and customer.evaluate("document.querySelectorAll('b').length") == 0
         screenshot(customer, "live-widget.png")
-        agent.evaluate("window.scrollTo(0, 0)")
-        screenshot(agent, "live-console.png")
+        screenshot(agent, "live-console.png", full_page=True)  # the queue, the chat both ways, the reply box
 
         # A reload keeps the live chat: the turns are back, and messages still flow.
         customer.reload()
@@ -362,7 +361,7 @@ def test_knowledge_base_answer_transfer_and_end_in_a_browser(live_stack, browser
     from playwright.sync_api import expect
 
     from tests.test_staff_browser import sign_in
-    from tests.test_widget_browser import open_page, open_widget, say
+    from tests.test_widget_browser import open_page, open_widget, say, screenshot
 
     customer, first, second = open_page(browser), open_page(browser), open_page(browser)
     try:
@@ -389,6 +388,7 @@ def test_knowledge_base_answer_transfer_and_end_in_a_browser(live_stack, browser
         expect(result).to_have_attribute("data-entry", "pair_card_reader")
         result.get_by_test_id("kb-insert").click()
         expect(first.get_by_test_id("reply")).to_have_value(re.compile(r"Makana Reader"))
+        screenshot(first, "live-console-kb.png", full_page=True)
         first.get_by_test_id("send-reply").click()
         expect(customer.locator('[data-testid="message"][data-from="agent"]').last).to_contain_text("Makana Reader")
 
