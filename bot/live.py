@@ -358,8 +358,10 @@ def _median_p90(values: list[float]) -> dict[str, float | None]:
 
 async def live_report(store: Store, policy: SupportPolicy, first_day: dt.date, days: int) -> dict[str, Any]:
     """The report's live chat figures: chats per day (company-local dates), how long
-    customers waited for an agent, how long the agent took to write first, and whether
-    that first reply came within the policy's first-response target for the severity."""
+    customers waited for an agent (request to claim), how long the agent took to write
+    first (claim to first reply), whether that first reply came within the policy's
+    first-response target for the severity, and how long a chat lasted with an agent
+    (claim to end)."""
     since = dt.datetime.combine(first_day, dt.time(), tzinfo=policy.tz)
     chats = await LiveStore(store.engine).requested_between(since, since + dt.timedelta(days=days))
     per_day = []
@@ -372,6 +374,7 @@ async def live_report(store: Store, policy: SupportPolicy, first_day: dt.date, d
         })
     waits = [(c.claimed_at - c.requested_at).total_seconds() for c in chats if c.claimed_at]
     first_replies = [(c.first_reply_at - c.claimed_at).total_seconds() for c in chats if c.first_reply_at and c.claimed_at]
+    durations = [(c.ended_at - c.claimed_at).total_seconds() for c in chats if c.ended_at and c.claimed_at]
     met = missed = 0
     for c in chats:
         if c.first_reply_at is None:
@@ -389,4 +392,5 @@ async def live_report(store: Store, policy: SupportPolicy, first_day: dt.date, d
         "wait": _median_p90(waits),
         "first_reply": _median_p90(first_replies),
         "first_reply_within_policy": {"met": met, "missed": missed},
+        "duration": _median_p90(durations),
     }

@@ -37,6 +37,7 @@ from bot.transcripts import conversation_turns
 MAX_AGENT_CHARS = 4000
 KEEPALIVE_S = 10.0  # a comment line on idle streams (proxies close silent ones); also a re-check
 STREAM_MAX_S = 300.0  # streams end after this; the client reconnects with its last seq
+MAX_ID = 2**53  # ids and seqs above this are refused before they reach the database (64-bit columns)
 UNAVAILABLE_TEXT = {
     "closed": "Our team is not in right now.",
     "nobody_online": "Nobody from our team is online to chat right now.",
@@ -56,8 +57,8 @@ def _after(request: web.Request) -> int:
         after = int(raw)
     except ValueError:
         raise ApiError(422, "invalid_after", "`after` (or Last-Event-ID) must be a whole number, the last seq seen.") from None
-    if after < 0:
-        raise ApiError(422, "invalid_after", "`after` must be 0 or more.")
+    if not 0 <= after <= MAX_ID:
+        raise ApiError(422, "invalid_after", f"`after` must be a seq from 0 to {MAX_ID}.")
     return after
 
 
@@ -178,7 +179,7 @@ async def customer_signal(request: web.Request) -> web.Response:
 
 def _read_seq(body: dict[str, Any]) -> str:
     seq = body.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_ID:
         raise ApiError(422, "invalid_seq", "`seq` must be the whole number of the last message read.")
     return str(seq)
 
@@ -261,10 +262,10 @@ async def _stream(request: web.Request, chat_id: int, after: int, with_queue: bo
 
 
 def _chat_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["chat_id"])
-    except ValueError:
-        raise ApiError(404, "no_live_chat", "No such live chat.") from None
+    raw = request.match_info["chat_id"]
+    if len(raw) > 16 or int(raw) > MAX_ID:  # the route allows digits only
+        raise ApiError(404, "no_live_chat", "No such live chat.")
+    return int(raw)
 
 
 def agent_endpoint(

@@ -123,6 +123,155 @@ def staff_paths() -> dict[str, Any]:
         "/api/staff/customers/erase": {"post": op("Erase one customer's personal data, conversations and calls (audited)", {**ok({"type": "object"}), **errors(400, 415, 422)}, requestBody=json_body(EMAIL_BODY))},
         "/api/staff/outbox": {"get": op("How many team notifications gave up (dead letters)", ok({"type": "object", "properties": {"dead": {"type": "integer"}}}))},
         "/api/staff/outbox/retry": {"post": op("Send every dead notification again (audited)", ok({"type": "object", "properties": {"retried": {"type": "integer"}}}))},
+        "/api/staff/kb": {
+            "get": op("The three knowledge-base entries closest to a question, with their answers as the assistant sends them",
+                      {**ok({"type": "object", "required": ["query", "entries"], "properties": {"query": {"type": "string"}, "entries": {"type": "array", "items": {"type": "object"}}}}),
+                       **errors(422, 503)},
+                      parameters=[{"name": "q", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 500}}])
+        },
+    }
+
+
+LIVE_CHAT = {
+    "type": "object",
+    "required": ["id", "status", "channel", "agent", "last_seq", "requested_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "status": {"enum": ["waiting", "claimed", "ended"]},
+        "channel": {"type": "string"},
+        "severity": {"type": ["string", "null"]},
+        "fields": {"type": "object"},
+        "agent": {"type": ["string", "null"]},
+        "last_seq": {"type": "integer"},
+        "requested_at": {"type": "string", "format": "date-time"},
+        "claimed_at": {"type": ["string", "null"]},
+        "first_reply_at": {"type": ["string", "null"]},
+        "ended_at": {"type": ["string", "null"]},
+        "end_reason": {"type": ["string", "null"]},
+        "ticket_number": {"type": ["string", "null"]},
+    },
+}
+LIVE_EVENT = {
+    "type": "object",
+    "required": ["seq", "kind", "sender", "at"],
+    "properties": {
+        "seq": {"type": "integer"},
+        "kind": {"enum": ["message", "typing", "read", "status"]},
+        "sender": {"enum": ["customer", "agent", "system"]},
+        "author": {"type": ["string", "null"]},
+        "text": {"type": ["string", "null"]},
+        "client_id": {"type": ["string", "null"]},
+        "at": {"type": "string", "format": "date-time"},
+    },
+}
+CONFLICT = {"409": {"description": "The chat is not in a state that allows this (claimed by someone else, ended)",
+                    "content": {"application/json": {"schema": ERROR}}}}
+AFTER = [
+    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
+     "description": "The last seq seen; only later events are sent"},
+    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+     "description": "Sent by EventSource on reconnect; wins over `after`"},
+]
+SSE = {"200": {"description": "Server-sent events: `live` (id = seq, data = a live event) and, for a waiting "
+                              "customer, `queue`; the stream ends when the chat has ended or after five minutes",
+               "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+SEQ_BODY = {"type": "object", "required": ["seq"], "properties": {"seq": {"type": "integer", "minimum": 0}}}
+
+
+def live_paths() -> dict[str, Any]:
+    """Live chat with an agent: the customer's side (keyed by conversation id, as the
+    history) and the agents' side (staff token)."""
+    sender = {"name": "sender", "in": "path", "required": True, "schema": SENDER}
+    chat_id = {"name": "chat_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+    events = {"type": "object", "required": ["chat", "events"],
+              "properties": {"chat": LIVE_CHAT, "events": {"type": "array", "items": LIVE_EVENT}, "queue": {"type": ["object", "null"]}}}
+    signal = {"type": "object", "required": ["seq"], "properties": {"seq": {"type": "integer"}}}
+    customer = "/api/conversations/{sender}/live"
+
+    def staff(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return {"summary": summary, "security": STAFF, "parameters": [chat_id, *extra.pop("parameters", [])],
+                "responses": {**responses, **errors(401, 404)}, **extra}
+
+    chat_ok = ok({"type": "object", "required": ["chat"], "properties": {"chat": LIVE_CHAT}})
+    return {
+        customer: {
+            "get": {"summary": "Whether an agent can chat now, and the conversation's open live chat with its events",
+                    "parameters": [sender],
+                    "responses": {**ok({"type": "object", "required": ["available", "reason", "chat", "events"]}), **errors(422, 429)}},
+            "post": {"summary": "Ask to chat with an agent now (409 outside hours or when nobody is online)",
+                     "parameters": [sender],
+                     "requestBody": json_body({"type": "object", "properties": {"channel": {"enum": ["web_chat", "in_app", "api"]}}}),
+                     "responses": {"201": {"description": "Queued", "content": {"application/json": {"schema": {"type": "object", "required": ["chat", "queue"]}}}},
+                                   **errors(400, 413, 415, 422, 429),
+                                   "409": {"description": "No agent can chat now; the message says when the team is back",
+                                           "content": {"application/json": {"schema": ERROR}}}}},
+        },
+        customer + "/leave": {
+            "post": {"summary": "Stop waiting or leave the chat; with `ticket` the assistant's ticket form starts, what was said kept",
+                     "parameters": [sender],
+                     "requestBody": json_body({"type": "object", "properties": {"ticket": {"type": "boolean"}}}),
+                     "responses": {**ok({"type": "object", "required": ["chat", "messages"]}), **errors(400, 404, 413, 415, 422, 429),
+                                   "409": {"description": "The chat has ended", "content": {"application/json": {"schema": ERROR}}}}},
+        },
+        customer + "/events": {
+            "get": {"summary": "The chat's events after a seq (polling fallback of the stream)", "parameters": [sender, *AFTER],
+                    "responses": {**ok(events), **errors(404, 422, 429)}},
+        },
+        customer + "/stream": {
+            "get": {"summary": "The chat's events as server-sent events", "parameters": [sender, *AFTER],
+                    "responses": {**SSE, **errors(404, 422, 429)}},
+        },
+        customer + "/typing": {
+            "post": {"summary": "The customer is typing", "parameters": [sender],
+                     "responses": {**ok(signal), **errors(400, 404, 415, 422)}},
+        },
+        customer + "/read": {
+            "post": {"summary": "The customer has read the agent's messages up to a seq", "parameters": [sender],
+                     "requestBody": json_body(SEQ_BODY), "responses": {**ok(signal), **errors(400, 404, 413, 415, 422)}},
+        },
+        "/api/staff/live": {
+            "get": {"summary": "The live-chat queue and open chats, the agents and their presence", "security": STAFF,
+                    "responses": {**ok({"type": "object", "required": ["me", "agents", "presence", "available", "chats"]}), **errors(401)}},
+        },
+        "/api/staff/live/presence": {
+            "post": {"summary": "Set the agent's presence", "security": STAFF,
+                     "requestBody": json_body({"type": "object", "required": ["status"], "properties": {"status": {"enum": ["online", "away"]}}}),
+                     "responses": {**ok({"type": "object", "required": ["agent", "status"]}), **errors(400, 401, 413, 415, 422)}},
+        },
+        "/api/staff/live/{chat_id}": {
+            "get": staff("One chat: its state, the assistant's transcript before it (redacted) and its events",
+                         ok({"type": "object", "required": ["id", "status", "bot_transcript", "events"]})),
+        },
+        "/api/staff/live/{chat_id}/claim": {"post": staff("Take a waiting chat (exactly one agent wins)", {**chat_ok, **CONFLICT})},
+        "/api/staff/live/{chat_id}/messages": {
+            "post": staff("Send a message to the customer (a repeated `client_id` is relayed once)",
+                          {"201": {"description": "Sent", "content": {"application/json": {"schema": {"type": "object", "required": ["event"], "properties": {"event": LIVE_EVENT}}}}},
+                           **errors(400, 413, 415, 422), **CONFLICT},
+                          requestBody=json_body({"type": "object", "required": ["text"], "properties": {
+                              "text": {"type": "string", "minLength": 1, "maxLength": 4000},
+                              "client_id": {"type": "string", "minLength": 1, "maxLength": 64}}})),
+        },
+        "/api/staff/live/{chat_id}/typing": {"post": staff("The agent is typing", {**ok(signal), **errors(400, 415), **CONFLICT})},
+        "/api/staff/live/{chat_id}/read": {
+            "post": staff("The agent has read the customer's messages up to a seq", {**ok(signal), **errors(400, 413, 415, 422), **CONFLICT},
+                          requestBody=json_body(SEQ_BODY)),
+        },
+        "/api/staff/live/{chat_id}/transfer": {
+            "post": staff("Hand the chat to another agent", {**chat_ok, **errors(400, 413, 415, 422), **CONFLICT},
+                          requestBody=json_body({"type": "object", "required": ["to"], "properties": {"to": {"type": "string", "maxLength": 128}}})),
+        },
+        "/api/staff/live/{chat_id}/handback": {
+            "post": staff("Hand the customer back to the assistant (records the chat as a resolved ticket)", {**chat_ok, **CONFLICT}),
+        },
+        "/api/staff/live/{chat_id}/end": {
+            "post": staff("End the chat (records it as a resolved ticket; the customer is asked for a rating)", {**chat_ok, **CONFLICT}),
+        },
+        "/api/staff/live/{chat_id}/events": {
+            "get": staff("The chat's events after a seq (polling fallback of the stream)", {**ok(events), **errors(422)}, parameters=AFTER),
+        },
+        "/api/staff/live/{chat_id}/stream": {
+            "get": staff("The chat's events as server-sent events", {**SSE, **errors(422)}, parameters=AFTER),
+        },
     }
 
 
@@ -267,6 +416,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **csat_paths(),
+            **live_paths(),
             **staff_paths(),
             "/healthz": {
                 "get": {

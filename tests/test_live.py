@@ -154,6 +154,33 @@ async def test_the_report_counts_chats_waits_and_first_replies(store, policy):
     assert (report["requested"], report["claimed"], report["unclaimed"]) == (2, 1, 1)
     assert report["wait"]["median_s"] == 40.0 and report["first_reply"]["median_s"] == 30.0
     assert report["first_reply_within_policy"] == {"met": 1, "missed": 0}
+    assert report["duration"] == {"median_s": 260.0, "p90_s": 260.0}  # claimed at +40 s, ended at +5 min
+
+
+async def test_the_report_gives_wait_first_reply_and_duration_percentiles(store, policy):
+    """Ten chats a day apart in their waits, first replies and lengths; a critical chat
+    whose first reply came 70 minutes after the request misses the policy's hour."""
+    from bot.live import live_report
+
+    live = LiveStore(store.engine)
+    start = MONDAY_AFTERNOON - dt.timedelta(hours=2)
+    for i in range(1, 11):
+        chat, _ = await live.start(f"w-pct-{i:02d}-" + "k" * 20, "web_chat", "low", {}, start + dt.timedelta(minutes=i))
+        claimed = chat.requested_at + dt.timedelta(seconds=10 * i)
+        await live.claim(chat.id, "alice", claimed)
+        await live.append(chat.id, "message", "agent", "alice", "hi", claimed + dt.timedelta(seconds=5 * i), agent="alice")
+        await live.end(chat.id, "ended", claimed + dt.timedelta(minutes=i), agent="alice")
+    late, _ = await live.start("w-late-" + "m" * 20, "web_chat", "critical", {}, start)
+    await live.claim(late.id, "bob", start + dt.timedelta(minutes=50))
+    await live.append(late.id, "message", "agent", "bob", "sorry", start + dt.timedelta(minutes=70), agent="bob")
+    await live.end(late.id, "handed_back", start + dt.timedelta(minutes=80), agent="bob")
+    # Saturday, the other day in the period, has none.
+    report = await live_report(store, policy, MONDAY_AFTERNOON.date() - dt.timedelta(days=2), 3)
+    assert [d["requested"] for d in report["days"]] == [0, 0, 11]
+    assert report["wait"] == {"median_s": 60.0, "p90_s": 100.0}  # 10..100 s and 3000 s
+    assert report["first_reply"] == {"median_s": 30.0, "p90_s": 50.0}  # 5..50 s and 1200 s
+    assert report["duration"] == {"median_s": 360.0, "p90_s": 600.0}  # 1..10 min and 30 min
+    assert report["first_reply_within_policy"] == {"met": 10, "missed": 1}
 
 
 async def test_a_long_wait_offers_the_ticket_with_place_and_estimate(store, policy):

@@ -26,6 +26,7 @@ import yaml
 from bot.launcher import stop_all, web_service
 from tests.conftest import POLICY_FILE, free_port, start_stack
 
+KB_FIRST_SEARCH_MS = 90_000  # the Live view's first knowledge-base search loads the encoder
 
 def open_all_day_policy(folder: Path) -> Path:
     doc = yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8"))
@@ -320,8 +321,7 @@ def test_widget_and_console_in_a_browser(live_stack, browser):
         expect(customer.locator(CUSTOMER).last).to_have_attribute("data-state", "read")
         assert customer.locator("i").count() == 0 and customer.evaluate("document.querySelectorAll('b').length") == 0
         screenshot(customer, "live-widget.png")
-        agent.evaluate("window.scrollTo(0, 0)")
-        screenshot(agent, "live-console.png")
+        screenshot(agent, "live-console.png", full_page=True)  # the queue, the chat both ways, the reply box
 
         # A reload keeps the live chat: the turns are back, and messages still flow.
         customer.reload()
@@ -362,7 +362,7 @@ def test_knowledge_base_answer_transfer_and_end_in_a_browser(live_stack, browser
     from playwright.sync_api import expect
 
     from tests.test_staff_browser import sign_in
-    from tests.test_widget_browser import open_page, open_widget, say
+    from tests.test_widget_browser import open_page, open_widget, say, screenshot
 
     customer, first, second = open_page(browser), open_page(browser), open_page(browser)
     try:
@@ -386,9 +386,15 @@ def test_knowledge_base_answer_transfer_and_end_in_a_browser(live_stack, browser
         first.get_by_test_id("kb-query").fill("card reader not found over bluetooth")
         first.get_by_test_id("kb-search").click()
         result = first.get_by_test_id("kb-result").first
+        # The first search loads the encoder and the index into the web service (torch's
+        # import alone takes over 10 s on two busy cores): a longer wait for this one only.
+        answered = first.locator('[data-testid="kb-result"], [data-testid="kb-error"]:not([hidden])').first
+        expect(answered).to_be_visible(timeout=KB_FIRST_SEARCH_MS)
+        expect(first.get_by_test_id("kb-error")).to_be_hidden()
         expect(result).to_have_attribute("data-entry", "pair_card_reader")
         result.get_by_test_id("kb-insert").click()
         expect(first.get_by_test_id("reply")).to_have_value(re.compile(r"Makana Reader"))
+        screenshot(first, "live-console-kb.png", full_page=True)
         first.get_by_test_id("send-reply").click()
         expect(customer.locator('[data-testid="message"][data-from="agent"]').last).to_contain_text("Makana Reader")
 

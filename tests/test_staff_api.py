@@ -229,3 +229,22 @@ async def test_knowledge_base_search_for_agents(setup):
     entries = (await response.json())["entries"]
     assert 1 <= len(entries) <= 3 and entries[0]["id"] == "pair_card_reader"
     assert "Makana Reader" in entries[0]["answer"] and "{{" not in entries[0]["answer"]  # rendered from the policy
+
+
+async def test_report_endpoint_has_the_live_chat_figures(setup, store):
+    """/api/staff/report's `live` section (what the report page shows) from a chat in the store."""
+    from bot.live_store import LiveStore
+
+    client, _ = setup
+    live = LiveStore(store.engine)
+    asked = NOW - dt.timedelta(hours=1)
+    chat, _ = await live.start("w-report-" + "r" * 20, "web_chat", "high", {}, asked)
+    await live.claim(chat.id, "alice", asked + dt.timedelta(seconds=30))
+    await live.append(chat.id, "message", "agent", "alice", "hello", asked + dt.timedelta(seconds=90), agent="alice")
+    await live.end(chat.id, "ended", asked + dt.timedelta(minutes=10), agent="alice")
+    report = await (await client.get("/api/staff/report?days=7", headers=AUTH)).json()
+    figures = report["live"]
+    assert len(figures["days"]) == 7 and figures["days"][-1] == {"date": "2026-11-30", "requested": 1, "claimed": 1}
+    assert sum(d["requested"] for d in figures["days"]) == figures["requested"] == figures["claimed"] == 1
+    assert (figures["wait"]["median_s"], figures["first_reply"]["median_s"], figures["duration"]["median_s"]) == (30.0, 60.0, 570.0)
+    assert figures["first_reply_within_policy"] == {"met": 1, "missed": 0}

@@ -13,6 +13,7 @@ Screenshots go to docs/screenshots/console.png and report.png.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 import urllib.error
@@ -22,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bot.live_store import LiveStore
 from bot.store import Store
 from tests.test_widget_browser import (
     NUMBER,
@@ -220,7 +222,26 @@ def test_critical_ticket_from_chat_to_console_to_a_rating(stack, browser):
         staff.context.close()
 
 
+def add_live_chat(stack) -> None:
+    """One live chat ten minutes ago, taken after 30 s, answered a minute later, ended."""
+    async def write():
+        store = await Store.open(stack.settings.database_url)
+        try:
+            live = LiveStore(store.engine)
+            asked = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
+            chat, _ = await live.start("w-report-" + uuid.uuid4().hex, "web_chat", "medium", {}, asked)
+            await live.claim(chat.id, "tester", asked + dt.timedelta(seconds=30))
+            await live.append(chat.id, "message", "agent", "tester", "hello", asked + dt.timedelta(seconds=90), agent="tester")
+            await live.end(chat.id, "ended", asked + dt.timedelta(minutes=8), agent="tester")
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, write()).result(timeout=30)
+
+
 def test_report_page_draws_the_figures_of_the_api(stack, browser):
+    add_live_chat(stack)
     status, report = staff_call(stack, "GET", "/api/staff/report?days=30")
     assert status == 200, report
     page = open_page(browser)
@@ -249,11 +270,14 @@ def test_report_page_draws_the_figures_of_the_api(stack, browser):
             expect(page.get_by_test_id("unanswered-none")).to_be_visible()
         expect(page.get_by_test_id("unanswered")).to_contain_text("make index")
         live = report["live"]
-        if live["requested"]:
-            expect(page.get_by_test_id("summary-live")).to_contain_text(f"{live['requested']} live chat")
-            expect(page.get_by_test_id("live-days").locator("tbody tr")).to_have_count(sum(1 for d in live["days"] if d["requested"]))
-        else:
-            expect(page.get_by_test_id("summary-live")).to_have_text("No live chats in this period.")
+        assert live["requested"] >= 1 and live["duration"]["median_s"] is not None
+        summary = page.get_by_test_id("summary-live")
+        expect(summary).to_contain_text(f"{live['requested']} live chat")
+        expect(summary).to_contain_text("Wait for an agent: median ")
+        expect(summary).to_contain_text("Length of a chat with an agent: median ")
+        policy = live["first_reply_within_policy"]
+        expect(summary).to_contain_text(f"Within the policy's first-response time: {policy['met']} of {policy['met'] + policy['missed']}.")
+        expect(page.get_by_test_id("live-days").locator("tbody tr")).to_have_count(sum(1 for d in live["days"] if d["requested"]))
         screenshot(page, "report.png")
 
         page.get_by_label("Period", exact=True).select_option("7")

@@ -111,6 +111,21 @@ async def test_openapi_document_lists_the_chat_api(client):
     assert {"/api/chat", "/api/conversations/{sender}/history", "/api/status", "/api/me/tickets"} <= set(doc["paths"])
 
 
+async def test_openapi_document_has_every_api_route_and_no_other(client):
+    """Each method and path the web service routes under /api is documented, and each
+    documented one is routed (live chat included; a `{kind:typing|read}` route is two paths)."""
+    doc = await (await client.get("/api/openapi.json")).json()
+    documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops if path.startswith("/api/")}
+    routed = set()
+    for route in client.server.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter") or ""
+        if not path.startswith("/api/") or route.method in ("HEAD", "OPTIONS", "*") or path == "/api/openapi.json":
+            continue
+        routed |= {(route.method, path.replace("{kind}", kind)) for kind in ("typing", "read")}
+    assert routed == documented
+
+
 async def test_demo_app_page_escapes_the_identity_it_is_given(aiohttp_client, tmp_path):
     demo = await aiohttp_client(make_demo_site(app_settings(tmp_path)))
     page = await (await demo.get('/demo/app?identity="><script>alert(1)</script>')).text()

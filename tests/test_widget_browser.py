@@ -135,9 +135,9 @@ def tickets_of(stack, sender: str):
         return pool.submit(asyncio.run, read()).result(timeout=30)
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name))
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
 
 
 def token(stack, name: str, email: str, secret: str | None = None) -> str:

@@ -12,6 +12,7 @@
   var S = window.MakanaStaff;
   var el = S.el;
   var QUEUE_EVERY_MS = 2000;
+  var KB_TIMEOUT_MS = 90 * 1000;  // the first search loads the encoder into the web service
   var HEARTBEAT_MS = 20000;
   var TYPING_SEND_EVERY_MS = 3000;
   var TYPING_SHOW_MS = 5000;
@@ -191,7 +192,10 @@
     var list = byId("kb-results");
     byId("kb-error").hidden = true;
     if (!query) { return; }
-    S.api("/api/staff/kb?q=" + encodeURIComponent(query)).then(function (body) {
+    S.clear(list);
+    list.appendChild(el("li", { "class": "muted" }, "Searching…"));
+    // The web service loads the encoder on the first search: that one may take a while.
+    S.api("/api/staff/kb?q=" + encodeURIComponent(query), { timeout: KB_TIMEOUT_MS }).then(function (body) {
       S.clear(list);
       if (!body.entries.length) { list.appendChild(el("li", { "class": "muted" }, "Nothing found.")); }
       body.entries.forEach(function (entry) {
@@ -207,7 +211,7 @@
         item.appendChild(insert);
         list.appendChild(item);
       });
-    }, function (e) { showError("kb-error", e); });
+    }, function (e) { S.clear(list); showError("kb-error", e); });
   }
 
   function markRead() {

@@ -249,7 +249,9 @@
       "Wait for an agent: median " + duration(live.wait.median_s) + ", 90th percentile " + duration(live.wait.p90_s) + ". " +
       "Agent's first reply after taking the chat: median " + duration(live.first_reply.median_s) + ", 90th percentile " +
       duration(live.first_reply.p90_s) + ". Within the policy's first-response time: " + policy.met + " of " +
-      (policy.met + policy.missed) + ".";
+      (policy.met + policy.missed) + ". " +
+      "Length of a chat with an agent: median " + duration(live.duration.median_s) + ", 90th percentile " +
+      duration(live.duration.p90_s) + ".";
     live.days.filter(function (d) { return d.requested; }).forEach(function (d) {
       var row = el("tr", {});
       row.appendChild(el("th", { scope: "row" }, shortDate(d.date)));

@@ -77,12 +77,12 @@
   }
   ApiFailure.prototype = Object.create(Error.prototype);
 
-  // fetch with the bearer token and a timeout. Resolves to the parsed JSON (or the Response
+  // fetch with the bearer token and a timeout (options.timeout ms, default TIMEOUT_MS). Resolves to the parsed JSON (or the Response
   // itself with raw: true); rejects with ApiFailure (an error answer, or none) or AuthError.
   function api(path, options) {
     options = options || {};
     var controller = new AbortController();
-    var timer = setTimeout(function () { controller.abort(); }, TIMEOUT_MS);
+    var timer = setTimeout(function () { controller.abort(); }, options.timeout || TIMEOUT_MS);
     var headers = { "Authorization": "Bearer " + token() };
     var init = { method: options.method || "GET", headers: headers, cache: "no-store", credentials: "omit", signal: controller.signal };
     if (options.body !== undefined) {
