@@ -68,6 +68,7 @@ class KbEntry:
     answer: str = ""
     policy_answer: str | None = None
     tags: tuple[str, ...] = ()
+    questions: tuple[str, ...] = ()
 
     @property
     def declines(self) -> bool:
@@ -145,8 +146,13 @@ class FaqAnswerer:
         return None
 
     def _about(self, entry: KbEntry, vendor: str) -> bool:
-        text = " ".join((entry.title, entry.answer))
+        text = " ".join((entry.title, entry.answer, *entry.questions))
         return bool(re.search(rf"(?<![\w-]){re.escape(vendor)}(?![\w-])", text, flags=re.IGNORECASE))
+
+    def _object_is_makana(self, message: str) -> bool:
+        """The question names Makana too ("moving from Xero to Makana, how do I bring my
+        data"): its object is Makana, so the other product named is not what it asks about."""
+        return bool(re.search(r"\bmakana\b", message, flags=re.IGNORECASE))
 
     def lookup(self, query: str, now: dt.datetime, k: int = 3) -> list[dict[str, Any]]:
         """The `k` entries closest to `query` with their rendered answers, best first,
@@ -203,7 +209,10 @@ class FaqAnswerer:
                 return self._answer(entry, message, now, severity, 1.0, question)
         hit = result.answer
         entry = self._entries.get(hit.entry_id) if hit is not None else None
-        if entry is not None and vendor and not entry.declines and not self._about(entry, vendor) and entry.id != "third_party":
+        if (
+            entry is not None and vendor and not entry.declines and not self._about(entry, vendor)
+            and entry.id != "third_party" and not self._object_is_makana(message)
+        ):
             # The object check: the entry is about Makana's version of the thing asked,
             # not about the other company's product the question names.
             if third_party:
@@ -261,5 +270,5 @@ def open_answerer(kb_dir: Path, index_dir: Path, policy: SupportPolicy) -> FaqAn
     index = FaqIndex.load(index_dir)
     if index.meta.get("hash") != content_hash(entries, IndexSettings()):
         raise IndexFolderError(f"{index_dir} is out of date for {kb_dir}; run `python -m kb_index build` (make index)")
-    kb = [KbEntry(e.id, e.title, e.answer, e.policy_answer, tuple(e.tags)) for e in entries]
+    kb = [KbEntry(e.id, e.title, e.answer, e.policy_answer, tuple(e.tags), tuple(e.questions)) for e in entries]
     return FaqAnswerer(index, kb, policy, closest=encoder_closest(index.encoder))
