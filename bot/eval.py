@@ -19,6 +19,13 @@ assistant declined and said nothing forbidden), else `wrong`. Answered precision
 right / (right + wrong). Error costs: a wrong answer costs more than an abstention (the
 customer acts on it; an abstention offers a person), so precision is reported apart.
 
+`python -m bot.eval kb [--queries tests/kb_queries.jsonl] [--split dev|test|all]` runs the
+answerer itself (bot/faq.py: the index, its negatives, the object check and the
+third-party route) on labelled knowledge-base queries, in process: an answer is right
+when it comes from the labelled entry; a decline, a miss or "did you mean" is an
+abstention (right for an out-of-scope query). It prints the risk-coverage curve of the
+answers (precision when only the most confident are given) on stderr.
+
 Progress goes to stderr; the last stdout line is the JSON figures. Exit status 2 means
 bad input (a missing folder, a bad case line, an unreachable URL).
 """
@@ -229,6 +236,60 @@ def figures(judged: Sequence[Judged]) -> dict:
     }
 
 
+def kb_figures(queries: Sequence, results: Sequence) -> dict:
+    """Answerer figures on labelled KB queries (kb_index.evaluation.Query) and their
+    FaqResults: answered precision, in-scope accuracy, out-of-scope declined, and the
+    risk-coverage curve (answers sorted by confidence, precision of the top n)."""
+    in_scope = [(q, r) for q, r in zip(queries, results) if q.faq_id is not None]
+    oos = [r for q, r in zip(queries, results) if q.faq_id is None]
+    answered = [(r.score or 0.0, r.entry_id == q.faq_id) for q, r in zip(queries, results) if r.kind == "answer"]
+    right = sum(ok for _, ok in answered)
+    answered.sort(key=lambda a: -a[0])
+    curve, hits = [], 0
+    marks = {max(1, round(len(queries) * c / 20)) for c in range(1, 21)}
+    for n, (confidence, ok) in enumerate(answered, 1):
+        hits += ok
+        if n in marks or n == len(answered):
+            curve.append({"coverage": round(n / len(queries), 3), "precision": round(hits / n, 4), "threshold": round(confidence, 4)})
+
+    def ratio(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
+    return {
+        "queries": len(queries),
+        "in_scope_queries": len(in_scope),
+        "oos_queries": len(oos),
+        "answered": len(answered),
+        "answered_precision": ratio(right, len(answered)),
+        "in_scope_accuracy": ratio(sum(1 for q, r in in_scope if r.kind == "answer" and r.entry_id == q.faq_id), len(in_scope)),
+        "oos_declined": ratio(sum(1 for r in oos if r.kind != "answer"), len(oos)),
+        "risk_coverage": curve,
+    }
+
+
+def run_kb(args: argparse.Namespace) -> dict:
+    """The answerer on labelled KB queries, in process (no running stack needed)."""
+    import datetime as dt
+
+    from bot.faq import open_answerer
+    from bot.policy import load_policy
+    from kb_index.evaluation import coverage_table, load_queries, split_of
+
+    queries = [q for q in load_queries(args.queries) if args.split in ("all", split_of(q.text))]
+    answerer = open_answerer(args.kb, args.index, load_policy(args.policy))
+    now = dt.datetime.now(dt.timezone.utc)
+    results = [answerer.answer(q.text, now) for q in queries]
+    if args.verbose:
+        for q, r in zip(queries, results):
+            if (r.kind == "answer") != (q.faq_id is not None) or (r.kind == "answer" and r.entry_id != q.faq_id):
+                print(f"[{r.kind} {r.entry_id} {r.score}] expected {q.faq_id}: {q.text}", file=sys.stderr)
+    result = kb_figures(queries, results)
+    print("risk-coverage (answered precision when only the most confident answers are given):", file=sys.stderr)
+    print(coverage_table(result["risk_coverage"]), file=sys.stderr)
+    result["split"] = args.split
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     top = argparse.ArgumentParser(prog="python -m bot.eval", description="evaluations against the running assistant")
     commands = top.add_subparsers(dest="command", required=True)
@@ -238,7 +299,23 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("--split", choices=("dev", "test", "all"), default="dev")
     conv.add_argument("--category", choices=CATEGORIES, help="only this category")
     conv.add_argument("-v", "--verbose", action="store_true", help="print every case that is not right")
+    kb = commands.add_parser("kb", help="the answerer on labelled knowledge-base queries, in process")
+    kb.add_argument("--kb", type=Path, default=Path("data/faq"))
+    kb.add_argument("--index", type=Path, default=Path("kb_index/build"))
+    kb.add_argument("--policy", type=Path, default=Path("data/support_policy.yml"))
+    kb.add_argument("--queries", type=Path, default=Path("tests/kb_queries.jsonl"))
+    kb.add_argument("--split", choices=("dev", "test", "all"), default="dev")
+    kb.add_argument("-v", "--verbose", action="store_true", help="print every query answered wrongly or declined wrongly")
     args = top.parse_args(argv)
+    if args.command == "kb":
+        from kb_index import IndexFolderError
+
+        try:
+            print(json.dumps(run_kb(args)))
+        except (IndexFolderError, FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
     try:
         splits = ("dev", "test") if args.split == "all" else (args.split,)
         cases = [c for c in load_cases(args.cases, splits) if args.category in (None, c.category)]

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from kb_index.encoder import default_encoder
-from kb_index.evaluation import coverage_table, evaluate, load_queries
+from kb_index.evaluation import coverage_table, evaluate, load_queries, split_of
 from kb_index.index import FaqIndex, IndexFolderError, IndexSettings, build_index, content_hash, ensure_index
 from kb_index.knowledge import KnowledgeError, load_faq_jsonl, load_kb_yaml
 
@@ -50,6 +50,10 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--kb", type=Path, help="FAQ as a folder of *.yml entries")
     ev.add_argument("--queries", type=Path, required=True, help="labelled queries, JSON Lines")
     ev.add_argument("-k", type=int, default=3)
+    ev.add_argument(
+        "--split", choices=("dev", "test", "all"), default="all",
+        help="score only one fixed half of the queries (kb_index.evaluation.split_of): tune on dev, report on test",
+    )
     ev.add_argument("--index", type=Path, help="use this built index of the same entries instead of building one")
     return top
 
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> dict:
         result = FaqIndex.load(args.index).search(args.query, k=args.k)
         return asdict(result)
     entries = load_faq_jsonl(args.faq) if args.faq else load_kb_yaml(args.kb)
-    queries = load_queries(args.queries)
+    queries = [q for q in load_queries(args.queries) if args.split in ("all", split_of(q.text))]
     started = time.perf_counter()
     if args.index is not None:
         # A built index of the same entries (e.g. kb_index/build): no rebuild.
@@ -93,6 +97,7 @@ def run(args: argparse.Namespace) -> dict:
     print("risk-coverage (answered precision when only the most confident answers are given):", file=sys.stderr)
     print(coverage_table(figures["risk_coverage"]), file=sys.stderr)
     figures["entries"] = len(entries)
+    figures["split"] = args.split
     figures["build_seconds"] = build_seconds
     return figures
 

@@ -7,6 +7,7 @@ before any label is looked at.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -40,6 +41,12 @@ def load_queries(path: str | Path) -> list[Query]:
             except (json.JSONDecodeError, KeyError, TypeError) as err:
                 raise ValueError(f"{path}:{number}: bad query line ({err})") from None
     return queries
+
+
+def split_of(text: str) -> str:
+    """`dev` or `test`: a fixed half of any labelled query file, by a hash of the query's
+    text, so thresholds and negatives are chosen on dev and figures reported on test."""
+    return "dev" if hashlib.sha1(text.encode("utf-8")).digest()[0] % 2 == 0 else "test"
 
 
 def predict(index: FaqIndex, texts: Sequence[str], k: int = 3, batch: int = 256) -> tuple[list[SearchResult], float]:

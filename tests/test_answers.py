@@ -124,6 +124,30 @@ def test_scope_question_about_a_third_party_product_gets_the_exclusion(policy):
     assert (result.kind, result.text) == ("decline", DECLINE_TEXT)
 
 
+def test_object_check_keeps_questions_whose_object_is_makana(policy):
+    now = at(2026, 11, 27, 10, 0)
+    importing = KbEntry("import_data", "Import data", "Use Settings, Import.", questions=("bring my data over from QuickBooks",))
+    index = FixedIndex(FakeHit("import_data", "", 0.9))
+    # The entry's own phrasings name the product: it is about it.
+    result = FaqAnswerer(index, [importing], policy).answer("how do I move my QuickBooks history", now)
+    assert (result.kind, result.entry_id) == ("answer", "import_data")
+    # Makana is named too: the question is about Makana, the other product is only where it comes from.
+    result = FaqAnswerer(index, [importing], policy).answer("moving from Xero to Makana, how do I bring my data", now)
+    assert (result.kind, result.entry_id) == ("answer", "import_data")
+    # Neither: the other company's product is the object, so the policy's vendor route answers.
+    result = FaqAnswerer(index, [importing], policy).answer("how do I move my Xero history", now)
+    assert result.entry_id == "third_party"
+
+
+def test_an_unsure_index_answer_is_offered_not_given(policy):
+    now = at(2026, 11, 27, 10, 0)
+    hit = FakeHit("reset_password", "Reset a password", 0.55)  # above the index's threshold, below the answerer's
+    result = FaqAnswerer(FixedIndex(hit, [hit]), ENTRIES, policy).answer("locked out", now)
+    assert result.kind == "suggest" and result.suggestions == [("reset_password", "Reset a password")]
+    result = FaqAnswerer(FixedIndex(hit, [hit]), ENTRIES, policy, answer_min_score=0.5).answer("locked out", now)
+    assert (result.kind, result.entry_id) == ("answer", "reset_password")
+
+
 def test_low_confidence_gives_suggestions_or_a_miss(policy):
     now = at(2026, 11, 27, 10, 0)
     unsure = FixedIndex(None, [FakeHit("reset_password", "Reset a password", 0.4), FakeHit("hours", "Support hours", 0.1)])

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from bot.eval import CATEGORIES, Case, CasesError, figures, judge, load_cases, run_cases
+from bot.eval import CATEGORIES, Case, CasesError, figures, judge, kb_figures, load_cases, run_cases
+from bot.faq import FaqResult
+from kb_index.evaluation import Query, split_of
 from bot.settings import ROOT
 
 CASES = ROOT / "tests" / "conversations"
@@ -35,6 +37,26 @@ def test_first_reply_must_come_first():
     angry = case(category="frustration", expect=("sorry", "person"), first=("sorry",))
     assert judge(angry, ["I'm sorry. Would you like a person?", "Here is how"]).outcome == "right"
     assert judge(angry, ["Here is how", "I'm sorry. Would you like a person?"]).outcome == "wrong"
+
+
+def test_kb_figures_count_abstentions_apart_and_draw_the_curve():
+    queries = [Query("a", "x"), Query("b", "y"), Query("c", None), Query("d", None)]
+    results = [
+        FaqResult("answer", entry_id="x", score=0.9),
+        FaqResult("answer", entry_id="x", score=0.6),  # wrong entry
+        FaqResult("decline"),  # out of scope, declined: right
+        FaqResult("answer", entry_id="x", score=0.95),  # out of scope, answered: wrong
+    ]
+    got = kb_figures(queries, results)
+    assert (got["answered"], got["answered_precision"], got["in_scope_accuracy"], got["oos_declined"]) == (3, 0.3333, 0.5, 0.5)
+    # Most confident first: the wrong out-of-scope answer, then the right one, then the wrong one.
+    assert [p["precision"] for p in got["risk_coverage"]] == [0.0, 0.5, 0.3333]
+
+
+def test_split_is_a_fixed_half():
+    texts = [f"query number {n}" for n in range(400)]
+    dev = [t for t in texts if split_of(t) == "dev"]
+    assert 150 < len(dev) < 250 and all(split_of(t) == "dev" for t in dev)
 
 
 def test_bad_cases_are_refused_with_the_line(tmp_path):
