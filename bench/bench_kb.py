@@ -1,35 +1,45 @@
-"""Benchmark of the FAQ index: build time, load time, query latency, and ANN recall at scale.
+"""Benchmark of the FAQ index at help-centre scale: one table at growing sizes.
 
-    .venv/bin/python bench/bench_kb.py [--kb data/faq] [--phrasings 100000] [--queries 300]
+    .venv/bin/python bench/bench_kb.py [--sizes 10000,100000] [--latency-queries 200] [--no-postpone]
 
-(a) The product knowledge base (YAML folder), default settings (fine-tuned encoder).
-    Skipped with a message when the folder does not exist.
-(b) A synthetic knowledge base of `--phrasings` phrasings (default 100,000): entries of
-    4 questions + title, each question a seeded perturbation (word dropout, adjacent
-    swap, one inserted vocabulary word) of a Banking77/CLINC150 phrasing or dev query
-    from tests/data. Past `IndexSettings.exact_max_phrasings` the index is HNSW, and
-    past `adapt_max_phrasings` fine-tuning is skipped, so this measures the large-KB
-    path. Its recall@1/@3 against exact search on the same vectors is printed, at the
-    phrasing level (faiss neighbours) and at the entry level (the final top-1 answer).
+Every knowledge base holds the 227 entries of Banking77 and CLINC150 (tests/data, ids
+prefixed `b77:` / `clinc:`; 1,362 phrasings with titles), so accuracy@1 on their 4,540
+in-scope dev queries (CLINC150's 100 out-of-scope ones are left out of accuracy) is
+comparable across rows. The first row is those entries alone: the small adapted index.
+Larger rows add distractor entries up to the size asked for: each distractor has 4
+questions and a title, every question a splice of two texts of the project's own data
+(product FAQ questions, NLU examples of data/nlu/{support,requests,meetings}.yml, triage
+dev descriptions) with seeded word dropout and swaps. No Banking77 or CLINC150 text and
+no dev query is used to make them. At 100,000 phrasings that is about 19,700
+distractors.
 
-(c) Adding one entry to the product knowledge base in place (`--skip-large` runs only
-    (a) and (c)): the update itself, and until a fresh load answers the new entry (what an
-    action server does on its next question).
-(d) `--postpone`: the accuracy cost of postponing re-adaptation. Banking77 with 10% of
-    its entries held back is built (adapted), the held-back entries are then added in
-    place (never seen by the adaptation), and accuracy on Banking77's dev queries is
-    compared with a full adapted build of all entries.
-
-Queries for latency are fresh perturbations, searched one at a time (as the bot does).
-All figures go to stdout; timings are wall-clock on whatever CPU is free.
+Columns, each row built with the default `IndexSettings` (fine-tuning included):
+  build        wall-clock of the whole build (adaptation, encoding, faiss, writing);
+  w/o adapt    the same build less its adaptation step (its measured encoding + faiss
+               + writing time, i.e. what a build with `adapt=None` does);
+  p50/p95      single-query search latency (encoding the query included) on dev queries;
+  recall@1     phrasing-level: the served index's nearest phrasing against exact search
+               over the same vectors (a tie in similarity counts as found); 1.000 where
+               the index is exact (IndexFlatIP, up to 20,000 phrasings);
+  acc@1        on the Banking77+CLINC150 dev queries;
+  RSS          resident memory of a fresh process that loads the index and answers one
+               query (the action server's situation), from /proc/self/status.
+Rows print as they finish (a long run shows its progress on stderr). Then: adding one
+entry in place to the largest index (update, then until a fresh load
+answers it), and the cost of postponing re-adaptation: the small KB built with 10% of
+its entries held back, those added in place (unseen by the adaptation), against the full
+adapted build. Progress goes to stderr; the table and figures to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,20 +50,78 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kb_index import Entry, FaqIndex, IndexSettings, default_encoder, ensure_index, load_kb_yaml  # noqa: E402
-from kb_index.knowledge import KnowledgeError  # noqa: E402
+from kb_index import Entry, FaqIndex, IndexSettings, default_encoder, ensure_index, load_faq_jsonl, load_kb_yaml  # noqa: E402
+from kb_index.evaluation import Query, evaluate, load_queries  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
 
 
-def percentiles(samples_ms: list[float]) -> str:
-    """p50/p95 of a latency sample, formatted."""
-    ordered = sorted(samples_ms)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return f"p50 {statistics.median(ordered):.1f} ms, p95 {p95:.1f} ms"
+def say(message: str) -> None:
+    """Progress on stderr, time-stamped."""
+    print(f"[bench_kb {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def dev_knowledge() -> tuple[list[Entry], list[Query]]:
+    """Banking77 + CLINC150 entries (ids prefixed) and their dev queries."""
+    entries: list[Entry] = []
+    queries: list[Query] = []
+    for name, prefix in (("banking77", "b77:"), ("clinc150", "clinc:")):
+        for entry in load_faq_jsonl(DATA / name / "faq.jsonl"):
+            entries.append(Entry(id=prefix + entry.id, title=entry.title, questions=list(entry.questions)))
+        for query in load_queries(DATA / name / "dev_queries.jsonl"):
+            queries.append(Query(query.text, None if query.faq_id is None else prefix + query.faq_id))
+    return entries, queries
+
+
+def distractor_sources() -> list[str]:
+    """Texts of the project's own data, none from Banking77/CLINC150 or their queries."""
+    import yaml
+
+    texts = [q for e in load_kb_yaml(ROOT / "data" / "faq") for q in e.questions]
+    for name in ("support", "requests", "meetings"):
+        raw = yaml.safe_load((ROOT / "data" / "nlu" / f"{name}.yml").read_text(encoding="utf-8"))
+        for item in raw.get("nlu", []):
+            for line in str(item.get("examples", "")).splitlines():
+                line = re.sub(r"\[([^\]]+)\](\([^)]*\)|\{[^}]*\})", r"\1", line.strip().removeprefix("- "))
+                if line:
+                    texts.append(line)
+    for line in (ROOT / "data" / "triage" / "dev.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            texts.append(json.loads(line)["description"])
+    return sorted({t for t in texts if len(t.split()) >= 3})
+
+
+def splice(a: str, b: str, rng: random.Random) -> str:
+    """First part of `a`, last part of `b`, with ~10% of words dropped and maybe a swap."""
+    left, right = a.split(), b.split()
+    words = left[: max(2, len(left) // 2)] + right[len(right) // 2 :][:12]
+    words = [w for w in words if rng.random() > 0.1] or words
+    if len(words) > 3 and rng.random() < 0.5:
+        i = rng.randrange(len(words) - 1)
+        words[i], words[i + 1] = words[i + 1], words[i]
+    return " ".join(words)
+
+
+def distractors(count: int, seed: int = 0) -> list[Entry]:
+    """`count` distractor entries of 4 questions + title (5 phrasings each)."""
+    pool = distractor_sources()
+    rng = random.Random(seed)
+    entries = []
+    for number in range(count):
+        questions = [splice(rng.choice(pool), rng.choice(pool), rng) for _ in range(4)]
+        title = f"Topic {number}: " + " ".join(splice(rng.choice(pool), rng.choice(pool), rng).split()[:6])
+        entries.append(Entry(id=f"d{number}", title=title, questions=questions))
+    return entries
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def time_queries(index: FaqIndex, queries: list[str]) -> list[float]:
-    """Milliseconds of each single-query search."""
-    index.search(queries[0])  # first call loads the encoder; timed separately
+    """Milliseconds of each single-query search (the encoder is warmed up first)."""
+    index.search(queries[0])
     samples = []
     for query in queries:
         started = time.perf_counter()
@@ -62,40 +130,73 @@ def time_queries(index: FaqIndex, queries: list[str]) -> list[float]:
     return samples
 
 
-def bench_product(kb: Path, queries: int) -> None:
-    """(a) Build, load and query the product knowledge base."""
-    print(f"== (a) product knowledge base {kb}")
-    try:
-        entries = load_kb_yaml(kb)
-    except KnowledgeError as err:
-        print(f"skipped: {err}")
-        return
-    with tempfile.TemporaryDirectory(prefix="bench-kb-") as folder:
-        started = time.perf_counter()
-        built = ensure_index(entries, Path(folder) / "index", IndexSettings(), default_encoder)
-        build_s = time.perf_counter() - started
-        started = time.perf_counter()
-        index = FaqIndex.load(Path(folder) / "index")
-        load_s = time.perf_counter() - started
-        started = time.perf_counter()
-        index.search("warm up")
-        first_s = time.perf_counter() - started
-        rng = random.Random(1)
-        pool = [q for e in entries for q in e.questions]
-        sample = [perturb(rng.choice(pool), rng, vocabulary(pool)) for _ in range(queries)]
-        latency = time_queries(index, sample)
-        added = bench_add_one(entries, Path(folder) / "index")
-    print(
-        f"entries {len(entries)}, phrasings {built.meta['phrasings']}, adapted {built.meta['adapted']} "
-        f"({built.meta['adapt_steps']} steps)"
-    )
-    print(f"build {build_s:.1f} s; load {1000 * load_s:.0f} ms (+ encoder on first query {first_s:.1f} s)")
-    print(f"query latency ({len(latency)} single queries): {percentiles(latency)}")
-    print(
-        f"== (c) add one entry in place: update {added['update_s']:.2f} s, "
-        f"then a fresh load answers it after {added['searchable_s']:.2f} s more "
-        f"(total {added['update_s'] + added['searchable_s']:.2f} s; top-1 is the new entry: {added['found']})"
-    )
+def recall_at_1(index: FaqIndex, texts: list[str]) -> float:
+    """Phrasing-level recall@1 of the served faiss index against exact search."""
+    import faiss
+
+    served = index._index
+    if isinstance(served, faiss.IndexFlat):
+        return 1.0
+    vectors = served.reconstruct_n(0, served.ntotal)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    queries = np.ascontiguousarray(index.encoder.encode(texts), dtype=np.float32)
+    approx_sims, approx_ids = served.search(queries, 1)
+    exact_sims, exact_ids = exact.search(queries, 1)
+    found = (approx_ids[:, 0] == exact_ids[:, 0]) | (approx_sims[:, 0] >= exact_sims[:, 0] - 1e-6)
+    return float(np.mean(found))
+
+
+RSS_PROBE = """
+import sys, json
+sys.path.insert(0, {root!r})
+from kb_index import FaqIndex
+index = FaqIndex.load({folder!r})
+index.search("how do I change my card pin")
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(json.dumps({{k: int(status[k].split()[0]) // 1024 for k in ("VmRSS", "VmHWM")}}))
+"""
+
+
+def resident_memory(folder: Path) -> dict:
+    """VmRSS / VmHWM (MB) of a fresh process holding the index and its encoder."""
+    code = RSS_PROBE.format(root=str(ROOT), folder=str(folder))
+    env = dict(os.environ, TQDM_DISABLE="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_row(label: str, entries: list[Entry], queries: list[Query], folder: Path, latency_queries: int) -> dict:
+    """Build, evaluate, time and measure one knowledge base."""
+    say(f"{label}: building {len(entries):,} entries (adaptation included)")
+    started = time.perf_counter()
+    index = ensure_index(entries, folder, IndexSettings(), default_encoder, incremental=False)
+    build_s = time.perf_counter() - started
+    meta = index.meta
+    say(f"{label}: built in {build_s:.0f} s (adapt {meta['adapt_seconds']} s, encode {meta['encode_seconds']} s); evaluating")
+    accuracy = evaluate(index, queries)["accuracy_at_1"]
+    rng = random.Random(7)
+    sample = [q.text for q in rng.sample(queries, latency_queries)]
+    say(f"{label}: latency and recall on {latency_queries} single queries")
+    latency = time_queries(index, sample)
+    recall = recall_at_1(index, sample)
+    say(f"{label}: resident memory of a fresh process")
+    memory = resident_memory(folder)
+    return {
+        "label": label,
+        "entries": len(entries),
+        "phrasings": meta["phrasings"],
+        "faiss": type(index._index).__name__,
+        "adapted": f"{meta['adapt_steps']} steps" + (" (sampled)" if meta.get("adapt_sampled") else ""),
+        "build_s": build_s,
+        "no_adapt_s": build_s - meta["adapt_seconds"],
+        "p50": statistics.median(latency),
+        "p95": percentile(latency, 0.95),
+        "recall1": recall,
+        "accuracy": accuracy,
+        "rss_mb": memory["VmRSS"],
+        "hwm_mb": memory["VmHWM"],
+    }
 
 
 def bench_add_one(entries: list[Entry], folder: Path) -> dict:
@@ -114,127 +215,78 @@ def bench_add_one(entries: list[Entry], folder: Path) -> dict:
     return {"update_s": update_s, "searchable_s": searchable_s, "found": result.candidates[0].entry_id == new.id}
 
 
-def bench_postpone() -> None:
-    """(d) Accuracy of an index whose last 10% of entries were added after adaptation."""
-    from kb_index import load_faq_jsonl
-    from kb_index.evaluation import evaluate, load_queries
-
-    data = ROOT / "tests" / "data" / "banking77"
-    entries = load_faq_jsonl(data / "faq.jsonl")
-    queries = load_queries(data / "dev_queries.jsonl")
+def bench_postpone(entries: list[Entry], queries: list[Query], folder: Path, full_accuracy: float, full_held: float) -> dict:
+    """Accuracy when 10% of the entries were added in place after the adaptation."""
     rng = random.Random(3)
-    held = set(rng.sample([e.id for e in entries], max(1, len(entries) // 10)))
+    held = set(rng.sample([e.id for e in entries], len(entries) // 10))
     settings = IndexSettings(incremental_max_fraction=0.5)
-    print(f"== (d) postponing re-adaptation: Banking77, {len(held)} of {len(entries)} entries added in place")
-    with tempfile.TemporaryDirectory(prefix="bench-kb-postpone-") as folder:
-        full = evaluate(ensure_index(entries, Path(folder) / "full", settings, default_encoder), queries)
-        ensure_index([e for e in entries if e.id not in held], Path(folder) / "late", settings, default_encoder)
-        late_index = ensure_index(entries, Path(folder) / "late", settings, default_encoder)
-        late = evaluate(late_index, queries)
-    in_held = [q for q in queries if q.faq_id in held]
-    print(
-        f"accuracy@1 on {len(queries)} dev queries: full build {full['accuracy_at_1']:.3f}, "
-        f"added in place {late['accuracy_at_1']:.3f} (updated in place: {late_index.meta.get('changed_since_build')} entries; "
-        f"{len(in_held)} queries ask the added entries)"
-    )
-
-
-def vocabulary(texts: list[str]) -> list[str]:
-    """Distinct lower-case words of the texts, sorted (for seeded insertions)."""
-    return sorted({w for t in texts for w in t.lower().split()})
-
-
-def perturb(text: str, rng: random.Random, vocab: list[str]) -> str:
-    """A seeded variation: drop ~15% of words, maybe swap two neighbours, insert one word."""
-    words = [w for w in text.split() if rng.random() > 0.15] or text.split()
-    if len(words) > 2 and rng.random() < 0.5:
-        i = rng.randrange(len(words) - 1)
-        words[i], words[i + 1] = words[i + 1], words[i]
-    words.insert(rng.randrange(len(words) + 1), rng.choice(vocab))
-    return " ".join(words)
-
-
-def synthetic_entries(phrasings: int, seed: int = 0) -> tuple[list[Entry], list[str]]:
-    """Entries of 4 questions + title adding up to `phrasings`, and a pool of source texts."""
-    data = ROOT / "tests" / "data"
-    pool: list[str] = []
-    for name in ("banking77", "clinc150"):
-        for line in (data / name / "faq.jsonl").read_text().splitlines():
-            pool.extend(json.loads(line)["questions"])
-        for line in (data / name / "dev_queries.jsonl").read_text().splitlines():
-            pool.append(json.loads(line)["text"])
-    vocab = vocabulary(pool)
-    rng = random.Random(seed)
-    entries = []
-    for number in range(phrasings // 5):
-        source = rng.choice(pool)
-        questions = [perturb(source, rng, vocab) for _ in range(4)]
-        entries.append(Entry(id=f"syn{number}", title=f"{number} {source[:40]}", questions=questions))
-    return entries, pool
-
-
-def bench_large(phrasings: int, queries: int) -> None:
-    """(b) The large-KB path: build, load, latency, and HNSW recall against exact search."""
-    import faiss
-
-    print(f"== (b) synthetic knowledge base of {phrasings:,} phrasings")
-    entries, pool = synthetic_entries(phrasings)
-    settings = IndexSettings()
-    with tempfile.TemporaryDirectory(prefix="bench-kb-large-") as folder:
-        started = time.perf_counter()
-        built = ensure_index(entries, Path(folder) / "index", settings, default_encoder)
-        build_s = time.perf_counter() - started
-        started = time.perf_counter()
-        index = FaqIndex.load(Path(folder) / "index")
-        load_s = time.perf_counter() - started
-        kind = type(index._index).__name__
-        print(
-            f"entries {len(entries):,}, phrasings {built.meta['phrasings']:,}, faiss {kind}, "
-            f"adapted {built.meta['adapted']} (fine-tuning skipped above {settings.adapt_max_phrasings:,} phrasings)"
-        )
-        print(f"build {build_s:.1f} s (encoding dominates); load {1000 * load_s:.0f} ms")
-
-        rng = random.Random(2)
-        vocab = vocabulary(pool)
-        sample = [perturb(rng.choice(e.questions), rng, vocab) for e in rng.sample(entries, queries)]
-        latency = time_queries(index, sample)
-        print(f"query latency ({len(latency)} single queries): {percentiles(latency)}")
-
-        # Exact search over the very same vectors, for recall of the approximate index.
-        vectors = index._index.reconstruct_n(0, index._index.ntotal)
-        exact = faiss.IndexFlatIP(vectors.shape[1])
-        exact.add(vectors)
-        query_vectors = index.encoder.encode(sample)
-        _, approx_ids = index._index.search(query_vectors, 3)
-        _, exact_ids = exact.search(query_vectors, 3)
-        recall1 = float(np.mean(approx_ids[:, 0] == exact_ids[:, 0]))
-        recall3 = float(np.mean([len(set(a) & set(b)) / 3 for a, b in zip(approx_ids, exact_ids)]))
-        exact_index = FaqIndex(index.meta, exact, index._centroids, index.encoder, settings)
-        same_answer = np.mean(
-            [
-                a[0].entry_id == b[0].entry_id
-                for a, b in zip(index.rank(query_vectors, 3), exact_index.rank(query_vectors, 3))
-            ]
-        )
-        print(
-            f"HNSW vs exact on {queries} queries: recall@1 {recall1:.3f}, recall@3 {recall3:.3f} (phrasings); "
-            f"same top-1 entry {same_answer:.3f}"
-        )
+    say(f"postpone: adapted build without {len(held)} entries, then adding them in place")
+    ensure_index([e for e in entries if e.id not in held], folder, settings, default_encoder, incremental=False)
+    late = ensure_index(entries, folder, settings, default_encoder)
+    figures = evaluate(late, queries)
+    on_held = [q for q in queries if q.faq_id in held]
+    held_figures = evaluate(late, on_held)
+    return {
+        "held": len(held), "held_queries": len(on_held), "full": full_accuracy, "full_held": full_held,
+        "late": figures["accuracy_at_1"], "late_held": held_figures["accuracy_at_1"],
+        "updated": late.meta.get("changed_since_build"),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kb", type=Path, default=ROOT / "data" / "faq")
-    parser.add_argument("--phrasings", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--skip-large", action="store_true", help="only the product knowledge base and adding an entry")
-    parser.add_argument("--postpone", action="store_true", help="also measure the cost of postponing re-adaptation")
+    parser.add_argument("--sizes", default="10000,100000", help="phrasing counts of the rows after the small KB")
+    parser.add_argument("--latency-queries", type=int, default=200)
+    parser.add_argument("--no-postpone", action="store_true")
     args = parser.parse_args()
-    bench_product(args.kb, args.queries)
-    if args.postpone:
-        bench_postpone()
-    if not args.skip_large:
-        bench_large(args.phrasings, args.queries)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+
+    entries, queries = dev_knowledge()
+    small_phrasings = sum(len(e.questions) + 1 for e in entries)
+    print(f"FAQ index at scale (2 shared cores; load average {os.getloadavg()[0]:.1f} at start); rows print as they finish")
+    print(
+        "| phrasings | entries | faiss | adaptation | build | w/o adapt | query p50 / p95 | recall@1 vs exact "
+        "| acc@1 B77+CLINC dev | RSS (peak) | load avg |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-kb-") as tmp:
+        tmp_path = Path(tmp)
+        small = bench_row(f"{small_phrasings / 1000:.1f}k", entries, queries, tmp_path / "small", args.latency_queries)
+        print_row(small)
+        largest, largest_entries = tmp_path / "small", entries
+        for size in sizes:
+            kb = entries + distractors(max(0, (size - small_phrasings) // 5))
+            folder = tmp_path / f"n{size}"
+            print_row(bench_row(f"{size // 1000}k", kb, queries, folder, args.latency_queries))
+            largest, largest_entries = folder, kb
+        say("adding one entry in place to the largest index")
+        added = bench_add_one(largest_entries, largest)
+        print(
+            f"add one entry in place ({len(largest_entries):,} entries): update {added['update_s']:.2f} s, then a fresh "
+            f"load answers it after {added['searchable_s']:.2f} s (top-1 is the new entry: {added['found']})",
+            flush=True,
+        )
+        if not args.no_postpone:
+            rng = random.Random(3)
+            held = set(rng.sample([e.id for e in entries], len(entries) // 10))
+            held_accuracy = evaluate(FaqIndex.load(tmp_path / "small"), [q for q in queries if q.faq_id in held])["accuracy_at_1"]
+            postpone = bench_postpone(entries, queries, tmp_path / "late", small["accuracy"], held_accuracy)
+            print(
+                f"postponed re-adaptation ({postpone['held']} of {len(entries)} entries added in place after adapting): "
+                f"acc@1 {postpone['late']:.4f} vs {postpone['full']:.4f} full build; on the "
+                f"{postpone['held_queries']} queries of the added entries {postpone['late_held']:.4f} vs {postpone['full_held']:.4f}",
+                flush=True,
+            )
+
+
+def print_row(row: dict) -> None:
+    """One line of the table, as soon as its row is measured."""
+    print(
+        f"| {row['label']} ({row['phrasings']:,}) | {row['entries']:,} | {row['faiss']} | {row['adapted']} "
+        f"| {row['build_s']:.0f} s | {row['no_adapt_s']:.0f} s | {row['p50']:.1f} / {row['p95']:.1f} ms "
+        f"| {row['recall1']:.3f} | {row['accuracy']:.4f} | {row['rss_mb']} MB ({row['hwm_mb']} MB) | {os.getloadavg()[0]:.1f} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

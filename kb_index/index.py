@@ -49,9 +49,10 @@ class IndexSettings:
     `threshold` applies to the calibrated confidence. `exact_max_phrasings` is the size up
     to which faiss searches exhaustively (IndexFlatIP); above it an HNSW graph is built,
     whose recall against exact search bench/bench_kb.py measures. Fine-tuning (`adapt`)
-    is bounded by `AdaptSettings.max_steps` (80 steps, ~2 min on 2 cores) and skipped
-    above `adapt_max_phrasings`, where those steps would see under a quarter of the
-    phrasings; such an index uses the bundled encoder and its calibration.
+    is bounded by `AdaptSettings.max_steps` (80 steps, ~2 min on 2 cores) at any size: up
+    to `adapt_max_phrasings` it draws from every phrasing (as it always did); above it,
+    from a sample stratified by entry (at most `adapt_per_entry` seeded phrasings of
+    each), so a large knowledge base is adapted too, at a bounded cost.
     """
 
     threshold: float = 0.5
@@ -64,12 +65,14 @@ class IndexSettings:
     retrieve: int = 64
     adapt: AdaptSettings | None = field(default_factory=AdaptSettings)
     adapt_max_phrasings: int = 20_000
+    adapt_per_entry: int = 4
     exact_max_phrasings: int = 20_000
     hnsw_neighbours: int = 32
-    hnsw_ef_search: int = 128
+    hnsw_ef_construction: int = 128
+    hnsw_ef_search: int = 256
     # Logistic fit of "top answer is right" on CLINC150 dev scores with the adapted encoder,
     # reweighted to ~10% out-of-scope queries; see bench/README.md. The bundled encoder
-    # (used when adaptation is off or skipped) scores lower, hence its own centre.
+    # (used when adaptation is off) scores lower, hence its own centre.
     calibration_center: float = 0.52
     calibration_center_unadapted: float = 0.39
     calibration_width: float = 0.08
@@ -140,16 +143,25 @@ def build_index(
     encoder = encoder_factory(None)
     adapted = False
     steps = 0
-    if settings.adapt is not None and len(texts) <= settings.adapt_max_phrasings and hasattr(encoder, "adapt"):
-        steps = adaptation_steps([len(g) for g in groups], settings.adapt)
+    sampled = len(texts) > settings.adapt_max_phrasings
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    if settings.adapt is not None and hasattr(encoder, "adapt"):
+        chosen = adaptation_sample(groups, settings) if sampled else groups
+        steps = adaptation_steps([len(g) for g in chosen], settings.adapt)
         if steps:
             with progress_bar(steps, "adapting encoder") as bar:
-                encoder = encoder.adapt(groups, settings.adapt, bar.update)
+                encoder = encoder.adapt(chosen, settings.adapt, bar.update)
             adapted = True
+    timings["adapt_seconds"] = round(time.perf_counter() - clock, 2)
 
+    clock = time.perf_counter()
     vectors = encode_in_batches(encoder, texts, "encoding phrasings")
+    timings["encode_seconds"] = round(time.perf_counter() - clock, 2)
+    clock = time.perf_counter()
     centroids = entry_centroids(vectors, owners, len(entries))
     index = make_faiss_index(vectors, settings)
+    timings["faiss_seconds"] = round(time.perf_counter() - clock, 2)
 
     def meta_now() -> dict:
         return {
@@ -158,14 +170,28 @@ def build_index(
             "settings": asdict(settings),
             "adapted": adapted,
             "adapt_steps": steps,
+            "adapt_sampled": adapted and sampled,
             "phrasings": len(texts),
             "owners": owners.tolist(),
             "entries": [asdict(e) for e in entries],
             "build_seconds": round(time.perf_counter() - started, 2),
+            **timings,
         }
 
     meta = write_folder(folder, index, centroids, meta_now, encoder.save if adapted else None)
     return FaqIndex(meta, index, centroids, encoder, settings)
+
+
+def adaptation_sample(groups: Sequence[Sequence[str]], settings: IndexSettings) -> list[list[str]]:
+    """At most `settings.adapt_per_entry` phrasings of each entry, a seeded choice: the
+    sample a large knowledge base is adapted on, so that every entry stays represented
+    while the phrasings the steps draw from stay bounded per entry."""
+    import random
+
+    seed = settings.adapt.seed if settings.adapt is not None else 0
+    rng = random.Random(seed)
+    cap = max(2, settings.adapt_per_entry)
+    return [list(g) if len(g) <= cap else rng.sample(list(g), cap) for g in groups]
 
 
 def write_folder(
@@ -289,7 +315,7 @@ def update_index(
     pending = int(meta.get("changed_since_build", 0)) + changes.count
     if pending > settings.incremental_max_fraction * max(len(entries), 1):
         return None
-    index = FaqIndex.load(folder, encoder_factory=encoder_factory)
+    index = FaqIndex.load(folder, encoder_factory=encoder_factory, meta=meta)
     slots = list(meta["entries"])
     slot_of = {raw["id"]: slot for slot, raw in enumerate(slots)}
     deleted = set(meta.get("deleted_slots", []))
@@ -413,7 +439,7 @@ def make_faiss_index(vectors: np.ndarray, settings: IndexSettings):
         index = faiss.IndexFlatIP(dim)
     else:
         index = faiss.IndexHNSWFlat(dim, settings.hnsw_neighbours, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
+        index.hnsw.efConstruction = settings.hnsw_ef_construction
     index.add(vectors)
     return index
 
@@ -450,16 +476,19 @@ class FaqIndex:
         folder: str | Path,
         encoder: Encoder | None = None,
         encoder_factory: EncoderFactory = default_encoder,
+        meta: dict | None = None,
     ) -> "FaqIndex":
         """Load a built index; the encoder itself loads on the first search.
 
         Pass `encoder` only for an index built without fine-tuning (`meta["adapted"]` is
         false); otherwise the fine-tuned weights in the folder are used via `encoder_factory`.
+        `meta` is the folder's metadata when the caller has just read it (`read_meta`).
         """
         import faiss
 
         folder = Path(folder)
-        meta = read_meta(folder)
+        if meta is None:
+            meta = read_meta(folder)
         settings = settings_from_dict(meta["settings"])
         try:
             index = faiss.read_index(str(folder / "phrasings.faiss"))

@@ -295,3 +295,32 @@ def test_too_many_changes_rebuild_and_adapt_again(tmp_path, factory):
     assert "update_seconds" not in rebuilt.meta and "removed_phrasings" not in rebuilt.meta
     assert rebuilt.meta["phrasings"] == len(rebuilt.meta["owners"]) and built.meta["hash"] != rebuilt.meta["hash"]
     assert update_index(three, folder, replace(settings, threshold=0.7), factory) is None  # other settings: rebuild
+
+
+# -- adaptation at any size (issue 19) -----------------------------------------------------
+
+
+def test_adaptation_sample_is_stratified_by_entry_and_seeded():
+    from kb_index.index import adaptation_sample
+
+    groups = [[f"e{i} q{j}" for j in range(3 + i)] for i in range(6)]
+    settings = IndexSettings(adapt_per_entry=3)
+    sample = adaptation_sample(groups, settings)
+    assert [len(g) for g in sample] == [3] * 6, "every entry kept, none above the cap"
+    assert all(set(s) <= set(g) for s, g in zip(sample, groups))
+    assert sample == adaptation_sample(groups, settings)
+    assert sample[0] == groups[0], "an entry within the cap keeps all its phrasings"
+
+
+def test_a_knowledge_base_above_adapt_max_phrasings_is_adapted_on_a_sample(tmp_path, factory):
+    """Above `adapt_max_phrasings` the encoder is still fine-tuned (on the sample), so the
+    index keeps the adapted encoder and calibration; below it nothing is sampled."""
+    entries = banking_subset(10)
+    adapt = AdaptSettings(max_steps=3)
+    large = ensure_index(entries, tmp_path / "large", IndexSettings(adapt=adapt, adapt_max_phrasings=20, adapt_per_entry=2), factory)
+    assert large.meta["adapted"] and large.meta["adapt_sampled"] and large.meta["adapt_steps"] == 3
+    assert (tmp_path / "large" / "encoder").is_dir()
+    small = ensure_index(entries, tmp_path / "small", IndexSettings(adapt=adapt), factory)
+    assert small.meta["adapted"] and not small.meta["adapt_sampled"]
+    question = entries[3].questions[0]
+    assert FaqIndex.load(tmp_path / "large").search(question).candidates[0].entry_id == entries[3].id
