@@ -36,11 +36,6 @@ DECLINE_TEXT = (
 )
 SUGGEST_TEXT = "I'm not sure I understood. Did you mean one of these?"
 MAX_QUESTIONS = 3
-# Precision before coverage: an index answer less confident than this is offered as a
-# "did you mean" instead. Chosen on the dev half of tests/kb_queries.jsonl (`python -m
-# bot.eval kb --split dev`): every wrong answer between the index's threshold (0.5) and
-# 0.58 goes, and answered precision rises from 0.890 to at least 0.95.
-ANSWER_MIN_SCORE = 0.6
 # A clause that starts a new question after "and"/"also" ("…, and how do I …").
 _NEXT_QUESTION = re.compile(
     r",?\s+(?:and|also|plus)\s+(?:also\s+)?(?=(?:what|what's|how|where|when|which|who|why|is|are|do|does|can|could|will|should)\b)"
@@ -114,14 +109,12 @@ class FaqAnswerer:
         entries: Sequence[KbEntry],
         policy: SupportPolicy,
         suggest_min_score: float = 0.2,
-        answer_min_score: float = ANSWER_MIN_SCORE,
         closest: Callable[[str, Sequence[str]], int] | None = None,
     ) -> None:
         self._index = index
         self._entries = {e.id: e for e in entries}
         self._policy = policy
         self._suggest_min_score = suggest_min_score
-        self._answer_min_score = answer_min_score
         self._closest = closest
         vendors = {t[len(VENDOR_TAG):] for e in entries for t in e.tags if t.startswith(VENDOR_TAG)}
         self._vendors = sorted(vendors | set(policy.doc.scope.third_party_products), key=len, reverse=True)
@@ -229,7 +222,7 @@ class FaqAnswerer:
             if third_party:
                 return self._third_party(message, now, question)
             return FaqResult("decline", DECLINE_TEXT, entry.id, hit.score if hit else None, question=question)
-        if entry is not None and hit is not None and hit.score >= self._answer_min_score:
+        if entry is not None and hit is not None:
             return self._answer(entry, message, now, severity, hit.score, question)
         suggestions = [
             (c.entry_id, self._entries[c.entry_id].title)

@@ -139,15 +139,6 @@ def test_object_check_keeps_questions_whose_object_is_makana(policy):
     assert result.entry_id == "third_party"
 
 
-def test_an_unsure_index_answer_is_offered_not_given(policy):
-    now = at(2026, 11, 27, 10, 0)
-    hit = FakeHit("reset_password", "Reset a password", 0.55)  # above the index's threshold, below the answerer's
-    result = FaqAnswerer(FixedIndex(hit, [hit]), ENTRIES, policy).answer("locked out", now)
-    assert result.kind == "suggest" and result.suggestions == [("reset_password", "Reset a password")]
-    result = FaqAnswerer(FixedIndex(hit, [hit]), ENTRIES, policy, answer_min_score=0.5).answer("locked out", now)
-    assert (result.kind, result.entry_id) == ("answer", "reset_password")
-
-
 def test_low_confidence_gives_suggestions_or_a_miss(policy):
     now = at(2026, 11, 27, 10, 0)
     unsure = FixedIndex(None, [FakeHit("reset_password", "Reset a password", 0.4), FakeHit("hours", "Support hours", 0.1)])
