@@ -240,17 +240,13 @@ def kb_figures(queries: Sequence, results: Sequence) -> dict:
     """Answerer figures on labelled KB queries (kb_index.evaluation.Query) and their
     FaqResults: answered precision, in-scope accuracy, out-of-scope declined, and the
     risk-coverage curve (answers sorted by confidence, precision of the top n)."""
+    from kb_index.evaluation import coverage_curve
+
     in_scope = [(q, r) for q, r in zip(queries, results) if q.faq_id is not None]
     oos = [r for q, r in zip(queries, results) if q.faq_id is None]
     answered = [(r.score or 0.0, r.entry_id == q.faq_id) for q, r in zip(queries, results) if r.kind == "answer"]
     right = sum(ok for _, ok in answered)
-    answered.sort(key=lambda a: -a[0])
-    curve, hits = [], 0
-    marks = {max(1, round(len(queries) * c / 20)) for c in range(1, 21)}
-    for n, (confidence, ok) in enumerate(answered, 1):
-        hits += ok
-        if n in marks or n == len(answered):
-            curve.append({"coverage": round(n / len(queries), 3), "precision": round(hits / n, 4), "threshold": round(confidence, 4)})
+    curve = coverage_curve(answered, len(queries))
 
     def ratio(a: int, b: int) -> float | None:
         return round(a / b, 4) if b else None

@@ -201,10 +201,6 @@ class FormReplyModel:
             return "unsure" if score >= RELATIVE_MIN_SIMILARITY else None
         return "newest" if score >= NEWEST_MIN_SIMILARITY else None
 
-    def means_newest(self, text: str) -> bool:
-        """Whether a version answer means "the newest one" ("latest", "most recent release")."""
-        return self.version_rank(text) == "newest"
-
     def product_by_meaning(self, policy: Any, text: str) -> Any | None:
         """The covered product a description of it means ("the accounting one"), if one is clearly closest."""
         products = list(policy.doc.scope.products)

@@ -80,13 +80,19 @@ def risk_coverage(queries: Sequence[Query], results: Sequence[SearchResult], dec
         if top is None or top.entry_id in declines:
             continue
         scored.append((top.score, top.entry_id == query.faq_id))
-    scored.sort(key=lambda s: -s[0])
+    return coverage_curve(scored, len(queries))
+
+
+def coverage_curve(answered: Sequence[tuple[float, bool]], total: int) -> list[dict]:
+    """Precision of the n most confident answers (confidence, right) at every twentieth of
+    `total` queries answered, and at the last answer: coverage, precision, threshold."""
+    ordered = sorted(answered, key=lambda a: -a[0])
     points, right = [], 0
-    marks = {max(1, round(len(queries) * c / 20)) for c in range(1, 21)}
-    for n, (confidence, correct) in enumerate(scored, 1):
+    marks = {max(1, round(total * c / 20)) for c in range(1, 21)}
+    for n, (confidence, correct) in enumerate(ordered, 1):
         right += correct
-        if n in marks or n == len(scored):
-            points.append({"coverage": round(n / len(queries), 3), "precision": round(right / n, 4), "threshold": round(confidence, 4)})
+        if n in marks or n == len(ordered):
+            points.append({"coverage": round(n / total, 3), "precision": round(right / n, 4), "threshold": round(confidence, 4)})
     return points
 
 
