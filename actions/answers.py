@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
@@ -125,6 +125,23 @@ def _say(dispatcher: CollectingDispatcher, result: FaqResult, feedback: bool) ->
         text = f"{text}\n\n{FEEDBACK_PROMPT}"
         buttons += FEEDBACK_BUTTONS
     dispatcher.utter_message(text=text, buttons=buttons)
+
+
+class ActionCapabilities(Action):
+    """Say what the assistant does, unless the question is about what something else does.
+
+    Rasa's NLU hears "what can a user with the viewer role do" as a question about the
+    assistant; the route check (bot/routes.py) reads it by meaning first.
+    """
+
+    def name(self) -> str:
+        return "action_capabilities"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if await resources.misrouted(tracker, "bot_capabilities"):
+            return [FollowupAction("action_answer_question")]
+        dispatcher.utter_message(response="utter_capabilities")
+        return []
 
 
 class ActionRecordFeedback(Action):

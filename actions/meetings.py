@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
@@ -67,6 +67,8 @@ class ActionOfferSlots(Action):
         return "action_offer_slots"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if await resources.misrouted(tracker, "book_call") or await resources.misrouted(tracker, "move_call"):
+            return [FollowupAction("action_answer_question")]  # "share my Google Calendar": a question
         has_number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
         if not has_number:
             return await ask_for_ticket_first(dispatcher, tracker)
@@ -222,6 +224,8 @@ class ActionCancelCall(Action):
         return "action_cancel_call"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if await resources.misrouted(tracker, "cancel_call"):
+            return [FollowupAction("action_answer_question")]  # "the best laptop for video editing"
         try:
             ticket = await ticket_in_reach(dispatcher, tracker)
             if ticket is None:

@@ -198,3 +198,34 @@ async def people_first(message: str) -> bool:
             log.info("fitting the people-first model")
             _frustration = await asyncio.to_thread(load_model)
     return await asyncio.to_thread(_frustration.people_first, message)
+
+
+_routes = None
+_routes_lock = asyncio.Lock()
+
+
+async def route_confirmed(route: str, message: str) -> bool:
+    """Whether the message really asks for the journey Rasa picked (bot/routes.py)."""
+    global _routes
+    async with _routes_lock:
+        if _routes is None:
+            from bot.routes import load_model
+
+            log.info("fitting the route check")
+            _routes = await asyncio.to_thread(load_model)
+    return await asyncio.to_thread(_routes.confirms, route, message)
+
+
+async def misrouted(tracker: Tracker, route: str) -> bool:
+    """Rasa picked `route` for the customer's own words, and the route check reads them otherwise.
+
+    Only outside a form (the form reads its replies itself), for typed text (a button names
+    its route), and without a ticket number in the message (which names a ticket to act on).
+    """
+    latest = tracker.latest_message or {}
+    text = str(latest.get("text") or "")
+    if (latest.get("intent") or {}).get("name") != route or not text or text.startswith("/"):
+        return False
+    if tracker.active_loop_name or next(tracker.get_latest_entity_values("ticket_number"), None):
+        return False
+    return not await route_confirmed(route, text)
