@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
@@ -127,6 +127,19 @@ def _say(dispatcher: CollectingDispatcher, result: FaqResult, feedback: bool) ->
     dispatcher.utter_message(text=text, buttons=buttons)
 
 
+async def answer_instead(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    """Answer the message as a question, from inside an action Rasa picked by mistake.
+
+    Inline rather than a FollowupAction: no rule follows "<journey>, then the answer", so
+    Rasa's fallback would add "Sorry, I didn't understand" after the answer. The answer's
+    slots are set as usual, so "did this help?" works the same.
+    """
+    events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
+    if SlotSet("faq_outcome", "missed") in events:
+        dispatcher.utter_message(response="utter_faq_miss")  # what the rule adds after a miss
+    return events
+
+
 class ActionCapabilities(Action):
     """Say what the assistant does, unless the question is about what something else does.
 
@@ -139,7 +152,7 @@ class ActionCapabilities(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if await resources.misrouted(tracker, "bot_capabilities"):
-            return [FollowupAction("action_answer_question")]
+            return await answer_instead(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_capabilities")
         return []
 

@@ -10,10 +10,11 @@ import datetime as dt
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
+from actions.answers import answer_instead
 from actions.resources import verified_identity
 from actions.triage import urgent_routing
 from bot import handoff
@@ -68,7 +69,7 @@ class ActionOfferSlots(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if await resources.misrouted(tracker, "book_call") or await resources.misrouted(tracker, "move_call"):
-            return [FollowupAction("action_answer_question")]  # "share my Google Calendar": a question
+            return await answer_instead(dispatcher, tracker, domain)  # "share my Google Calendar": a question
         has_number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
         if not has_number:
             return await ask_for_ticket_first(dispatcher, tracker)
@@ -225,7 +226,7 @@ class ActionCancelCall(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if await resources.misrouted(tracker, "cancel_call"):
-            return [FollowupAction("action_answer_question")]  # "the best laptop for video editing"
+            return await answer_instead(dispatcher, tracker, domain)  # "the best laptop for video editing"
         try:
             ticket = await ticket_in_reach(dispatcher, tracker)
             if ticket is None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
+from actions.answers import answer_instead
 from actions.resources import verified_identity
 from bot.answers import format_time
 from bot.handoff import slot_of
@@ -29,7 +30,7 @@ class ActionTicketStatus(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if await resources.misrouted(tracker, "check_ticket_status"):
-            return [FollowupAction("action_answer_question")]  # "the best laptop for…": a question
+            return await answer_instead(dispatcher, tracker, domain)  # "the best laptop for…": a question
         number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
         if not number:
             dispatcher.utter_message(text="Which ticket? Please give me its number, like MK-7Q4K2F.")

@@ -85,3 +85,21 @@ async def test_book_a_call_after_escalation_then_cancel_it(stack, policy):
     offer = stack.say(sender, book)
     payloads = [b["payload"] for m in offer for b in m["buttons"]]
     assert any(chosen.isoformat() in p for p in payloads) or len(payloads) >= 3
+
+
+# Each of these is heard by today's Rasa model as a call, ticket-status or capabilities
+# request (checked with /model/parse when written); the route check reads them otherwise.
+@pytest.mark.parametrize("message", [
+    "book a call with my dentist",
+    "reschedule my haircut to friday",
+    "what is the status of my job application",
+    "what can you tell me about the pos hardware",
+])
+async def test_the_words_of_a_journey_without_its_meaning_get_an_answer(stack, message):
+    """The route check (bot/routes.py) sends them to the answerer: answered, offered close
+    entries or declined, in one reply, with no journey and no "didn't understand"."""
+    reply = texts(stack.say("words-" + uuid.uuid4().hex, message))
+    assert "booked for a Critical or High ticket" not in reply
+    assert "Which ticket" not in reply
+    assert "I can answer questions about our products" not in reply  # the capabilities text
+    assert "didn't understand" not in reply, reply
