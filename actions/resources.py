@@ -104,6 +104,7 @@ def warm_up_triage() -> None:
 async def _warm_up() -> None:
     await triage()
     await form_replies()
+    await route_confirmed("book_call", "warm up the route check")
 
 
 def _load_triage(settings: Settings, policy: SupportPolicy) -> TriageModel:
