@@ -25,8 +25,8 @@ HNL = ZoneInfo("Pacific/Honolulu")
 SECRET = secrets.token_hex(16)
 SITE = "https://www.makana.example"
 CONVERSATION = "w-" + secrets.token_hex(16)
-FUTURE = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 NOW = dt.datetime(2026, 11, 28, 19, 0, tzinfo=HNL)
+FUTURE = NOW + dt.timedelta(hours=1)  # an in-app identity token lives for hours (iat = NOW)
 
 
 def settings_for(tmp_path, **changes) -> Settings:
@@ -286,3 +286,34 @@ async def test_dead_letters_show_in_health_and_the_staff_api_and_staff_can_retry
     assert (await client.get("/api/staff/outbox")).status == 401
     assert (await (await client.post("/api/staff/outbox/retry", json={}, headers=auth)).json()) == {"retried": 1}
     assert (await (await client.get("/api/staff/outbox", headers=auth)).json()) == {"dead": 0}
+
+
+def test_identity_tokens_are_short_lived_hs256_jwts_and_old_ones_get_a_clear_error():
+    import base64
+    import hashlib
+    import hmac
+
+    import jwt
+
+    token = identity.sign(SECRET, "u-kai", "Kai", "Kai@Example.com", FUTURE)
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False})
+    assert claims["exp"] - claims["iat"] == 3600
+    assert identity.verify(SECRET, token, NOW).email == "kai@example.com"
+
+    def refused(token: str, reason: str) -> None:
+        with pytest.raises(identity.IdentityError, match=reason):
+            identity.verify(SECRET, token, NOW)
+
+    # The format before JWT: base64url(JSON).base64url(HMAC): told what to do instead.
+    body = base64.urlsafe_b64encode(b'{"sub":"u","name":"n","email":"a@b.co","exp":1900000000}').rstrip(b"=")
+    old = body.decode() + "." + base64.urlsafe_b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+    refused(old, "old format")
+    refused(identity.sign(SECRET, "u", "n", "a@b.co", NOW + dt.timedelta(days=30), issued_at=NOW), "longer than 24 hours")
+    refused(identity.sign(SECRET, "u", "n", "a@b.co", NOW + dt.timedelta(hours=2), issued_at=NOW + dt.timedelta(hours=1)),
+            "issued in the future")
+    refused(jwt.encode({"sub": "u", "name": "n", "email": "a@b.co", "exp": 1900000000}, SECRET, algorithm="HS256"), "'iat'")
+    unsigned = jwt.encode({"sub": "u", "name": "n", "email": "a@b.co", "iat": 1, "exp": 2}, None, algorithm="none")
+    refused(unsigned, "HS256|malformed")
+    refused(jwt.encode({"sub": "u", "iat": int(NOW.timestamp()), "exp": int(FUTURE.timestamp())}, SECRET, algorithm="HS256"),
+            "lacks sub, name or email")

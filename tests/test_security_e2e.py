@@ -102,12 +102,16 @@ def test_forged_identity_metadata_cannot_read_another_customers_ticket(stack, po
     # metadata, or copies a seal made for another conversation, learns nothing.
     forged = straight_to_rasa(new_sender("mallory"), {"identity": victim})
     assert "can't show" in forged and REQUEST.product not in forged
-    who = identity.Identity("u-victim", "Ana López", REQUEST.email, dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    who = identity.Identity("u-victim", "Ana López", REQUEST.email, soon.replace(microsecond=0))
     copied = identity.seal(settings.identity_secret, new_sender("elsewhere"), who)
     stolen = straight_to_rasa(new_sender("mallory"), {"identity": copied})
     assert "can't show" in stolen
     # The real owner, signed in to the app, through the web service: shown.
-    token = identity.sign(settings.identity_secret, "u-victim", "Ana López", REQUEST.email, who.expires_at)
+    token = identity.sign(
+        settings.identity_secret, "u-victim", "Ana López", REQUEST.email, who.expires_at,
+        issued_at=dt.datetime.now(dt.timezone.utc),
+    )
     status, body = http(
         "POST", stack.web + "/api/chat",
         json.dumps({"sender": new_sender("pane"), "message": question, "identity": token, "channel": "in_app"}).encode(),

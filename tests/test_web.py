@@ -64,7 +64,8 @@ async def test_assistant_down_is_a_503_with_a_plain_message(client):
 
 
 async def test_forged_and_expired_identities_are_refused(client):
-    future = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 28, 19, 0, tzinfo=HNL)  # the client's clock
+    future = now + dt.timedelta(hours=1)
     good = identity.sign(SECRET, "u1", "Ana", "ana@example.com", future)
     forged = identity.sign("not-the-secret", "u1", "Ana", "ana@example.com", future)
     expired = identity.sign(SECRET, "u1", "Ana", "ana@example.com", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
@@ -72,7 +73,8 @@ async def test_forged_and_expired_identities_are_refused(client):
         response = await client.post("/api/chat", json={"sender": CONVERSATION, "message": "hi", "identity": token})
         body = await response.json()
         assert response.status == 401 and reason in body["error"]["message"]
-    tampered = good.split(".")[0][:-2] + "xx." + good.split(".")[1]
+    header, payload, signature = good.split(".")
+    tampered = ".".join((header, payload[:-2] + ("xx" if not payload.endswith("xx") else "yy"), signature))
     response = await client.get("/api/me/tickets", headers={"X-Identity-Token": tampered})
     assert response.status == 401
     response = await client.get("/api/me/tickets", headers={"X-Identity-Token": good})
