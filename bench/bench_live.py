@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import random
 import secrets
@@ -110,7 +109,7 @@ async def run(args: argparse.Namespace) -> None:
     customer_url = agent_url = f"http://127.0.0.1:{settings.web_port}"
     if database.startswith("postgresql"):
         port = free_port()
-        second = web_service(dataclasses.replace(settings, web_port=port))
+        second = web_service(settings.with_changes(web_port=port))
         second.name, second.log_path = "web-2", folder / "logs" / "web-2.log"
         second.start()
         services.append(second)

@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlencode, urlparse
@@ -303,8 +303,7 @@ def with_internal_tokens(settings: Settings) -> Settings:
         with os.fdopen(descriptor, "w") as out:
             json.dump(tokens, out)
     os.chmod(path, 0o600)
-    return replace(
-        settings,
+    return settings.with_changes(
         rasa_token=settings.rasa_token or tokens["rasa_token"],
         actions_token=settings.actions_token or tokens["actions_token"],
     )

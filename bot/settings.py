@@ -1,18 +1,24 @@
 """Settings: built once from the environment at start-up and passed down.
 
-Only the entry points (`python -m bot ...`, the action server's package init and the
-test fixtures) call `Settings.from_env`; nothing deeper reads `os.environ`. Every
-variable is listed in the README's configuration table.
+A pydantic-settings model: each field is read from `SUPPORT_<NAME>` and converted and
+checked by its type (ints, floats, booleans as true/false/yes/no/1/0/on/off, paths,
+port ranges). Only the entry points (`python -m bot ...`, the action server's package
+init and the test fixtures) call `Settings.from_env`; constructing `Settings(...)` reads
+no environment, so nothing deeper depends on `os.environ`. Every variable is listed in
+the README's configuration table.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import urlparse
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,25 +27,42 @@ class SettingsError(ValueError):
     """An environment variable has a value that cannot be used."""
 
 
-@dataclass(frozen=True)
-class Settings:
+_ENVIRON: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("support_environ", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (os.environ or a test's)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._environ.items() if v != ""}
+
+
+class Settings(BaseSettings):
     """Everything configurable, with the defaults of a single-machine install."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SUPPORT_", case_sensitive=False, env_ignore_empty=True, frozen=True, extra="ignore",
+    )
 
     # Public and internal binds are separate: customers reach the web service on `host`;
     # Rasa and the action server listen on `internal_host` only (README, "Security").
     host: str = "127.0.0.1"
     internal_host: str = "127.0.0.1"
-    rasa_port: int = 5005
-    actions_port: int = 5055
-    web_port: int = 8080
+    rasa_port: int = Field(default=5005, gt=0, lt=65536)
+    actions_port: int = Field(default=5055, gt=0, lt=65536)
+    web_port: int = Field(default=8080, gt=0, lt=65536)
     public_url: str = ""  # how customers reach the web service; default: http://{host}:{web_port}
     rasa_url: str = ""  # default: http://{internal_host}:{rasa_port}
     actions_url: str = ""  # default: http://{internal_host}:{actions_port}
     # Shared secrets of the internal services. Rasa's HTTP API and REST channel require
     # rasa_token; the action server refuses calls without actions_token. Unset, `python -m
     # bot run` generates both once and keeps them in {data_dir}/internal-tokens.json (mode 600).
-    rasa_token: str = field(default="", repr=False)
-    actions_token: str = field(default="", repr=False)
+    rasa_token: str = Field(default="", repr=False)
+    actions_token: str = Field(default="", repr=False)
     # Scale-out (README, "Scaled-out topology"): `replicas` Rasa servers, each with its own
     # action server, on consecutive ports from rasa_port and actions_port, unless rasa_urls
     # and actions_urls (comma-separated, paired by position) name them. The web service
@@ -48,7 +71,7 @@ class Settings:
     replicas: int = 1
     rasa_urls: str = ""
     actions_urls: str = ""
-    lock_store_url: str = field(default="", repr=False)
+    lock_store_url: str = Field(default="", repr=False)
     data_dir: Path = ROOT / "var"
     database_url: str = ""  # default: sqlite in data_dir
     tracker_store_url: str = ""  # default: sqlite in data_dir
@@ -66,19 +89,19 @@ class Settings:
     # Team notifications. Email is sent when smtp_host is set; the webhook when
     # webhook_url is set (signed with webhook_secret, HMAC-SHA256 of the body).
     smtp_host: str = ""
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, gt=0, lt=65536)
     smtp_username: str = ""
-    smtp_password: str = field(default="", repr=False)
+    smtp_password: str = Field(default="", repr=False)
     smtp_starttls: str = "auto"  # auto | always | never
     smtp_timeout_s: float = 10.0
     mail_from: str = "assistant@makana.example"
     team_email: str = "support-team@makana.example"
     webhook_url: str = ""
-    webhook_secret: str = field(default="", repr=False)
+    webhook_secret: str = Field(default="", repr=False)
     webhook_timeout_s: float = 5.0
     outbox_interval_s: float = 2.0
     # In-app pane: the secret shared with the company's app back end (HMAC-SHA256).
-    identity_secret: str = field(default="", repr=False)
+    identity_secret: str = Field(default="", repr=False)
     # Chat rate limits: per conversation and per client address (requests per minute).
     rate_per_conversation: float = 60.0
     rate_burst_conversation: int = 20
@@ -100,11 +123,11 @@ class Settings:
     # Default: the host of public_url, `host`, and localhost/127.0.0.1 when bound to loopback.
     allowed_hosts: str = ""
     # Support staff API: "name:token,name:token" (tokens of 16+ characters). Empty: no staff access.
-    staff_tokens: str = field(default="", repr=False)
+    staff_tokens: str = Field(default="", repr=False)
     # The demo website and app (pages that embed the widget) on a second origin, so that the
     # demo exercises the cross-origin path a real site takes.
     demo_pages: bool = True
-    demo_port: int = 8081
+    demo_port: int = Field(default=8081, gt=0, lt=65536)
     # Calls with the technical team (bot/booking.py, bot/meetings.py). Without a Google
     # service-account file, every call uses the fixed Meet room below (a placeholder:
     # set the team's real room). google_api_endpoint is the root of Google's APIs
@@ -122,7 +145,27 @@ class Settings:
     live_wait_timeout_s: float = 180.0
     live_presence_stale_s: float = 60.0
 
-    def __post_init__(self) -> None:
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, *args: Any, **kwargs: Any
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Settings(...) takes its arguments only; from_env adds the environment it is given.
+        environ = _ENVIRON.get()
+        return (init_settings,) if environ is None else (init_settings, _MappingEnvSource(settings_cls, environ))
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc)) from None
+
+    @field_validator("data_dir", "policy_path", "kb_dir", "index_dir", "triage_dir", "triage_cases", "model_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return Path(value).expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> "Settings":
         # Derived defaults, so that changing a port moves every URL that uses it.
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.web_port}")
@@ -158,6 +201,11 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'support.db'}")
         if not self.tracker_store_url:
             object.__setattr__(self, "tracker_store_url", f"sqlite:///{self.data_dir / 'rasa_tracker.db'}")
+        return self
+
+    def with_changes(self, **changes: Any) -> "Settings":
+        """A copy with some fields changed, checked and derived again (an emptied URL is derived anew)."""
+        return type(self)(**{**self.model_dump(), **changes})
 
     def _replica_urls(self, first: str, port: int) -> str:
         if self.replicas == 1:
@@ -195,19 +243,16 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The SUPPORT_* variables that rebuild these settings in a child process."""
-        return {f"SUPPORT_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+        return {f"SUPPORT_{name.upper()}": str(getattr(self, name)) for name in type(self).model_fields}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Build settings from SUPPORT_* variables (see README); unknown ones are ignored."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = environ.get(f"SUPPORT_{f.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _convert(f.name, f.type, raw)
-        return cls(**values)  # type: ignore[arg-type]
+        token = _ENVIRON.set(os.environ if environ is None else environ)
+        try:
+            return cls()
+        finally:
+            _ENVIRON.reset(token)
 
 
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:\d{1,5})?$")
@@ -222,25 +267,17 @@ def replica_name(kind: str, index: int, count: int) -> str:
     return kind if count == 1 else f"{kind}-{index + 1}"
 
 
-def _convert(name: str, type_name: object, raw: str) -> object:
-    kind = str(type_name)
-    try:
-        if kind == "int":
-            value: object = int(raw)
-            if name.endswith("port") and not 0 < int(raw) < 65536:
-                raise ValueError
-            return value
-        if kind == "float":
-            return float(raw)
-    except ValueError:
-        raise SettingsError(f"SUPPORT_{name.upper()}={raw!r} is not a valid {kind}") from None
-    if kind == "Path":
-        return Path(raw).expanduser().resolve()
-    if kind == "bool":
-        lowered = raw.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise SettingsError(f"SUPPORT_{name.upper()}={raw!r} is not a valid boolean (true or false)")
-    return raw
+def _explain(exc: ValidationError) -> str:
+    """One line per wrong setting, naming its variable, its value and what is expected."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+            lines.append(str(error["ctx"]["error"]))
+            continue
+        field = Settings.model_fields.get(name)
+        kind = getattr(field.annotation, "__name__", str(field.annotation)) if field else "value"
+        expected = {"bool": "boolean (true or false)"}.get(kind, kind)
+        detail = "" if error["type"].endswith(("_parsing", "_type")) else f" ({error['msg']})"
+        lines.append(f"SUPPORT_{name.upper()}={error.get('input')!r} is not a valid {expected}{detail}")
+    return "; ".join(lines)

@@ -8,7 +8,6 @@ themselves in test_web.py.)"""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -157,8 +156,8 @@ async def test_a_flood_from_one_client_is_rate_limited_and_the_service_survives(
     """400 requests at once from one address, to a web service with the default limits:
     the excess gets 429 with Retry-After, nothing gets a 5xx, and it answers afterwards."""
     defaults = Settings()
-    settings = dataclasses.replace(
-        stack.settings, web_port=free_port(), public_url="", demo_pages=False,
+    settings = stack.settings.with_changes(
+        web_port=free_port(), public_url="", demo_pages=False,
         rate_per_client=defaults.rate_per_client, rate_burst_client=defaults.rate_burst_client,
         rate_per_conversation=defaults.rate_per_conversation, rate_burst_conversation=defaults.rate_burst_conversation,
     )

@@ -73,7 +73,7 @@ def live_stack(tmp_path_factory):
     agent_url = stack.web
     if database:
         port = free_port()
-        second = web_service(dataclasses.replace(stack.settings, web_port=port, demo_pages=False))
+        second = web_service(stack.settings.with_changes(web_port=port, demo_pages=False))
         second.name, second.log_path = "web-2", folder / "logs" / "web-2.log"
         second.start()
         services.append(second)
