@@ -49,6 +49,7 @@ from bot.tickets import may_see
 from bot.transcripts import conversation_turns
 
 CHANNELS = ("web_chat", "in_app", "api")
+MAX_COMMENT_CHARS = 2000  # a rating's comment
 IDENTITY_HEADER = "X-Identity-Token"
 
 
@@ -367,8 +368,8 @@ async def csat_rate(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid_number", "`number` must be the ticket number, like MK-7Q4K2F.")
     if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
         raise ApiError(422, "invalid_rating", "`rating` must be a whole number from 1 (poor) to 5 (excellent).")
-    if comment is not None and (not isinstance(comment, str) or len(comment) > 2000):
-        raise ApiError(422, "invalid_comment", "`comment` must be a string of at most 2000 characters.")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS):
+        raise ApiError(422, "invalid_comment", f"`comment` must be a string of at most {MAX_COMMENT_CHARS} characters.")
     store = request.app[STORE]
     ticket = await store.get_ticket(number)
     if not may_see(ticket, sender, user_id):

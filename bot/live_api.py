@@ -35,6 +35,7 @@ from bot.staff_api import STAFF_TOKENS, staff_member
 from bot.transcripts import conversation_turns
 
 MAX_AGENT_CHARS = 4000
+MAX_CLIENT_ID_CHARS = 64
 KEEPALIVE_S = 10.0  # a comment line on idle streams (proxies close silent ones); also a re-check
 STREAM_MAX_S = 300.0  # streams end after this; the client reconnects with its last seq
 MAX_ID = 2**53  # ids and seqs above this are refused before they reach the database (64-bit columns)
@@ -66,8 +67,10 @@ def _client_id(body: dict[str, Any]) -> str | None:
     value = body.get("client_id")
     if value is None:
         return None
-    if not isinstance(value, str) or not 1 <= len(value) <= 64:
-        raise ApiError(422, "invalid_client_id", "`client_id` must be a string of 1 to 64 characters.")
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_CLIENT_ID_CHARS:
+        raise ApiError(
+            422, "invalid_client_id", f"`client_id` must be a string of 1 to {MAX_CLIENT_ID_CHARS} characters."
+        )
     return value
 
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from bot.api import SENDER_RE, SENDER_RULE
+from bot.chat_api import CHANNELS, MAX_COMMENT_CHARS
+from bot.live_api import MAX_AGENT_CHARS, MAX_CLIENT_ID_CHARS
+from bot.live_store import CHAT_STATUSES, EVENT_KINDS
+from bot.policy import SEVERITY_ORDER
+from bot.settings import Settings
+from bot.staff_api import MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS
+from bot.store import TICKET_STATUSES
 
 ERROR = {
     "type": "object",
@@ -74,8 +81,8 @@ NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "
 # The email of a data-protection request travels in the body, never in a URL.
 EMAIL_BODY = {"type": "object", "required": ["email"], "properties": {"email": {"type": "string", "maxLength": 254}}}
 LIST_PARAMS = [
-    {"name": "status", "in": "query", "schema": {"enum": ["open", "pending", "resolved", "closed"]}},
-    {"name": "severity", "in": "query", "schema": {"enum": ["critical", "high", "medium", "low"]}},
+    {"name": "status", "in": "query", "schema": {"enum": list(TICKET_STATUSES)}},
+    {"name": "severity", "in": "query", "schema": {"enum": list(SEVERITY_ORDER)}},
     {"name": "overdue", "in": "query", "schema": {"enum": ["true", "false"]}},
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
@@ -97,21 +104,21 @@ def staff_paths() -> dict[str, Any]:
                 "Change the status (open → pending → resolved → closed; allowed transitions only)",
                 {**ok(ticket), **errors(400, 404, 422), "409": {"description": "Transition not allowed", "content": {"application/json": {"schema": ERROR}}}},
                 parameters=[NUMBER],
-                requestBody=json_body({"type": "object", "required": ["status"], "properties": {"status": {"enum": ["open", "pending", "resolved", "closed"]}}}),
+                requestBody=json_body({"type": "object", "required": ["status"], "properties": {"status": {"enum": list(TICKET_STATUSES)}}}),
             )
         },
         "/api/staff/tickets/{number}/severity": {
             "post": op("Change the severity (the first-response deadline is recomputed; audited)",
                        {**ok(ticket), **errors(400, 404, 422)}, parameters=[NUMBER],
-                       requestBody=json_body({"type": "object", "required": ["severity"], "properties": {"severity": {"enum": ["critical", "high", "medium", "low"]}}}))
+                       requestBody=json_body({"type": "object", "required": ["severity"], "properties": {"severity": {"enum": list(SEVERITY_ORDER)}}}))
         },
         "/api/staff/tickets/{number}/assign": {
             "post": op("Assign the ticket (null unassigns)", {**ok(ticket), **errors(400, 404, 422)}, parameters=[NUMBER],
-                       requestBody=json_body({"type": "object", "properties": {"assignee": {"type": ["string", "null"], "maxLength": 128}}}))
+                       requestBody=json_body({"type": "object", "properties": {"assignee": {"type": ["string", "null"], "maxLength": MAX_ASSIGNEE_CHARS}}}))
         },
         "/api/staff/tickets/{number}/notes": {
             "post": op("Add an internal note", {"201": {"description": "Created"}, **errors(400, 404, 422)}, parameters=[NUMBER],
-                       requestBody=json_body({"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 5000}}}))
+                       requestBody=json_body({"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": MAX_NOTE_CHARS}}}))
         },
         "/api/staff/report": {
             "get": op("Deflection report: conversations, escalations, FAQ outcomes, SLA, CSAT, unanswered questions",
@@ -137,7 +144,7 @@ LIVE_CHAT = {
     "required": ["id", "status", "channel", "agent", "last_seq", "requested_at"],
     "properties": {
         "id": {"type": "integer"},
-        "status": {"enum": ["waiting", "claimed", "ended"]},
+        "status": {"enum": list(CHAT_STATUSES)},
         "channel": {"type": "string"},
         "severity": {"type": ["string", "null"]},
         "fields": {"type": "object"},
@@ -156,7 +163,7 @@ LIVE_EVENT = {
     "required": ["seq", "kind", "sender", "at"],
     "properties": {
         "seq": {"type": "integer"},
-        "kind": {"enum": ["message", "typing", "read", "status"]},
+        "kind": {"enum": list(EVENT_KINDS)},
         "sender": {"enum": ["customer", "agent", "system"]},
         "author": {"type": ["string", "null"]},
         "text": {"type": ["string", "null"]},
@@ -200,7 +207,7 @@ def live_paths() -> dict[str, Any]:
                     "responses": {**ok({"type": "object", "required": ["available", "reason", "chat", "events"]}), **errors(422, 429)}},
             "post": {"summary": "Ask to chat with an agent now (409 outside hours or when nobody is online)",
                      "parameters": [sender],
-                     "requestBody": json_body({"type": "object", "properties": {"channel": {"enum": ["web_chat", "in_app", "api"]}}}),
+                     "requestBody": json_body({"type": "object", "properties": {"channel": {"enum": list(CHANNELS)}}}),
                      "responses": {"201": {"description": "Queued", "content": {"application/json": {"schema": {"type": "object", "required": ["chat", "queue"]}}}},
                                    **errors(400, 413, 415, 422, 429),
                                    "409": {"description": "No agent can chat now; the message says when the team is back",
@@ -248,8 +255,8 @@ def live_paths() -> dict[str, Any]:
                           {"201": {"description": "Sent", "content": {"application/json": {"schema": {"type": "object", "required": ["event"], "properties": {"event": LIVE_EVENT}}}}},
                            **errors(400, 413, 415, 422), **CONFLICT},
                           requestBody=json_body({"type": "object", "required": ["text"], "properties": {
-                              "text": {"type": "string", "minLength": 1, "maxLength": 4000},
-                              "client_id": {"type": "string", "minLength": 1, "maxLength": 64}}})),
+                              "text": {"type": "string", "minLength": 1, "maxLength": MAX_AGENT_CHARS},
+                              "client_id": {"type": "string", "minLength": 1, "maxLength": MAX_CLIENT_ID_CHARS}}})),
         },
         "/api/staff/live/{chat_id}/typing": {"post": staff("The agent is typing", {**ok(signal), **errors(400, 415), **CONFLICT})},
         "/api/staff/live/{chat_id}/read": {
@@ -286,7 +293,7 @@ def csat_paths() -> dict[str, Any]:
                 "parameters": [sender],
                 "requestBody": json_body({"type": "object", "required": ["number", "rating"], "properties": {
                     "number": {"type": "string"}, "rating": {"type": "integer", "minimum": 1, "maximum": 5},
-                    "comment": {"type": "string", "maxLength": 2000}}}),
+                    "comment": {"type": "string", "maxLength": MAX_COMMENT_CHARS}}}),
                 "responses": {**ok({"type": "object"}), **errors(400, 401, 404, 422),
                               "409": {"description": "Not resolved yet, or already rated", "content": {"application/json": {"schema": ERROR}}}},
             },
@@ -294,7 +301,7 @@ def csat_paths() -> dict[str, Any]:
     }
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document(max_message_chars: int = Settings.model_fields["max_message_chars"].default) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -316,8 +323,8 @@ def openapi_document() -> dict[str, Any]:
                             "required": ["sender", "message"],
                             "properties": {
                                 "sender": {**SENDER, "description": "Conversation id chosen by the client (random)"},
-                                "message": {"type": "string", "minLength": 1, "maxLength": 2000},
-                                "channel": {"enum": ["web_chat", "in_app", "api"], "default": "web_chat"},
+                                "message": {"type": "string", "minLength": 1, "maxLength": max_message_chars},
+                                "channel": {"enum": list(CHANNELS), "default": CHANNELS[0]},
                                 "identity": {"type": "string", "description": "Signed identity token (in-app pane)"},
                                 "timezone": {
                                     "type": "string",

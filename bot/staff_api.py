@@ -36,6 +36,7 @@ from bot.store import TICKET_STATUSES, InvalidTransition, Ticket
 
 STAFF_TOKENS = web.AppKey("staff_tokens", dict)
 MAX_NOTE_CHARS = 5000
+MAX_ASSIGNEE_CHARS = 128  # the assignee column
 
 
 def parse_staff_tokens(raw: str) -> dict[str, str]:
@@ -189,8 +190,10 @@ async def assign(request: web.Request) -> web.Response:
     who = staff_member(request)
     body = await read_json_object(request)
     assignee = body.get("assignee")
-    if assignee is not None and (not isinstance(assignee, str) or not 1 <= len(assignee.strip()) <= 128):
-        raise ApiError(422, "invalid_assignee", "`assignee` must be a name of 1 to 128 characters, or null.")
+    if assignee is not None and (not isinstance(assignee, str) or not 1 <= len(assignee.strip()) <= MAX_ASSIGNEE_CHARS):
+        raise ApiError(
+            422, "invalid_assignee", f"`assignee` must be a name of 1 to {MAX_ASSIGNEE_CHARS} characters, or null."
+        )
     ticket = await request.app[STORE].assign(
         request.match_info["number"], assignee.strip() if assignee else None, who, request.app[CLOCK]()
     )

@@ -255,7 +255,7 @@ def static_page(path: str) -> Callable[[web.Request], Awaitable[web.FileResponse
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return web.json_response(openapi_document(request.app[SETTINGS].max_message_chars))
 
 
 def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> web.Application:

@@ -153,3 +153,25 @@ async def test_odd_time_zones_are_a_422_not_a_crash(client, zone):
     assert response.status == 422 and (await response.json())["error"]["code"] == code
     response = await client.post("/api/chat", json={"sender": CONVERSATION, "message": "hi", "timezone": zone})
     assert response.status == 422 and (await response.json())["error"]["code"] == code
+
+
+async def test_the_documented_limits_are_the_ones_the_code_enforces(aiohttp_client, tmp_path):
+    """The drift the review found: the message limit was fixed at 2000 in the document but
+    configurable in the code; statuses, the note limit and the rest are written once now."""
+    from bot.chat_api import CHANNELS
+    from bot.staff_api import MAX_NOTE_CHARS
+    from bot.store import TICKET_STATUSES
+
+    client = await aiohttp_client(make_app(app_settings(tmp_path, max_message_chars=300)))
+    doc = await (await client.get("/api/openapi.json")).json()
+    chat = doc["paths"]["/api/chat"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert chat["message"]["maxLength"] == 300
+    assert chat["channel"]["enum"] == list(CHANNELS)
+    too_long = await client.post("/api/chat", json={"sender": CONVERSATION, "message": "x" * 301})
+    assert too_long.status in (413, 422)
+    at_limit = await client.post("/api/chat", json={"sender": CONVERSATION, "message": "x" * 300})
+    assert at_limit.status == 503  # accepted, then the assistant is down here
+    status = doc["paths"]["/api/staff/tickets/{number}/status"]["post"]["requestBody"]["content"]["application/json"]
+    assert status["schema"]["properties"]["status"]["enum"] == list(TICKET_STATUSES)
+    note = doc["paths"]["/api/staff/tickets/{number}/notes"]["post"]["requestBody"]["content"]["application/json"]
+    assert note["schema"]["properties"]["text"]["maxLength"] == MAX_NOTE_CHARS
