@@ -15,14 +15,12 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
 from actions.answers import answer_instead
-from actions.resources import verified_identity
 from actions.triage import urgent_routing
 from bot import handoff
 from bot.booking import qualifies
 from bot.clock import customer_zone, zone_in_events
 from bot.intake import call_text, on_call_text
-from bot.store import Booking, StoreUnavailable, Ticket, TicketNotFound
-from bot.tickets import may_see
+from bot.store import Booking, StoreUnavailable, Ticket
 
 
 def customer_tz(tracker: Tracker) -> str | None:
@@ -37,12 +35,8 @@ async def ticket_in_reach(dispatcher: CollectingDispatcher, tracker: Tracker) ->
     if not number:
         dispatcher.utter_message(text="Which ticket is this about (like MK-7Q4K2F)?")
         return None
-    try:
-        ticket = await (await resources.store()).get_ticket(str(number))
-    except TicketNotFound:
-        ticket = None
-    who = verified_identity(tracker)
-    if ticket is None or not may_see(ticket, tracker.sender_id, who["user_id"] if who else None):
+    ticket = await resources.visible_ticket(tracker, str(number))
+    if ticket is None:
         dispatcher.utter_message(
             text=f"I can't manage a call for ticket {str(number).upper()} in this conversation; only the "
             "conversation that opened it, or its owner signed in to the app, can."

@@ -20,7 +20,7 @@ from bot.identity import unseal
 from bot.meetings import Calendar, calendar_from_settings
 from bot.policy import SupportPolicy, load_policy
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import Store, Ticket
 from bot.triage import TriageModel
 
 log = logging.getLogger(__name__)
@@ -215,6 +215,14 @@ async def route_confirmed(route: str, message: str) -> bool:
             log.info("fitting the route check")
             _routes = await asyncio.to_thread(load_model)
     return await asyncio.to_thread(_routes.confirms, route, message)
+
+
+async def visible_ticket(tracker: Tracker, number: str) -> Ticket | None:
+    """The ticket if this conversation, or the verified in-app user, may see it (bot/tickets.py)."""
+    from bot.tickets import visible_ticket as lookup
+
+    who = verified_identity(tracker)
+    return await lookup(await store(), number, tracker.sender_id, who["user_id"] if who else None)
 
 
 async def misrouted(tracker: Tracker, route: str) -> bool:

@@ -10,11 +10,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
 from actions.answers import answer_instead
-from actions.resources import verified_identity
 from bot.answers import format_time
 from bot.handoff import slot_of
-from bot.store import StoreUnavailable, TicketNotFound
-from bot.tickets import may_see
+from bot.store import StoreUnavailable
 
 STATUS_TEXT = {
     "open": "open, waiting for our team",
@@ -37,15 +35,12 @@ class ActionTicketStatus(Action):
             return []
         policy = resources.policy()
         try:
-            ticket = await (await resources.store()).get_ticket(str(number))
-        except TicketNotFound:
-            ticket = None
+            ticket = await resources.visible_ticket(tracker, str(number))
         except StoreUnavailable:
             dispatcher.utter_message(text="Sorry, I can't reach our ticket system right now. Please try again in a minute.")
             return []
         # The same answer for "no such ticket" and "not yours": numbers must not be probed.
-        who = verified_identity(tracker)
-        if ticket is None or not may_see(ticket, tracker.sender_id, who["user_id"] if who else None):
+        if ticket is None:
             dispatcher.utter_message(
                 text=f"I can't show ticket {str(number).upper()} in this conversation. I can only show a ticket to "
                 "the conversation that opened it or to its owner signed in to the app. You can also email "

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from bot.policy import SupportPolicy
 from bot.redaction import redact
 from bot.transcripts import transcript_from_events
-from bot.store import Store, Ticket, TicketDraft
+from bot.store import Store, Ticket, TicketDraft, TicketNotFound
 
 FIELDS = ("name", "email", "product", "version", "description", "tried", "impact", "severity")
 
@@ -74,6 +74,18 @@ async def open_ticket(
         proposed_severity=request.proposed_severity,
     )
     return await store.create_ticket(draft, now, notify)
+
+
+async def visible_ticket(store: Store, number: str, conversation_id: str, verified_user_id: str | None) -> Ticket | None:
+    """The ticket `number` if this conversation or verified user may see it, else None.
+
+    The same None for "no such ticket" and "not yours", so numbers cannot be probed.
+    StoreUnavailable propagates."""
+    try:
+        ticket = await store.get_ticket(number)
+    except TicketNotFound:
+        return None
+    return ticket if may_see(ticket, conversation_id, verified_user_id) else None
 
 
 def may_see(ticket: Ticket, conversation_id: str, verified_user_id: str | None) -> bool:
