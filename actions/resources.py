@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 
 from rasa_sdk import Tracker
 
@@ -201,6 +202,7 @@ async def people_first(message: str) -> bool:
     return await asyncio.to_thread(_frustration.people_first, message)
 
 
+TICKET_REFERENCE = re.compile(r"\bMK-?[A-Za-z0-9]{4,8}\b", re.IGNORECASE)
 _routes = None
 _routes_lock = asyncio.Lock()
 
@@ -229,12 +231,15 @@ async def misrouted(tracker: Tracker, route: str) -> bool:
     """Rasa picked `route` for the customer's own words, and the route check reads them otherwise.
 
     Only outside a form (the form reads its replies itself), for typed text (a button names
-    its route), and without a ticket number in the message (which names a ticket to act on).
+    its route), and without a ticket reference in the message, valid or mistyped ("MK-ABC123"
+    names a ticket to act on: the journey says what a number looks like).
     """
     latest = tracker.latest_message or {}
     text = str(latest.get("text") or "")
     if (latest.get("intent") or {}).get("name") != route or not text or text.startswith("/"):
         return False
     if tracker.active_loop_name or next(tracker.get_latest_entity_values("ticket_number"), None):
+        return False
+    if TICKET_REFERENCE.search(text):
         return False
     return not await route_confirmed(route, text)

@@ -31,7 +31,14 @@ class ActionTicketStatus(Action):
             return await answer_instead(dispatcher, tracker, domain)  # "the best laptop for…": a question
         number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
         if not number:
-            dispatcher.utter_message(text="Which ticket? Please give me its number, like MK-7Q4K2F.")
+            typed = resources.TICKET_REFERENCE.search(str(tracker.latest_message.get("text") or ""))
+            if typed:
+                dispatcher.utter_message(
+                    text=f"{typed.group(0).upper()} isn't one of our ticket numbers: they are MK- and six letters or "
+                    "digits, like MK-7Q4K2F (never 0, 1, I, L or O). Could you check it?"
+                )
+            else:
+                dispatcher.utter_message(text="Which ticket? Please give me its number, like MK-7Q4K2F.")
             return []
         policy = resources.policy()
         try:

@@ -264,3 +264,21 @@ async def test_request_human_offers_a_live_chat_only_when_a_person_is_there(monk
     assert not await offered(monday, {"live_declined": True})
     await LiveStore(store.engine).set_presence("alice", "online", NOW)
     assert not await offered(NOW)  # Saturday 19:00: closed
+
+
+async def test_a_mistyped_ticket_number_is_named_and_the_shape_explained(monkeypatch):
+    """"what's the status of MK-ABC123" has no valid number: the status journey says what
+    one looks like (the route check leaves a message with a ticket reference to Rasa)."""
+    from actions.ticket_status import ActionTicketStatus
+
+    async def no_route_check(route, message):  # would be asked only without a reference
+        raise AssertionError("the route check was asked")
+
+    monkeypatch.setattr(resources, "route_confirmed", no_route_check)
+    dispatcher = CollectingDispatcher()
+    assert await ActionTicketStatus().run(dispatcher, tracker("what's the status of MK-ABC123", "check_ticket_status"), {}) == []
+    [message] = dispatcher.messages
+    assert message["text"].startswith("MK-ABC123 isn't one of our ticket numbers") and "MK-7Q4K2F" in message["text"]
+    dispatcher = CollectingDispatcher()
+    await ActionTicketStatus().run(dispatcher, tracker("/check_ticket_status", "check_ticket_status"), {})
+    assert dispatcher.messages[0]["text"] == "Which ticket? Please give me its number, like MK-7Q4K2F."
