@@ -24,14 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bot.cases import CasesError, read_cases
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_CASES = ROOT / "data" / "people_first" / "dev.jsonl"
 TARGET_RECALL = 0.8
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+|,\s+(?=(?:and|but|also|so)\b)", re.IGNORECASE)
-
-
-class CasesError(ValueError):
-    """A people-first cases file is missing or malformed."""
 
 
 @dataclass(frozen=True)
@@ -41,18 +39,7 @@ class Case:
 
 
 def load_cases(path: str | Path) -> list[Case]:
-    path = Path(path)
-    if not path.is_file():
-        raise CasesError(f"{path}: cases file not found")
-    cases = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-            cases.append(Case(str(raw["text"]), bool(raw["people_first"])))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise CasesError(f"{path}:{number}: bad case ({err})") from None
+    cases = read_cases(path, lambda raw: Case(str(raw["text"]), bool(raw["people_first"])))
     if len({c.people_first for c in cases}) < 2:
         raise CasesError(f"{path}: needs cases of both kinds")
     return cases

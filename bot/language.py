@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bot.cases import CasesError, InvalidCase, read_cases
+
 CODES = ("en", "es", "de", "fr", "pt", "it", "nl")
 NAMES = {
     "en": "ENGLISH", "es": "SPANISH", "de": "GERMAN", "fr": "FRENCH", "pt": "PORTUGUESE", "it": "ITALIAN", "nl": "DUTCH",
@@ -69,10 +71,6 @@ REPLIES = {
 }
 
 
-class CasesError(ValueError):
-    """A language cases file is missing or malformed."""
-
-
 @dataclass(frozen=True)
 class Detected:
     code: str
@@ -110,22 +108,14 @@ def reply(code: str, email: str) -> tuple[str, str]:
 
 
 def load_cases(path: str | Path) -> list[tuple[str, str]]:
-    path = Path(path)
-    if not path.is_file():
-        raise CasesError(f"{path}: cases file not found")
-    cases = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-            text, code = str(raw["text"]), raw["language"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise CasesError(f"{path}:{number}: bad case ({err})") from None
-        if code not in CODES:
-            raise CasesError(f"{path}:{number}: `language` must be one of {', '.join(CODES)}")
-        cases.append((text, code))
-    return cases
+    return read_cases(path, _case)
+
+
+def _case(raw: Any) -> tuple[str, str]:
+    text, code = str(raw["text"]), raw["language"]
+    if code not in CODES:
+        raise InvalidCase(f"`language` must be one of {', '.join(CODES)}")
+    return text, code
 
 
 def evaluate(detector: LanguageDetector, cases: Sequence[tuple[str, str]]) -> dict[str, Any]:
