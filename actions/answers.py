@@ -151,7 +151,7 @@ class ActionCapabilities(Action):
         return "action_capabilities"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        if await resources.misrouted(tracker, "bot_capabilities"):
+        if await resources.misrouted(tracker):
             return await answer_instead(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_capabilities")
         return []

@@ -62,7 +62,7 @@ class ActionOfferSlots(Action):
         return "action_offer_slots"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        if await resources.misrouted(tracker, "book_call") or await resources.misrouted(tracker, "move_call"):
+        if await resources.misrouted(tracker):
             return await answer_instead(dispatcher, tracker, domain)  # "share my Google Calendar": a question
         has_number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
         if not has_number:
@@ -219,7 +219,7 @@ class ActionCancelCall(Action):
         return "action_cancel_call"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        if await resources.misrouted(tracker, "cancel_call"):
+        if await resources.misrouted(tracker):
             return await answer_instead(dispatcher, tracker, domain)  # "the best laptop for video editing"
         try:
             ticket = await ticket_in_reach(dispatcher, tracker)

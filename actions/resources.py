@@ -227,16 +227,20 @@ async def visible_ticket(tracker: Tracker, number: str) -> Ticket | None:
     return await lookup(await store(), number, tracker.sender_id, who["user_id"] if who else None)
 
 
-async def misrouted(tracker: Tracker, route: str) -> bool:
-    """Rasa picked `route` for the customer's own words, and the route check reads them otherwise.
+async def misrouted(tracker: Tracker) -> bool:
+    """Rasa picked one of the checked journeys (bot.routes.ROUTES) for the customer's own
+    words, and the route check reads them otherwise.
 
     Only outside a form (the form reads its replies itself), for typed text (a button names
     its route), and without a ticket reference in the message, valid or mistyped ("MK-ABC123"
     names a ticket to act on: the journey says what a number looks like).
     """
+    from bot.routes import ROUTES
+
     latest = tracker.latest_message or {}
     text = str(latest.get("text") or "")
-    if (latest.get("intent") or {}).get("name") != route or not text or text.startswith("/"):
+    route = (latest.get("intent") or {}).get("name")
+    if route not in ROUTES or not text or text.startswith("/"):
         return False
     if tracker.active_loop_name or next(tracker.get_latest_entity_values("ticket_number"), None):
         return False

@@ -27,7 +27,7 @@ class ActionTicketStatus(Action):
         return "action_ticket_status"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        if await resources.misrouted(tracker, "check_ticket_status"):
+        if await resources.misrouted(tracker):
             return await answer_instead(dispatcher, tracker, domain)  # "the best laptop for…": a question
         number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
         if not number:

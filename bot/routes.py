@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bot.cases import CasesError, InvalidCase, read_cases
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_CASES = ROOT / "data" / "routes" / "dev.jsonl"
 NLU_DIR = ROOT / "data" / "nlu"
@@ -61,32 +63,21 @@ _CLAUSE = re.compile(r"[.!?;,]\s+|\n+")
 _ENTITY = re.compile(r"\[([^\]]+)\]\([^)]+\)|\[([^\]]+)\]\{[^}]+\}")
 
 
-class CasesError(ValueError):
-    """A route cases file is missing or malformed."""
-
-
 @dataclass(frozen=True)
 class Case:
     text: str
     route: str
 
 
+def _case(raw: Any) -> Case:
+    case = Case(str(raw["text"]), str(raw["route"]))
+    if case.route not in CLASSES:
+        raise InvalidCase(f"route {case.route!r} is not one of {', '.join(CLASSES)}")
+    return case
+
+
 def load_cases(path: str | Path) -> list[Case]:
-    path = Path(path)
-    if not path.is_file():
-        raise CasesError(f"{path}: cases file not found")
-    cases = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-            case = Case(str(raw["text"]), str(raw["route"]))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise CasesError(f"{path}:{number}: bad case ({err})") from None
-        if case.route not in CLASSES:
-            raise CasesError(f"{path}:{number}: route {case.route!r} is not one of {', '.join(CLASSES)}")
-        cases.append(case)
+    cases = read_cases(path, _case)
     if not cases:
         raise CasesError(f"{path}: no cases")
     return cases
@@ -154,17 +145,18 @@ def journey_scores(row: Any) -> dict[str, float]:
     return {name: float(sum(row[ROUTES.index(r)] for r in routes)) for name, routes in JOURNEYS.items()}
 
 
-def cost_of(probabilities: Any, gold: Sequence[str], threshold: float) -> tuple[float, dict[str, int]]:
-    """The error cost of `threshold` when each case is checked against every journey.
+def cost_of(scores: Sequence[dict[str, float]], gold: Sequence[str], threshold: float) -> tuple[float, dict[str, int]]:
+    """The error cost of `threshold` when each case is checked against every journey;
+    `scores` holds each case's journey probabilities (`journey_scores`, `RouteModel.journeys`).
 
     Rasa may send any message to any route, so a case is checked against each journey: a
     confirmed journey that is not the case's own is a wrong journey; the case's own
     journey not confirmed is a missed route.
     """
     wrong = missed = 0
-    for row, route in zip(probabilities, gold):
+    for journeys, route in zip(scores, gold):
         own = JOURNEY_OF.get(route)
-        for name, score in journey_scores(row).items():
+        for name, score in journeys.items():
             confirmed = score >= threshold
             if name == own and not confirmed:
                 missed += 1
@@ -185,7 +177,7 @@ class RouteModel:
         import numpy as np
 
         base_x, base_y = training_set(encoder, [], kb_dir)
-        threshold = choose_threshold(encoder, base_x, base_y, cases)
+        threshold = choose_threshold(cross_validated(encoder, base_x, base_y, cases), cases) if cases else 0.5
         x, y = training_set(encoder, cases, kb_dir)
         weights = np.concatenate([np.ones(len(base_y)), np.full(len(cases), CASE_WEIGHT)])
         return cls(encoder, _head().fit(x, y, sample_weight=weights), threshold)
@@ -201,12 +193,9 @@ class RouteModel:
 
     def journeys(self, message: str) -> dict[str, float]:
         """Each journey's probability: its routes summed within a clause, the best clause."""
-        rows = self._rows(message)
         classes = list(self._head.classes_)
-        return {
-            name: float(sum(rows[:, classes.index(r)] for r in routes if r in classes).max())
-            for name, routes in JOURNEYS.items()
-        }
+        per_clause = [journey_scores(row) for row in self._rows(message)[:, [classes.index(r) for r in ROUTES]]]
+        return {name: max(scores[name] for scores in per_clause) for name in JOURNEYS}
 
     def confirms(self, route: str, message: str) -> bool:
         """Whether `message` asks for `route` (one of ROUTES)."""
@@ -237,24 +226,18 @@ def cross_validated(encoder: Any, base_x: Any, base_y: Any, cases: Sequence[Case
     return out
 
 
-def choose_threshold(encoder: Any, base_x: Any, base_y: Any, cases: Sequence[Case]) -> float:
-    if not cases:
-        return 0.5
-    scores = cross_validated(encoder, base_x, base_y, cases)
+def choose_threshold(rows: Any, cases: Sequence[Case]) -> float:
+    """The threshold of least cost on out-of-fold route probabilities `rows` (ties: nearest 0.5)."""
+    scores = [journey_scores(row) for row in rows]
     gold = [c.route for c in cases]
     grid = [round(0.2 + 0.025 * i, 3) for i in range(29)]  # 0.2 … 0.9
-    best = min(grid, key=lambda t: (cost_of(scores, gold, t)[0], abs(t - 0.5)))
-    return best
+    return min(grid, key=lambda t: (cost_of(scores, gold, t)[0], abs(t - 0.5)))
 
 
 def evaluate(model: RouteModel, cases: Sequence[Case]) -> dict[str, Any]:
-    import numpy as np
-
     scored = [model.journeys(c.text) for c in cases]
     gold = [c.route for c in cases]
-    # cost_of takes route columns; one column per journey carrying its score does the same sum.
-    rows = np.array([[s[JOURNEY_OF[r]] if r == JOURNEYS[JOURNEY_OF[r]][0] else 0.0 for r in ROUTES] for s in scored])
-    cost, errors = cost_of(rows, gold, model.threshold)
+    cost, errors = cost_of(scored, gold, model.threshold)
     per_journey = {}
     for name in JOURNEYS:
         confirmed = [s[name] >= model.threshold for s in scored]
@@ -293,15 +276,16 @@ def main(argv: list[str] | None = None) -> int:
             encoder = default_encoder(None)
             cases = load_cases(DEV_CASES)
             base_x, base_y = training_set(encoder, [])
-            scores = cross_validated(encoder, base_x, base_y, cases)
+            rows = cross_validated(encoder, base_x, base_y, cases)
+            scores = [journey_scores(row) for row in rows]
             gold = [c.route for c in cases]
             for t in (0.3, 0.4, 0.5, 0.6, 0.7):
                 cost, errors = cost_of(scores, gold, t)
                 print(f"threshold {t:.2f}: cost {cost:.0f} {errors}", file=sys.stderr)
-            chosen = choose_threshold(encoder, base_x, base_y, cases)
+            chosen = choose_threshold(rows, cases)
             cost, errors = cost_of(scores, gold, chosen)
             print(json.dumps({"cases": len(cases), "threshold": chosen, "cost": cost, **errors,
-                              "mean_top": round(float(np.max(scores, axis=1).mean()), 4)}))
+                              "mean_top": round(float(np.max(rows, axis=1).mean()), 4)}))
             return 0
         model = load_model()
         if args.command == "score":

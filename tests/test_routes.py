@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bot.routes import ROUTES, CasesError, cost_of, evaluate, load_cases, load_model, nlu_examples
+from bot.routes import ROUTES, CasesError, cost_of, evaluate, journey_scores, load_cases, load_model, nlu_examples
 from bot.settings import ROOT
 from tests.measured import MEASUREMENTS
 
@@ -36,7 +36,7 @@ def test_every_case_is_checked_against_every_route():
     # Columns: book_call, check_ticket_status, bot_capabilities, cancel_call, move_call.
     rows = np.array([[0.9, 0, 0, 0, 0], [0.7, 0, 0, 0, 0], [0, 0.2, 0, 0, 0], [0.3, 0, 0, 0.3, 0.1]])
     gold = ["book_call", "other", "check_ticket_status", "move_call"]
-    cost, errors = cost_of(rows, gold, 0.5)
+    cost, errors = cost_of([journey_scores(row) for row in rows], gold, 0.5)
     # The last case: the call's three routes count together (0.7), so it is confirmed.
     assert errors == {"wrong_journey": 1, "missed_route": 1}
     assert cost == 3.0  # a wrong journey costs twice a missed route
