@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.policy import SEVERITY_ORDER
-from bot.store import StoreUnavailable, _utc
+from bot.store import _utc, store_errors
 
 NOTIFY_CHANNEL = "makana_live"
 QUEUE = 0  # the pseudo chat id a notification uses for "the queue or presence changed"
@@ -164,11 +164,9 @@ class LiveStore:
             await conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(chat_id))))
 
     async def _fetch(self, query: Any) -> list[Any]:
-        try:
+        with store_errors("database unavailable"):
             async with self.engine.connect() as conn:
                 return list((await conn.execute(query)).fetchall())
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
 
     # -- presence ------------------------------------------------------------------
 
@@ -177,7 +175,7 @@ class LiveStore:
         if status not in PRESENCE:
             raise ValueError(f"presence must be one of {', '.join(PRESENCE)}")
         now = _utc(now)
-        try:
+        with store_errors("could not record presence"):
             async with self.engine.begin() as conn:
                 updated = await conn.execute(
                     live_agents.update().where(live_agents.c.name == name).values(status=status, heartbeat_at=now)
@@ -191,8 +189,6 @@ class LiveStore:
                             live_agents.update().where(live_agents.c.name == name).values(status=status, heartbeat_at=now)
                         )
                 await self._notify(conn, QUEUE)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not record presence ({type(exc).__name__})") from exc
 
     async def presence(self, now: dt.datetime, stale_after: dt.timedelta) -> dict[str, str]:
         """{agent: online | away | offline}; online needs a heartbeat within `stale_after`."""
@@ -213,24 +209,23 @@ class LiveStore:
         existing = await self.open_for(conversation_id)
         if existing is not None:
             return existing, False
-        try:
-            async with self.engine.begin() as conn:
-                result = await conn.execute(
-                    live_chats.insert().values(
-                        conversation_id=conversation_id, status="waiting", channel=channel, severity=severity,
-                        fields=fields, last_seq=0, requested_at=now,
+        with store_errors("could not queue the chat"):
+            try:
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(
+                        live_chats.insert().values(
+                            conversation_id=conversation_id, status="waiting", channel=channel, severity=severity,
+                            fields=fields, last_seq=0, requested_at=now,
+                        )
                     )
-                )
-                chat_id = result.inserted_primary_key[0]
-                await self._append(conn, chat_id, "status", "system", None, "waiting", None, now)
-                await self._notify(conn, QUEUE)
-        except IntegrityError:
-            chat = await self.open_for(conversation_id)  # a double click raced us
-            if chat is None:
-                raise
-            return chat, False
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not queue the chat ({type(exc).__name__})") from exc
+                    chat_id = result.inserted_primary_key[0]
+                    await self._append(conn, chat_id, "status", "system", None, "waiting", None, now)
+                    await self._notify(conn, QUEUE)
+            except IntegrityError:
+                chat = await self.open_for(conversation_id)  # a double click raced us
+                if chat is None:
+                    raise
+                return chat, False
         return await self.get(chat_id), True
 
     async def get(self, chat_id: int) -> LiveChat:
@@ -279,7 +274,7 @@ class LiveStore:
         """Give a waiting chat to `agent`: one UPDATE … WHERE status = 'waiting', so of
         several agents claiming at once exactly one wins; ChatConflict for the others."""
         now = _utc(now)
-        try:
+        with store_errors("could not claim the chat"):
             async with self.engine.begin() as conn:
                 claimed = await conn.execute(
                     live_chats.update()
@@ -292,14 +287,12 @@ class LiveStore:
                     raise ChatConflict("this chat is not waiting any more (another agent took it, or it ended)")
                 await self._append(conn, chat_id, "status", "system", agent, "claimed", None, now)
                 await self._notify(conn, QUEUE)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not claim the chat ({type(exc).__name__})") from exc
         return await self.get(chat_id)
 
     async def transfer(self, chat_id: int, agent: str, to: str, now: dt.datetime) -> LiveChat:
         """Hand a claimed chat from `agent` to `to`."""
         now = _utc(now)
-        try:
+        with store_errors("could not transfer the chat"):
             async with self.engine.begin() as conn:
                 moved = await conn.execute(
                     live_chats.update()
@@ -312,8 +305,6 @@ class LiveStore:
                     raise ChatConflict("only the agent who has the chat can transfer it")
                 await self._append(conn, chat_id, "status", "system", to, "transferred", None, now)
                 await self._notify(conn, QUEUE)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not transfer the chat ({type(exc).__name__})") from exc
         return await self.get(chat_id)
 
     async def end(
@@ -330,7 +321,7 @@ class LiveStore:
         guard = [live_chats.c.id == chat_id, NOT_ENDED]
         if agent is not None:
             guard += [live_chats.c.status == "claimed", live_chats.c.agent == agent]
-        try:
+        with store_errors("could not end the chat"):
             async with self.engine.begin() as conn:
                 ended = await conn.execute(
                     live_chats.update().where(*guard).values(status="ended", ended_at=now, end_reason=reason)
@@ -342,26 +333,20 @@ class LiveStore:
                 if announce:
                     await self._append(conn, chat_id, "status", "system", agent, reason, None, now, allow_ended=True)
                 await self._notify(conn, QUEUE)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not end the chat ({type(exc).__name__})") from exc
         return await self.get(chat_id)
 
     async def announce_end(self, chat_id: int, now: dt.datetime) -> None:
         """The closing status event of an ended chat (see `end`)."""
         chat = await self.get(chat_id)
-        try:
+        with store_errors("could not end the chat"):
             async with self.engine.begin() as conn:
                 await self._append(conn, chat_id, "status", "system", chat.agent, chat.end_reason, None, now,
                                    allow_ended=True)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not end the chat ({type(exc).__name__})") from exc
 
     async def set_ticket(self, chat_id: int, number: str) -> None:
-        try:
+        with store_errors("could not link the ticket"):
             async with self.engine.begin() as conn:
                 await conn.execute(live_chats.update().where(live_chats.c.id == chat_id).values(ticket_number=number))
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not link the ticket ({type(exc).__name__})") from exc
 
     # -- events --------------------------------------------------------------------
 
@@ -384,27 +369,26 @@ class LiveStore:
         if kind not in EVENT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(EVENT_KINDS)}")
         now = _utc(now)
-        try:
-            async with self.engine.begin() as conn:
-                if client_id is not None:
-                    found = await self._by_client_id(conn, chat_id, sender, client_id)
-                    if found is not None:
-                        return found
-                event = await self._append(conn, chat_id, kind, sender, author, text, client_id, now, agent=agent)
-                if kind == "message" and sender == "agent":
-                    await conn.execute(
-                        live_chats.update().where(live_chats.c.id == chat_id, live_chats.c.first_reply_at.is_(None))
-                        .values(first_reply_at=now)
-                    )
-        except IntegrityError:
-            # Two sends with the same client id raced: the other one stored it.
-            async with self.engine.connect() as conn:
-                found = await self._by_client_id(conn, chat_id, sender, client_id or "")
-            if found is None:
-                raise
-            return found
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not store the message ({type(exc).__name__})") from exc
+        with store_errors("could not store the message"):
+            try:
+                async with self.engine.begin() as conn:
+                    if client_id is not None:
+                        found = await self._by_client_id(conn, chat_id, sender, client_id)
+                        if found is not None:
+                            return found
+                    event = await self._append(conn, chat_id, kind, sender, author, text, client_id, now, agent=agent)
+                    if kind == "message" and sender == "agent":
+                        await conn.execute(
+                            live_chats.update().where(live_chats.c.id == chat_id, live_chats.c.first_reply_at.is_(None))
+                            .values(first_reply_at=now)
+                        )
+            except IntegrityError:
+                # Two sends with the same client id raced: the other one stored it.
+                async with self.engine.connect() as conn:
+                    found = await self._by_client_id(conn, chat_id, sender, client_id or "")
+                if found is None:
+                    raise
+                return found
         return event
 
     @staticmethod

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -146,6 +147,17 @@ TRANSITIONS = {
 
 class StoreUnavailable(RuntimeError):
     """The database could not be reached or refused the operation."""
+
+
+@contextmanager
+def store_errors(doing: str) -> Iterator[None]:
+    """Turn a database or I/O failure inside the block into StoreUnavailable, naming
+    what was being done ("could not store the note (OperationalError)"). The one place
+    that decides which failures mean "the store is unavailable"."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreUnavailable(f"{doing} ({type(exc).__name__})") from exc
 
 
 class TicketNotFound(LookupError):
@@ -349,21 +361,20 @@ class Store:
             values["response_due_at"] = _utc(draft.response_due_at)
             values["submitted_severity"] = draft.severity
             values.update(number=new_ticket_number(), status="open", created_at=now, updated_at=now)
-            try:
-                async with self.engine.begin() as conn:
-                    result = await conn.execute(tickets.insert().values(**values))
-                    ticket_id = result.inserted_primary_key[0]
-                    for kind in notify:
-                        await conn.execute(
-                            notifications.insert().values(
-                                ticket_id=ticket_id, kind=kind, event="ticket_created", attempts=0,
-                                next_attempt_at=now, created_at=now, status="pending", delivery_id=str(uuid.uuid4()),
+            with store_errors("could not store the ticket"):
+                try:
+                    async with self.engine.begin() as conn:
+                        result = await conn.execute(tickets.insert().values(**values))
+                        ticket_id = result.inserted_primary_key[0]
+                        for kind in notify:
+                            await conn.execute(
+                                notifications.insert().values(
+                                    ticket_id=ticket_id, kind=kind, event="ticket_created", attempts=0,
+                                    next_attempt_at=now, created_at=now, status="pending", delivery_id=str(uuid.uuid4()),
+                                )
                             )
-                        )
-            except IntegrityError:
-                continue  # same submission raced us, or the number collided: look again
-            except (SQLAlchemyError, OSError) as exc:
-                raise StoreUnavailable(f"could not store the ticket ({type(exc).__name__})") from exc
+                except IntegrityError:
+                    continue  # same submission raced us, or the number collided: look again
             return await self.get_ticket(values["number"]), True
         raise StoreUnavailable("could not allocate a ticket number")
 
@@ -452,7 +463,7 @@ class Store:
         self, ticket: Ticket, values: dict[str, Any], guard: Any, actor: str, action: str, detail: dict, now: dt.datetime
     ) -> None:
         now = _utc(now)
-        try:
+        with store_errors("could not update the ticket"):
             async with self.engine.begin() as conn:
                 stamps: dict[str, Any] = {
                     # The team's first action on a ticket is its first response.
@@ -468,12 +479,10 @@ class Store:
                 await conn.execute(
                     audit_log.insert().values(at=now, actor=actor, action=action, subject=ticket.number, detail=detail)
                 )
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not update the ticket ({type(exc).__name__})") from exc
 
     async def add_note(self, number: str, author: str, text: str, now: dt.datetime) -> Note:
         ticket = await self.get_ticket(number)
-        try:
+        with store_errors("could not store the note"):
             async with self.engine.begin() as conn:
                 result = await conn.execute(
                     ticket_notes.insert().values(ticket_id=ticket.id, author=author, text=text, created_at=_utc(now))
@@ -484,8 +493,6 @@ class Store:
                     .where(tickets.c.id == ticket.id, tickets.c.first_response_at.is_(None))
                     .values(first_response_at=_utc(now))
                 )
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not store the note ({type(exc).__name__})") from exc
         return Note(note_id, ticket.id, author, text, _utc(now))
 
     async def awaiting_rating(self, conversation_id: str, owner_user_id: str | None = None) -> list[Ticket]:
@@ -501,15 +508,13 @@ class Store:
         ticket = await self.get_ticket(number)
         if ticket.status not in ("resolved", "closed"):
             raise RatingRefused(f"ticket {ticket.number} is {ticket.status}; it can be rated once it is resolved")
-        try:
+        with store_errors("could not store the rating"):
             async with self.engine.begin() as conn:
                 result = await conn.execute(
                     tickets.update()
                     .where(tickets.c.id == ticket.id, tickets.c.csat_rating.is_(None))
                     .values(csat_rating=rating, csat_comment=comment, csat_at=_utc(now))
                 )
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not store the rating ({type(exc).__name__})") from exc
         if not result.rowcount:
             raise RatingRefused(f"ticket {ticket.number} has already been rated")
         return await self.get_ticket(number)
@@ -530,7 +535,7 @@ class Store:
         """
         found = await self.tickets_for_email(email)
         ids = [t.id for t in found]
-        try:
+        with store_errors("could not erase the customer's data"):
             async with self.engine.begin() as conn:
                 if ids:
                     await conn.execute(
@@ -548,8 +553,6 @@ class Store:
                         detail={"tickets": [t.number for t in found]},
                     )
                 )
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not erase the customer's data ({type(exc).__name__})") from exc
         return sorted({t.conversation_id for t in found})
 
     async def record_audit(self, actor: str, action: str, subject: str, detail: dict[str, Any], now: dt.datetime) -> None:
@@ -584,11 +587,9 @@ class Store:
             .values(claimed_until=now + lease)
             .returning(*notifications.c)
         )
-        try:
+        with store_errors("database unavailable"):
             async with self.engine.begin() as conn:
                 rows = (await conn.execute(claim)).fetchall()
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
         return sorted((_row_to(Notification, row) for row in rows), key=lambda n: (n.next_attempt_at, n.id))
 
     async def mark_delivered(self, notification_id: int, now: dt.datetime) -> None:
@@ -622,7 +623,7 @@ class Store:
     async def retry_dead_notifications(self, actor: str, now: dt.datetime) -> int:
         """Give every dead notification a fresh set of attempts, now; audited."""
         now = _utc(now)
-        try:
+        with store_errors("database unavailable"):
             async with self.engine.begin() as conn:
                 result = await conn.execute(
                     notifications.update()
@@ -635,8 +636,6 @@ class Store:
                         detail={"count": result.rowcount},
                     )
                 )
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
         return int(result.rowcount)
 
     async def notifications_for(self, ticket_id: int) -> list[dict[str, Any]]:
@@ -660,17 +659,16 @@ class Store:
             meet_url=None, calendar_event_id=None, customer_tz=customer_tz, created_at=now, updated_at=now,
             cancelled_at=None,
         )
-        try:
-            async with self.engine.begin() as conn:
-                result = await conn.execute(bookings.insert().values(**values))
-                booking_id = result.inserted_primary_key[0]
-        except IntegrityError as exc:
-            await self.get_ticket_by_id(ticket_id)  # TicketNotFound if that was the violation
-            if await self.booking_for_ticket(ticket_id) is not None:
-                raise TicketAlreadyBooked(str(ticket_id)) from None
-            raise SlotTaken(values["starts_at"].isoformat()) from exc
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not store the booking ({type(exc).__name__})") from exc
+        with store_errors("could not store the booking"):
+            try:
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(bookings.insert().values(**values))
+                    booking_id = result.inserted_primary_key[0]
+            except IntegrityError as exc:
+                await self.get_ticket_by_id(ticket_id)  # TicketNotFound if that was the violation
+                if await self.booking_for_ticket(ticket_id) is not None:
+                    raise TicketAlreadyBooked(str(ticket_id)) from None
+                raise SlotTaken(values["starts_at"].isoformat()) from exc
         return Booking(id=booking_id, **values)
 
     async def get_booking(self, booking_id: int) -> Booking:
@@ -702,7 +700,7 @@ class Store:
         Cancelling a cancelled booking changes nothing; BookingNotFound if there is none.
         """
         now = _utc(now)
-        try:
+        with store_errors("could not cancel the booking"):
             async with self.engine.begin() as conn:
                 result = await conn.execute(
                     bookings.update()
@@ -711,8 +709,6 @@ class Store:
                 )
                 if result.rowcount:
                     await self._queue(conn, booking_id, notify, event, now)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not cancel the booking ({type(exc).__name__})") from exc
         return await self.get_booking(booking_id)
 
     async def move_booking(
@@ -724,28 +720,27 @@ class Store:
         SlotTaken and the old booking stays as it was; BookingNotFound if it is not active.
         """
         now = _utc(now)
-        try:
-            async with self.engine.begin() as conn:
-                # The update comes first so that SQLite takes its write lock before reading.
-                result = await conn.execute(
-                    bookings.update()
-                    .where(bookings.c.id == booking_id, ACTIVE_BOOKING)
-                    .values(status="cancelled", cancelled_at=now, updated_at=now)
-                )
-                if not result.rowcount:
-                    raise BookingNotFound(str(booking_id))
-                old = (await conn.execute(sa.select(bookings).where(bookings.c.id == booking_id))).one()
-                values = dict(
-                    ticket_id=old.ticket_id, starts_at=_utc(new_start), ends_at=_utc(new_end),
-                    status="pending_calendar", meet_url=None, calendar_event_id=None, customer_tz=old.customer_tz,
-                    created_at=now, updated_at=now, cancelled_at=None,
-                )
-                inserted = await conn.execute(bookings.insert().values(**values))
-                new_id = inserted.inserted_primary_key[0]
-        except IntegrityError as exc:
-            raise SlotTaken(_utc(new_start).isoformat()) from exc
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not move the booking ({type(exc).__name__})") from exc
+        with store_errors("could not move the booking"):
+            try:
+                async with self.engine.begin() as conn:
+                    # The update comes first so that SQLite takes its write lock before reading.
+                    result = await conn.execute(
+                        bookings.update()
+                        .where(bookings.c.id == booking_id, ACTIVE_BOOKING)
+                        .values(status="cancelled", cancelled_at=now, updated_at=now)
+                    )
+                    if not result.rowcount:
+                        raise BookingNotFound(str(booking_id))
+                    old = (await conn.execute(sa.select(bookings).where(bookings.c.id == booking_id))).one()
+                    values = dict(
+                        ticket_id=old.ticket_id, starts_at=_utc(new_start), ends_at=_utc(new_end),
+                        status="pending_calendar", meet_url=None, calendar_event_id=None, customer_tz=old.customer_tz,
+                        created_at=now, updated_at=now, cancelled_at=None,
+                    )
+                    inserted = await conn.execute(bookings.insert().values(**values))
+                    new_id = inserted.inserted_primary_key[0]
+            except IntegrityError as exc:
+                raise SlotTaken(_utc(new_start).isoformat()) from exc
         return Booking(id=new_id, **values)
 
     async def set_booking_calendar(
@@ -767,7 +762,7 @@ class Store:
         if status not in ("booked", "pending_calendar"):
             raise ValueError(f"a booking's calendar status is booked or pending_calendar, not {status!r}")
         now = _utc(now)
-        try:
+        with store_errors("could not update the booking"):
             async with self.engine.begin() as conn:
                 result = await conn.execute(
                     bookings.update()
@@ -776,19 +771,15 @@ class Store:
                 )
                 if result.rowcount:
                     await self._queue(conn, booking_id, notify, event, now)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not update the booking ({type(exc).__name__})") from exc
         return await self.get_booking(booking_id)
 
     async def queue_booking_notification(
         self, booking_id: int, event: str, notify: tuple[str, ...], now: dt.datetime
     ) -> None:
         """Queue team notifications about a booking (one outbox row per kind)."""
-        try:
+        with store_errors("could not queue the notification"):
             async with self.engine.begin() as conn:
                 await self._queue(conn, booking_id, notify, event, _utc(now))
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"could not queue the notification ({type(exc).__name__})") from exc
 
     @staticmethod
     async def _queue(conn: Any, booking_id: int, notify: tuple[str, ...], event: str, now: dt.datetime) -> None:
@@ -805,23 +796,17 @@ class Store:
             )
 
     async def _fetch(self, query: Any) -> list[Any]:
-        try:
+        with store_errors("database unavailable"):
             async with self.engine.connect() as conn:
                 return list((await conn.execute(query)).fetchall())
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
 
     async def _execute(self, statement: Any) -> None:
-        try:
+        with store_errors("database unavailable"):
             async with self.engine.begin() as conn:
                 await conn.execute(statement)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers a trivial query."""
-        try:
+        with store_errors("database unavailable"):
             async with self.engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc

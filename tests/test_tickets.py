@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.redaction import CARD, SECRET
-from bot.store import TicketNotFound
+from sqlalchemy.exc import OperationalError
+
+from bot.store import StoreUnavailable, TicketNotFound, store_errors
 from bot.tickets import SupportRequest, may_see, open_ticket
 from bot.transcripts import transcript_from_events
 
@@ -127,3 +129,25 @@ async def test_staff_change_the_severity_and_its_deadline(store, policy):
     assert changed.response_due_at == due.astimezone(dt.timezone.utc)
     [entry] = await store.audit_entries(ticket.number)
     assert entry["action"] == "severity" and entry["detail"] == {"from": "high", "to": "critical"}
+
+
+def test_store_errors_names_what_failed_and_keeps_the_cause():
+    with pytest.raises(StoreUnavailable, match=r"^could not store the note \(OperationalError\)$") as caught:
+        with store_errors("could not store the note"):
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+    assert isinstance(caught.value.__cause__, OperationalError)
+    with pytest.raises(StoreUnavailable, match=r"\(PermissionError\)"):
+        with store_errors("could not store the note"):
+            raise PermissionError("read-only file system")
+
+
+def test_store_errors_lets_other_errors_through():
+    with pytest.raises(TicketNotFound):
+        with store_errors("could not store the note"):
+            raise TicketNotFound("MK-ABCDEF")
+    with pytest.raises(ValueError):
+        with store_errors("x"):
+            raise ValueError("a caller's mistake is not the store's")
+    with store_errors("x"):
+        value = 1  # nothing raised: nothing changed
+    assert value == 1
