@@ -23,6 +23,7 @@ from bot.meetings import Calendar
 from bot.policy import SupportPolicy
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
+from bot.tracker_store import TrackerStore
 from bot.store import Store, StoreUnavailable, TicketNotFound
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ SETTINGS = web.AppKey("settings", Settings)
 ASSISTANT = web.AppKey("assistant", AssistantClient)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 STORE = web.AppKey("store", Store)
+TRACKER = web.AppKey("tracker", TrackerStore)
 POLICY = web.AppKey("policy", SupportPolicy)
 CLOCK = web.AppKey("clock", Callable[[], dt.datetime])
 CONVERSATION_LIMIT = web.AppKey("conversation_limit", RateLimiter)

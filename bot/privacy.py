@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import handoff
 from bot.meetings import Calendar
 from bot.settings import Settings
 from bot.store import Store, StoreUnavailable, make_engine
-from bot.transcripts import RASA_EVENTS as EVENTS
+from bot.tracker_store import TrackerStore
 
 
 def subject_of(email: str) -> str:
@@ -32,64 +30,29 @@ def subject_of(email: str) -> str:
     return "customer:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
 
 
-def _like(text: str) -> str:
-    """A LIKE pattern that finds `text` anywhere, with LIKE's wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-async def conversations_with(tracker_store_url: str, email: str, known: set[str]) -> list[str]:
+async def conversations_with(tracker: TrackerStore, email: str, known: set[str]) -> list[str]:
     """The conversations whose events mention `email` (slots, text, identity), plus `known`."""
-    query = (
-        sa.select(EVENTS.c.sender_id)
-        .where(sa.func.lower(EVENTS.c.data).like(_like(email.strip().lower()), escape="\\"))
-        .distinct()
-    )
-    engine = make_engine(tracker_store_url)
-    try:
-        async with engine.connect() as conn:
-            found = {row[0] for row in (await conn.execute(query)).fetchall()}
-    except SQLAlchemyError as exc:
-        if "no such table" in str(exc) or "does not exist" in str(exc):
-            found = set()  # Rasa has not stored a conversation yet
-        else:
-            raise StoreUnavailable(f"tracker store unavailable ({type(exc).__name__})") from exc
-    finally:
-        await engine.dispose()
-    return sorted(found | known)
+    return sorted(await tracker.senders_mentioning(email) | known)
 
 
-async def _conversations(tracker_store_url: str, senders: list[str]) -> dict[str, list[dict[str, Any]]]:
-    if not senders:
-        return {}
-    engine = make_engine(tracker_store_url)
-    try:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(EVENTS.c.sender_id, EVENTS.c.type_name, EVENTS.c.timestamp, EVENTS.c.data)
-                    .where(EVENTS.c.sender_id.in_(senders), EVENTS.c.type_name.in_(("user", "bot", "slot")))
-                    .order_by(EVENTS.c.timestamp)
-                )
-            ).fetchall()
-    except SQLAlchemyError as exc:
-        raise StoreUnavailable(f"tracker store unavailable ({type(exc).__name__})") from exc
-    finally:
-        await engine.dispose()
-    out: dict[str, list[dict[str, Any]]] = {s: [] for s in senders}
-    for sender, kind, timestamp, data in rows:
-        event = json.loads(data) if isinstance(data, str) else data or {}
-        at = dt.datetime.fromtimestamp(float(timestamp), tz=dt.timezone.utc).isoformat()
-        if kind == "slot":
-            if event.get("value") not in (None, "", False):
-                out[sender].append({"at": at, "slot": event.get("name"), "value": event.get("value")})
-            continue
-        speaker = "customer" if kind == "user" else "assistant"
-        out[sender].append({"at": at, "speaker": speaker, "text": event.get("text")})
+async def _conversations(tracker: TrackerStore, senders: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each conversation's turns and filled slots, as the export shows them."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for sender, events in (await tracker.conversations(senders)).items():
+        rows: list[dict[str, Any]] = []
+        for event in events:
+            at = event.at.isoformat()
+            if event.type_name == "slot":
+                if event.data.get("value") not in (None, "", False):
+                    rows.append({"at": at, "slot": event.data.get("name"), "value": event.data.get("value")})
+                continue
+            speaker = "customer" if event.type_name == "user" else "assistant"
+            rows.append({"at": at, "speaker": speaker, "text": event.data.get("text")})
+        out[sender] = rows
     return out
 
 
-async def export_customer(store: Store, tracker_store_url: str, email: str, actor: str, now: dt.datetime) -> dict[str, Any]:
+async def export_customer(store: Store, tracker: TrackerStore, email: str, actor: str, now: dt.datetime) -> dict[str, Any]:
     """Everything stored about `email`: tickets (with transcript, notes, booking, rating) and conversations."""
     found = await store.customer_tickets_with_notes(email)
     tickets = []
@@ -108,8 +71,8 @@ async def export_customer(store: Store, tracker_store_url: str, email: str, acto
                 },
             }
         )
-    senders = await conversations_with(tracker_store_url, email, {ticket.conversation_id for ticket, _ in found})
-    conversations = await _conversations(tracker_store_url, senders)
+    senders = await conversations_with(tracker, email, {ticket.conversation_id for ticket, _ in found})
+    conversations = await _conversations(tracker, senders)
     await store.record_audit(
         actor, "export_customer", subject_of(email), {"tickets": len(tickets), "conversations": len(senders)}, now
     )
@@ -120,6 +83,7 @@ async def erase_customer(
     store: Store,
     calendar: Calendar,
     settings: Settings,
+    tracker: TrackerStore,
     email: str,
     actor: str,
     now: dt.datetime,
@@ -133,18 +97,9 @@ async def erase_customer(
         # it is queued for the team, as for any cancelled call.
         if await handoff.cancel(store, calendar, settings, ticket, now) is not None:
             calls += 1
-    senders = await conversations_with(settings.tracker_store_url, email, {t.conversation_id for t in tickets})
+    senders = await conversations_with(tracker, email, {t.conversation_id for t in tickets})
     await store.forget_customer(email, actor, subject_of(email), now)
-    deleted = 0
-    if senders:
-        engine = make_engine(settings.tracker_store_url)
-        try:
-            async with engine.begin() as conn:
-                deleted = (await conn.execute(EVENTS.delete().where(EVENTS.c.sender_id.in_(senders)))).rowcount
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"tracker store unavailable ({type(exc).__name__})") from exc
-        finally:
-            await engine.dispose()
+    deleted = await tracker.delete_conversations(senders)
     for url in {settings.database_url, settings.tracker_store_url}:
         await purge_sqlite_files(url)
     return {"conversations_deleted": len(senders), "events_deleted": deleted, "calls_cancelled": calls}

@@ -9,56 +9,17 @@ and character n-grams, agglomerative clustering) so the team can add FAQ entries
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.live import live_report
 from bot.policy import SEVERITY_ORDER, SupportPolicy
-from bot.store import Store, StoreUnavailable, make_engine, tickets
-from bot.transcripts import RASA_EVENTS
+from bot.store import Store, tickets
+from bot.tracker_store import TrackerEvent, TrackerStore
 
 FAQ_OUTCOMES = ("answered", "suggested", "missed")
-
-
-@dataclass(frozen=True)
-class TrackerEvent:
-    sender_id: str
-    type_name: str
-    at: dt.datetime
-    data: dict[str, Any]
-
-
-async def tracker_events(tracker_store_url: str, since: dt.datetime) -> list[TrackerEvent]:
-    """User messages and slot events since `since`, oldest first, from Rasa's tracker store."""
-    engine = make_engine(tracker_store_url)
-    events = RASA_EVENTS
-    query = (
-        sa.select(events.c.sender_id, events.c.type_name, events.c.timestamp, events.c.data)
-        .where(events.c.type_name.in_(("user", "slot")), events.c.timestamp >= since.timestamp())
-        .order_by(events.c.id)
-    )
-    try:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(query)).fetchall()
-    except SQLAlchemyError as exc:
-        if "no such table" in str(exc) or "does not exist" in str(exc):
-            return []  # Rasa has not stored a conversation yet
-        raise StoreUnavailable(f"tracker store unavailable ({type(exc).__name__})") from exc
-    finally:
-        await engine.dispose()
-    out = []
-    for sender, kind, timestamp, data in rows:
-        try:
-            parsed = json.loads(data) if isinstance(data, str) else (data or {})
-        except ValueError:
-            parsed = {}
-        out.append(TrackerEvent(sender, kind, dt.datetime.fromtimestamp(float(timestamp), tz=dt.timezone.utc), parsed))
-    return out
 
 
 def faq_outcomes(events: Sequence[TrackerEvent]) -> tuple[Counter, list[str]]:
@@ -118,13 +79,13 @@ def group_questions(texts: Sequence[str], max_groups: int = 20, examples: int = 
 
 
 async def build_report(
-    store: Store, policy: SupportPolicy, tracker_store_url: str, now: dt.datetime, days: int
+    store: Store, policy: SupportPolicy, tracker: TrackerStore, now: dt.datetime, days: int
 ) -> dict[str, Any]:
     """The figures of the report page for the last `days` days (company-local dates)."""
     today = now.astimezone(policy.tz).date()
     first_day = today - dt.timedelta(days=days - 1)
     since = dt.datetime.combine(first_day, dt.time(), tzinfo=policy.tz)
-    events = await tracker_events(tracker_store_url, since)
+    events = await tracker.events_since(since)
     async with store.engine.connect() as conn:
         ticket_rows = (
             await conn.execute(

@@ -11,7 +11,6 @@ VACUUM FULL of the rewritten tables. Progress is printed per table.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -21,9 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.privacy import purge_sqlite_files
 from bot.redaction import redact
 from bot.store import StoreUnavailable, make_engine, ticket_notes, tickets
-from bot.transcripts import RASA_EVENTS
-
-BATCH = 500
+from bot.tracker_store import TrackerStore
 
 
 @dataclass
@@ -46,43 +43,11 @@ def redact_deep(value: Any) -> Any:
 
 async def scrub_tracker(url: str, log: Callable[[str], None] = print) -> int:
     """Redact Rasa's stored events in place; return how many changed."""
-    engine = make_engine(url)
-    changed = seen = 0
-    last_id = 0
+    tracker = TrackerStore.open(url)
     try:
-        while True:
-            async with engine.begin() as conn:
-                rows = (
-                    await conn.execute(
-                        sa.select(RASA_EVENTS.c.id, RASA_EVENTS.c.data)
-                        .where(RASA_EVENTS.c.id > last_id)
-                        .order_by(RASA_EVENTS.c.id)
-                        .limit(BATCH)
-                    )
-                ).fetchall()
-                if not rows:
-                    break
-                for row_id, data in rows:
-                    last_id = row_id
-                    try:
-                        event = json.loads(data) if isinstance(data, str) else data
-                    except ValueError:
-                        continue
-                    cleaned = redact_deep(event)
-                    if cleaned != event:
-                        await conn.execute(
-                            sa.update(RASA_EVENTS).where(RASA_EVENTS.c.id == row_id).values(data=json.dumps(cleaned))
-                        )
-                        changed += 1
-                seen += len(rows)
-            log(f"  tracker events: {seen} read, {changed} rewritten")
-    except SQLAlchemyError as exc:
-        if "no such table" in str(exc) or "does not exist" in str(exc):
-            return 0
-        raise StoreUnavailable(f"tracker store unavailable ({type(exc).__name__})") from exc
+        return await tracker.rewrite_events(redact_deep, log)
     finally:
-        await engine.dispose()
-    return changed
+        await tracker.close()
 
 
 async def scrub_tickets(url: str, log: Callable[[str], None] = print) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.answers import format_time
-from bot.api import CALENDAR, CLOCK, POLICY, SETTINGS, STORE, ApiError, read_json_object
+from bot.api import CALENDAR, CLOCK, POLICY, SETTINGS, STORE, TRACKER, ApiError, read_json_object
 from bot.handoff import slot_of
 from bot.policy import SEVERITY_ORDER as SEVERITY_IDS
 from bot.intake import EMAIL_RE
@@ -219,19 +219,14 @@ async def report(request: web.Request) -> web.Response:
         days = 0
     if not 1 <= days <= 366:
         raise ApiError(422, "invalid_days", "`days` must be a whole number from 1 to 366.")
-    settings = request.app[SETTINGS]
-    body = await build_report(
-        request.app[STORE], request.app[POLICY], settings.tracker_store_url, request.app[CLOCK](), days
-    )
+    body = await build_report(request.app[STORE], request.app[POLICY], request.app[TRACKER], request.app[CLOCK](), days)
     return web.json_response(body)
 
 
 async def unanswered(request: web.Request) -> web.Response:
     """GET /api/staff/unanswered?days=30: questions the assistant could not answer, grouped."""
     staff_member(request)
-    body = await build_report(
-        request.app[STORE], request.app[POLICY], request.app[SETTINGS].tracker_store_url, request.app[CLOCK](), 30
-    )
+    body = await build_report(request.app[STORE], request.app[POLICY], request.app[TRACKER], request.app[CLOCK](), 30)
     return web.json_response({"groups": body["unanswered"]})
 
 
@@ -248,9 +243,8 @@ async def customer_email(request: web.Request) -> str:
 async def export_customer_data(request: web.Request) -> web.Response:
     """POST /api/staff/customers/export {"email"}: everything stored about one customer."""
     who = staff_member(request)
-    settings = request.app[SETTINGS]
     email = await customer_email(request)
-    body = await export_customer(request.app[STORE], settings.tracker_store_url, email, who, request.app[CLOCK]())
+    body = await export_customer(request.app[STORE], request.app[TRACKER], email, who, request.app[CLOCK]())
     return web.json_response(body)
 
 
@@ -260,7 +254,7 @@ async def erase_customer_data(request: web.Request) -> web.Response:
     who = staff_member(request)
     email = await customer_email(request)
     body = await erase_customer(
-        request.app[STORE], request.app[CALENDAR], request.app[SETTINGS], email, who, request.app[CLOCK]()
+        request.app[STORE], request.app[CALENDAR], request.app[SETTINGS], request.app[TRACKER], email, who, request.app[CLOCK]()
     )
     return web.json_response(body)
 

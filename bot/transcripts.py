@@ -10,21 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable
 
-import sqlalchemy as sa
 
 from bot.redaction import redact
-
-# Rasa's SQL tracker store keeps every event in this table (the columns read here);
-# the report and the data-protection requests read it, Rasa owns it.
-RASA_EVENTS = sa.table(
-    "events",
-    sa.column("id"),
-    sa.column("sender_id"),
-    sa.column("type_name"),
-    sa.column("timestamp"),
-    sa.column("data"),
-)
-
 
 def conversation_turns(events: Iterable[dict[str, Any]], *, redacted: bool) -> list[dict[str, Any]]:
     """Every customer and assistant turn, in order: {at, speaker, text, buttons}."""

@@ -37,6 +37,7 @@ from bot.api import (
     SETTINGS,
     STATIC,
     STORE,
+    TRACKER,
     error_response,
     errors_middleware,
 )
@@ -50,6 +51,7 @@ from bot.policy import load_policy
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings, replica_name
 from bot.store import Store, StoreUnavailable
+from bot.tracker_store import TrackerStore
 
 CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'"
 SERVER_NAME = "makana-support"  # no server software or version in `Server`
@@ -278,6 +280,7 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
             session, settings.rasa_url_list, settings.rasa_timeout_s, token=settings.rasa_token
         )
         app[STORE] = await Store.open(settings.database_url)
+        app[TRACKER] = TrackerStore.open(settings.tracker_store_url)
         app[CALENDAR] = calendar_from_settings(settings)
         hub = LiveHub()
         await hub.start(settings.database_url)
@@ -292,6 +295,7 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
         with contextlib.suppress(asyncio.CancelledError):
             await outbox
         await hub.close()
+        await app[TRACKER].close()
         await app[STORE].close()
         await session.close()
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from bot.meetings import Meeting
 from bot.privacy import erase_customer, export_customer
+from bot.tracker_store import TrackerStore
 from bot.scrub import scrub
 from bot.settings import Settings
 from bot.store import make_engine, tickets
@@ -96,10 +97,16 @@ async def test_erase_covers_every_conversation_with_the_email_and_deletes_the_ca
     })
     settings = Settings(database_url=store.engine.url.render_as_string(hide_password=False).replace("+aiosqlite", "")
                         .replace("+asyncpg", ""), tracker_store_url=tracker_url, data_dir=tmp_path)
-    exported = await export_customer(store, tracker_url, email, "tester", SATURDAY_1829)
-    assert set(exported["conversations"]) == {"ticketed", "abandoned", "pane"}
-    calendar = RecordingCalendar()
-    result = await erase_customer(store, calendar, settings, email, "tester", SATURDAY_1829)
+    tracker = TrackerStore.open(tracker_url)
+    try:
+        exported = await export_customer(store, tracker, email, "tester", SATURDAY_1829)
+        assert set(exported["conversations"]) == {"ticketed", "abandoned", "pane"}
+        assert [turn["text"] for turn in exported["conversations"]["ticketed"]] == ["the bank feed fails"]
+        assert {"slot": "email", "value": email.upper()}.items() <= exported["conversations"]["abandoned"][1].items()
+        calendar = RecordingCalendar()
+        result = await erase_customer(store, calendar, settings, tracker, email, "tester", SATURDAY_1829)
+    finally:
+        await tracker.close()
     assert result["calls_cancelled"] == 1 and calendar.deleted == ["evt-42"]
     assert (await store.booking_for_ticket(ticket.id)) is None
     assert await senders_in(tracker_url) == {"someone-else"}
