@@ -5,6 +5,9 @@
 * `search --index DIR "query"` prints the result as JSON.
 * `eval --faq FAQ.jsonl | --kb FOLDER --queries QUERIES.jsonl` builds an index with the
   default settings in a temporary folder and prints the figures as the last stdout line.
+* `fit-confidence --faq FAQ.jsonl --queries QUERIES.jsonl [--no-adapt]` builds an index
+  the same way and fits the confidence model's coefficients on those queries (the
+  defaults in IndexSettings come from Banking77's dev queries).
 
 Progress goes to stderr; exit status 2 means bad input (missing or invalid files).
 """
@@ -21,7 +24,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from kb_index.encoder import default_encoder
-from kb_index.evaluation import coverage_table, evaluate, load_queries, split_of
+from kb_index.evaluation import (
+    confidence_examples,
+    coverage_table,
+    evaluate,
+    fit_confidence,
+    load_queries,
+    split_of,
+)
 from kb_index.index import FaqIndex, IndexFolderError, IndexSettings, build_index, content_hash, ensure_index
 from kb_index.knowledge import KnowledgeError, load_faq_jsonl, load_kb_yaml
 
@@ -55,6 +65,13 @@ def parser() -> argparse.ArgumentParser:
         help="score only one fixed half of the queries (kb_index.evaluation.split_of): tune on dev, report on test",
     )
     ev.add_argument("--index", type=Path, help="use this built index of the same entries instead of building one")
+
+    fit = commands.add_parser("fit-confidence", help="fit the confidence model on labelled queries")
+    fit_source = fit.add_mutually_exclusive_group(required=True)
+    fit_source.add_argument("--faq", type=Path, help="FAQ as JSON Lines")
+    fit_source.add_argument("--kb", type=Path, help="FAQ as a folder of *.yml entries")
+    fit.add_argument("--queries", type=Path, required=True, help="labelled queries, JSON Lines")
+    fit.add_argument("--no-adapt", action="store_true", help="fit for the bundled encoder (IndexSettings.confidence_unadapted)")
     return top
 
 
@@ -80,6 +97,8 @@ def run(args: argparse.Namespace) -> dict:
         result = FaqIndex.load(args.index).search(args.query, k=args.k)
         return asdict(result)
     entries = load_faq_jsonl(args.faq) if args.faq else load_kb_yaml(args.kb)
+    if args.command == "fit-confidence":
+        return fit_command(entries, load_queries(args.queries), args.no_adapt)
     queries = [q for q in load_queries(args.queries) if args.split in ("all", split_of(q.text))]
     started = time.perf_counter()
     if args.index is not None:
@@ -100,6 +119,22 @@ def run(args: argparse.Namespace) -> dict:
     figures["split"] = args.split
     figures["build_seconds"] = build_seconds
     return figures
+
+
+def fit_command(entries: list, queries: list, no_adapt: bool) -> dict:
+    """Build an index of `entries` (adapted unless `no_adapt`) and fit the confidence model."""
+    settings = IndexSettings(adapt=None) if no_adapt else IndexSettings()
+    with tempfile.TemporaryDirectory(prefix="kb_index-fit-") as folder:
+        index = build_index(entries, Path(folder) / "index", settings, default_encoder)
+        features, right = confidence_examples(index, queries)
+        adapted = index.meta["adapted"]
+    bias, w_similarity, w_margin = fit_confidence(features, right)
+    return {
+        "setting": "confidence_adapted" if adapted else "confidence_unadapted",
+        "coefficients": [bias, w_similarity, w_margin],
+        "queries": len(right),
+        "top1_right": round(float(right.mean()), 4),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

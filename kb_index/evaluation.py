@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from kb_index.index import FaqIndex, SearchResult
 
 
@@ -148,3 +150,32 @@ def coverage_table(points: Sequence[dict]) -> str:
     lines = ["coverage  precision  threshold"]
     lines += [f"{p['coverage']:>8.3f}  {p['precision']:>9.4f}  {p['threshold']:>9.4f}" for p in points]
     return "\n".join(lines)
+
+
+def confidence_examples(index: FaqIndex, queries: Sequence[Query], batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """For each query, the best entry's (similarity, margin over the best other entry)
+    and whether that entry is the labelled one (an out-of-scope query is never right)."""
+    from kb_index.index import margins
+
+    features, right = [], []
+    for start in range(0, len(queries), batch):
+        chunk = queries[start : start + batch]
+        vectors = index.encoder.encode([q.text for q in chunk])
+        for query, hits in zip(chunk, index.rank(vectors, k=3)):
+            if not hits:
+                continue
+            similarities = np.array([h.similarity for h in hits])
+            features.append((similarities[0], margins(similarities)[0]))
+            right.append(hits[0].entry_id == query.faq_id)
+    return np.asarray(features, dtype=np.float64), np.asarray(right, dtype=bool)
+
+
+def fit_confidence(features: np.ndarray, right: np.ndarray) -> tuple[float, float, float]:
+    """(bias, w_similarity, w_margin) of a logistic regression of "the best entry is
+    right" on (similarity, margin): the coefficients IndexSettings.confidence_* hold."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(right.tolist())) < 2:
+        raise ValueError("fitting the confidence needs queries answered rightly and wrongly")
+    model = LogisticRegression(C=100.0, max_iter=2000).fit(features, right)
+    return (round(float(model.intercept_[0]), 3), round(float(model.coef_[0][0]), 3), round(float(model.coef_[0][1]), 3))

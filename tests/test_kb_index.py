@@ -232,6 +232,67 @@ def test_quality_on_clinc_subset_with_out_of_scope(tmp_path, factory):
     assert figures["oos_recall"] >= 0.85
 
 
+def test_margins_are_the_distance_to_the_best_other_entry():
+    import numpy as np
+
+    from kb_index.index import margins
+
+    assert margins(np.array([0.9, 0.7, 0.6])) == pytest.approx([0.2, -0.2, -0.3])
+    assert margins(np.array([0.5, 0.8])) == pytest.approx([-0.3, 0.3])
+    assert margins(np.array([0.8, 0.8])) == pytest.approx([0.0, 0.0])
+    assert margins(np.array([0.8])) == pytest.approx([0.0])
+
+
+def test_confidence_is_lower_between_two_entries_than_clear_of_them():
+    import numpy as np
+
+    from kb_index.index import confidence
+
+    settings = IndexSettings()
+    clear = confidence(np.array([0.70, 0.45]), settings, adapted=True)[0]
+    torn = confidence(np.array([0.70, 0.69]), settings, adapted=True)[0]
+    assert torn < settings.threshold < clear
+    # Higher similarity is more sure at the same margin, for either encoder.
+    for adapted in (True, False):
+        low, high = confidence(np.array([0.5, 0.4]), settings, adapted)[0], confidence(np.array([0.7, 0.6]), settings, adapted)[0]
+        assert low < high
+
+
+def test_fit_confidence_learns_that_margin_matters_and_refuses_one_class():
+    import numpy as np
+
+    from kb_index.evaluation import fit_confidence
+
+    rng = np.random.default_rng(0)
+    similarity = rng.uniform(0.3, 0.9, 400)
+    margin = rng.uniform(0.0, 0.3, 400)
+    right = (margin + 0.2 * similarity + rng.normal(0, 0.03, 400)) > 0.25
+    bias, w_similarity, w_margin = fit_confidence(np.column_stack([similarity, margin]), right)
+    assert w_margin > w_similarity > 0 > bias
+    with pytest.raises(ValueError, match="rightly and wrongly"):
+        fit_confidence(np.column_stack([similarity, margin]), np.ones(400, dtype=bool))
+
+
+def test_fit_confidence_cli_prints_coefficients(tmp_path):
+    faq = tmp_path / "faq.jsonl"
+    faq.write_text("\n".join(json.dumps({"id": e.id, "title": e.title, "questions": e.questions}) for e in banking_subset(12)))
+    keep = {e.id for e in banking_subset(12)}
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("\n".join(
+        json.dumps({"text": q.text, "faq_id": q.faq_id})
+        for q in load_queries(DATA / "banking77" / "dev_queries.jsonl") if q.faq_id in keep
+    ))
+    done = subprocess.run(
+        [sys.executable, "-m", "kb_index", "fit-confidence", "--faq", str(faq), "--queries", str(queries), "--no-adapt"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["setting"] == "confidence_unadapted" and result["queries"] == 240
+    bias, w_similarity, w_margin = result["coefficients"]
+    assert w_margin > 0 and w_similarity > 0
+
+
 # -- in-place updates (issue 19) -----------------------------------------------------------
 
 
