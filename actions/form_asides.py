@@ -40,8 +40,7 @@ async def read_reply(tracker: Tracker, slot: str, text: str) -> Verdict:
     except InvalidField:
         fits = False
     faq = await resources.answerer()
-    result = faq.answer(text, resources.now())
-    kb = float(result.score or 0.0) if result.kind != "miss" else 0.0
+    kb = faq.relevance(text)
     model = await resources.form_replies()
     verdict = await asyncio.to_thread(model.classify, text, slot, Evidence(fits, kb))
     log.info("form reply at %s: %s (%.2f)", slot, verdict.label, verdict.confidence)

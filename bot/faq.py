@@ -164,6 +164,12 @@ class FaqAnswerer:
             if h.entry_id in self._entries
         ]
 
+    def relevance(self, message: str) -> float:
+        """How close `message` is to its nearest entry (cosine similarity, not a confidence):
+        evidence for models that read customer text, steady when the confidence model is refitted."""
+        candidates = self._index.search(message, k=1).candidates
+        return float(candidates[0].similarity) if candidates else 0.0
+
     def answer(self, message: str, now: dt.datetime, severity: str | None = None) -> FaqResult:
         """Answer `message` as one question: answer, suggest, decline or miss."""
         return self._judge(message, self._index.search(message, k=3), now, severity)

@@ -106,7 +106,7 @@ class Evidence:
     """What the rest of the assistant knows about a reply (besides its wording)."""
 
     fits: bool  # the slot's own validator accepts it
-    kb_score: float  # the knowledge base's best match (0 when it misses)
+    kb_score: float  # similarity to the knowledge base's nearest entry (FaqAnswerer.relevance)
 
 
 @dataclass(frozen=True)
@@ -276,9 +276,7 @@ def evidence_from(policy: Any, answerer: Any, now: Any) -> Callable[[Reply], Evi
             fits = True
         except InvalidField:
             fits = False
-        result = answerer.answer(reply.text, now) if answerer is not None else None
-        kb = float(result.score or 0.0) if result is not None and result.kind != "miss" else 0.0
-        return Evidence(fits, kb)
+        return Evidence(fits, answerer.relevance(reply.text) if answerer is not None else 0.0)
 
     return evidence
 
