@@ -64,6 +64,8 @@ NOT_A_DESCRIPTION = {
 }
 # Below this, the reply model's "cancel" is not enough to drop a request (README: costs).
 CANCEL_MIN_CONFIDENCE = 0.5
+# Below this, a "correction" read during the form is checked as the answer instead.
+CORRECTION_MIN_CONFIDENCE = 0.5
 
 
 def sure_cancel(verdict: Verdict) -> bool:
@@ -247,6 +249,10 @@ class ValidateSupportRequestForm(FormValidationAction):
             label = verdict.label
             if label == "cancel" and not sure_cancel(verdict):
                 label = "answer"  # an unsure cancel never drops a request: checked as an answer
+            elif label == "correction" and verdict.confidence < CORRECTION_MIN_CONFIDENCE:
+                # An unsure correction ("Rangi Tane here, you can email …" at the name) is checked
+                # as the answer: the validator takes what fits and says what it expects otherwise.
+                label = "answer"
         if label == "answer":
             return None
         result: dict[str, Any] = {slot: None, "form_reply": label}

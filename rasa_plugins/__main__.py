@@ -17,7 +17,8 @@ def main() -> None:
     if args[:1] == ["run"]:
         if not token:
             sys.exit("error: SUPPORT_RASA_TOKEN is not set; Rasa's HTTP API must not run without a token")
-        args = [*args, "--auth-token", token]
+        # One argv item: a random token may begin with "-", which argparse would read as an option.
+        args = [*args, f"--auth-token={token}"]
     sys.argv = ["rasa", *args]
     from rasa.__main__ import main as rasa_main
 
