@@ -137,7 +137,7 @@ def _build_form_replies(encoder: object, faq: FaqAnswerer, policy: SupportPolicy
 
     log.info("fitting the form-reply classifier on %s", DEFAULT_CASES)
     replies = load_replies(DEFAULT_CASES)
-    return FormReplyModel.build(encoder, form_questions(policy), replies, evidence_from(policy, faq, now()))
+    return FormReplyModel.build(encoder, form_questions(policy), replies, evidence_from(policy, faq))
 
 
 async def store() -> Store:

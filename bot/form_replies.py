@@ -265,7 +265,7 @@ def print_report(figures: dict[str, Any], out: Any = None) -> None:
     print(json.dumps(summary, sort_keys=True), file=out)
 
 
-def evidence_from(policy: Any, answerer: Any, now: Any) -> Callable[[Reply], Evidence]:
+def evidence_from(policy: Any, answerer: Any) -> Callable[[Reply], Evidence]:
     """Evidence for labelled replies: the slot's validator (with a product chosen) and the KB."""
     from bot.intake import InvalidField, check_slot
 
@@ -305,8 +305,6 @@ def main(argv: list[str] | None = None) -> int:
     cl.add_argument("--train", default=str(DEFAULT_CASES))
     args = parser.parse_args(argv)
 
-    import datetime as dt
-
     from bot.policy import PolicyError, load_policy
     from bot.settings import Settings
 
@@ -325,13 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         answerer = open_answerer(settings.kb_dir, settings.index_dir, policy)
     from kb_index.encoder import default_encoder
 
-    now = dt.datetime.now(dt.timezone.utc)
-    evidence = evidence_from(policy, answerer, now)
-    model = FormReplyModel.build(default_encoder(), form_questions(policy), train, evidence)
-    if args.command == "classify":
-        reply = Reply(args.slot, args.text, "answer")
-        print(json.dumps(model.classify(args.text, args.slot, evidence(reply)).__dict__))
-        return 0
+    evidence = evidence_from(policy, answerer)
     if args.command == "cv":
         if not 2 <= args.folds <= len(train):
             print(f"error: --folds must be between 2 and the number of cases ({len(train)})", file=sys.stderr)

@@ -31,7 +31,7 @@ TEST_CASES = ROOT / "data" / "form_replies" / "test.jsonl"
 def model(policy):
     from kb_index.encoder import default_encoder
 
-    return FormReplyModel.build(default_encoder(), form_questions(policy), load_replies(DEFAULT_CASES), evidence_from(policy, None, None))
+    return FormReplyModel.build(default_encoder(), form_questions(policy), load_replies(DEFAULT_CASES), evidence_from(policy, None))
 
 
 def test_the_labelled_sets_cover_every_label_and_slot():
@@ -78,7 +78,7 @@ def test_score_counts_costs_and_answers_lost():
 def test_figures_on_the_test_split_without_the_knowledge_base(model, policy):
     """Measured with the validator evidence only (the FAQ index is not built in unit tests)."""
     cases = load_replies(TEST_CASES)
-    evidence = evidence_from(policy, None, None)
+    evidence = evidence_from(policy, None)
     verdicts = model.classify_many([c.text for c in cases], [c.slot for c in cases], [evidence(c) for c in cases])
     figures = score(cases, [v.label for v in verdicts])
     # Measured 0.858 with 6 of 80 non-answers saved (120 replies, 2026-12-04; README); floors
