@@ -89,11 +89,7 @@ class ActionAnswerQuestion(Action):
         answered = [r for r in results if r.kind == "answer"]
         if len(results) == 1 and results[0].kind == "suggest" and not offered:
             result = results[0]
-            dispatcher.utter_message(
-                text=result.text,
-                buttons=[{"title": title, "payload": f'/ask_question{{"faq_id":"{eid}"}}'} for eid, title in result.suggestions]
-                + [{"title": "None of these: talk to a human", "payload": "/request_human"}],
-            )
+            dispatcher.utter_message(text=result.text, buttons=_suggestion_buttons(result))
             return events + [SlotSet("faq_outcome", "suggested"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
         if not answered and not any(r.kind == "decline" for r in results):
             if offered:
@@ -109,11 +105,22 @@ class ActionAnswerQuestion(Action):
                 _say(dispatcher, result, feedback=result in asks_feedback)
             elif result.kind == "decline":
                 dispatcher.utter_message(text=result.text, buttons=[] if offered else [PERSON_BUTTON])
+            elif result.kind == "suggest" and several:
+                dispatcher.utter_message(
+                    text=f"About \u201c{result.question}\u201d: did you mean one of these?",
+                    buttons=_suggestion_buttons(result),
+                )
             elif several:
                 dispatcher.utter_message(text=f"I couldn't find an answer to \u201c{result.question}\u201d.")
         if not answered:
             return events + [SlotSet("faq_outcome", "declined"), SlotSet("last_faq_id", None)]
         return events + [SlotSet("faq_outcome", "answered"), SlotSet("last_faq_id", answered[-1].entry_id)]
+
+
+def _suggestion_buttons(result: FaqResult) -> list[dict[str, str]]:
+    """One button per suggested entry, and a person when none of them fits."""
+    buttons = [{"title": title, "payload": f'/ask_question{{"faq_id":"{eid}"}}'} for eid, title in result.suggestions]
+    return buttons + [{"title": "None of these: talk to a human", "payload": "/request_human"}]
 
 
 def _say(dispatcher: CollectingDispatcher, result: FaqResult, feedback: bool) -> None:

@@ -36,6 +36,11 @@ DECLINE_TEXT = (
 )
 SUGGEST_TEXT = "I'm not sure I understood. Did you mean one of these?"
 MAX_QUESTIONS = 3
+# In a message of several questions, an unsure one gets its own suggestions when its best
+# candidate is this similar to it (cosine): a question about Makana, not the complaint or
+# greeting around the question ("I've asked three times now" scores 0.42, "how do I turn on
+# two-factor?" 0.58).
+MULTI_SUGGEST_MIN_SIMILARITY = 0.5
 # A clause that starts a new question after "and"/"also" ("…, and how do I …").
 _NEXT_QUESTION = re.compile(
     r",?\s+(?:and|also|plus)\s+(?:also\s+)?(?=(?:what|what's|how|where|when|which|who|why|is|are|do|does|can|could|will|should)\b)"
@@ -91,6 +96,7 @@ class FaqResult:
     details: bool = False
     feedback: bool = False
     question: str = ""
+    similarity: float | None = None  # of the best candidate, for a suggestion
 
 
 def questions_in(message: str) -> list[str]:
@@ -110,8 +116,12 @@ class FaqAnswerer:
         policy: SupportPolicy,
         suggest_min_score: float = 0.2,
         closest: Callable[[str, Sequence[str]], int] | None = None,
+        answer_min_score: float | None = None,
     ) -> None:
         self._index = index
+        # The confidence an answer needs: the index's own threshold unless given.
+        settings = getattr(index, "settings", None)
+        self._answer_min_score = answer_min_score if answer_min_score is not None else getattr(settings, "threshold", 0.55)
         self._entries = {e.id: e for e in entries}
         self._policy = policy
         self._suggest_min_score = suggest_min_score
@@ -191,6 +201,16 @@ class FaqAnswerer:
             if r.kind in ("answer", "decline") and all(r.entry_id != a.entry_id for a in answered):
                 answered.append(r)
         confident = [r for r in answered if r.kind == "answer"]
+        # A question the index is unsure of, beside one it answers, is not dropped: it
+        # gets its own "did you mean" (when its best candidate is close enough to be a
+        # question about Makana, not a greeting or a complaint around the question).
+        unsure = [
+            r for r in results
+            if r.kind == "suggest" and (r.similarity if r.similarity is not None else r.score or 0.0) >= MULTI_SUGGEST_MIN_SIMILARITY
+            and all(eid != a.entry_id for a in answered for eid, _ in r.suggestions[:1])
+        ]
+        if confident and unsure and (len(answered) >= 2 or whole.entry_id in {a.entry_id for a in answered}):
+            return [r for r in results if r in answered or r in unsure][:MAX_QUESTIONS]
         if len(answered) >= 2 and confident:
             return answered[:MAX_QUESTIONS]
         if whole.kind != "answer" and confident:
@@ -230,14 +250,50 @@ class FaqAnswerer:
             return FaqResult("decline", DECLINE_TEXT, entry.id, hit.score if hit else None, question=question)
         if entry is not None and hit is not None:
             return self._answer(entry, message, now, severity, hit.score, question)
+        agreed = None if vendor else self._agreed_fact(result, message, now, severity, question)
+        if agreed is not None:
+            return agreed
         suggestions = [
             (c.entry_id, self._entries[c.entry_id].title)
             for c in result.candidates
             if c.entry_id in self._entries and not self._entries[c.entry_id].declines and c.score >= self._suggest_min_score
         ]
         if suggestions and not vendor:
-            return FaqResult("suggest", SUGGEST_TEXT, suggestions=suggestions, score=result.candidates[0].score, question=question)
+            top = result.candidates[0]
+            return FaqResult(
+                "suggest", SUGGEST_TEXT, suggestions=suggestions, score=top.score, question=question,
+                similarity=getattr(top, "similarity", None),
+            )
         return FaqResult("miss", question=question)
+
+    def _agreed_fact(
+        self, result: SearchResult, message: str, now: dt.datetime, severity: str | None, question: str
+    ) -> FaqResult | None:
+        """The fact that several unsure candidates agree on, when together they are sure.
+
+        Neighbouring policy topics often compose the same fact ("what number do I ring?"
+        is a contact question and a channels question, and both answer with the phone
+        line), so the index's confidence, split between them, falls below the threshold
+        although the answer does not depend on which of them is right. The probability
+        that the answer is right is the sum of the calibrated confidences of the
+        candidates that give it; the answer is given when that sum reaches the threshold."""
+        totals: dict[str, tuple[float, list[str]]] = {}
+        for candidate in result.candidates:
+            entry = self._entries.get(candidate.entry_id)
+            if entry is None or entry.declines or not entry.policy_answer:
+                continue
+            fact = policy_fact(entry.policy_answer, self._policy, now, Situation(message, severity, self._closest))
+            if fact is None:
+                continue
+            score, ids = totals.get(fact, (0.0, []))
+            totals[fact] = (score + float(candidate.score), [*ids, entry.id])
+        agreed = [(score, fact, ids) for fact, (score, ids) in totals.items() if len(ids) >= 2]
+        if not agreed:
+            return None
+        score, fact, ids = max(agreed)
+        if score < self._answer_min_score:
+            return None
+        return FaqResult("answer", fact, ids[0], round(min(score, 1.0), 6), details=True, question=question)
 
     def _third_party(self, message: str, now: dt.datetime, question: str) -> FaqResult:
         return FaqResult("answer", policy_answer("third_party", self._policy, now, message), "third_party", 1.0, question=question)

@@ -236,3 +236,55 @@ def test_every_policy_third_party_product_has_negative_phrasings(policy):
     phrasings = " ".join(q for e in declines for q in e["questions"]).lower()
     missing = [name for name in policy.doc.scope.third_party_products if name.lower() not in phrasings]
     assert not missing
+
+
+def test_unsure_neighbours_that_compose_the_same_fact_answer_together(policy):
+    """contact and channels both answer "what number do I ring?" with the phone line:
+    their confidences add up (the answer is right if either entry is), and only when the
+    sum reaches the threshold is the fact given; otherwise the customer gets suggestions."""
+    now = at(2026, 11, 27, 10, 0)
+    entries = [
+        KbEntry("contact", "Contact details", policy_answer="contact"),
+        KbEntry("channels", "Ways to get support", policy_answer="channels"),
+        KbEntry("hours", "Support hours", policy_answer="hours"),
+    ]
+    split = FixedIndex(None, [FakeHit("contact", "Contact details", 0.36), FakeHit("channels", "Ways to get support", 0.29)])
+    result = FaqAnswerer(split, entries, policy, answer_min_score=0.55).answer("what number do I ring to reach support?", now)
+    assert result.kind == "answer" and result.details and result.entry_id == "contact"
+    assert policy.doc.contact.phone in result.text and result.score == pytest.approx(0.65)
+
+    weak = FixedIndex(None, [FakeHit("contact", "Contact details", 0.3), FakeHit("channels", "Ways to get support", 0.2)])
+    assert FaqAnswerer(weak, entries, policy, answer_min_score=0.55).answer("what number do I ring?", now).kind == "suggest"
+
+    # Different facts never add up: the phone line and the hours are two answers.
+    apart = FixedIndex(None, [FakeHit("contact", "Contact details", 0.4), FakeHit("hours", "Support hours", 0.4)])
+    assert FaqAnswerer(apart, entries, policy, answer_min_score=0.55).answer("what number do I ring?", now).kind == "suggest"
+
+
+@dataclass
+class ByWord:
+    """An index returning a prepared result for the first word found in the query."""
+
+    table: dict
+
+    def search(self, query, k=3):
+        return next((result for word, result in self.table.items() if word in query.lower()), FixedIndex(None, []))
+
+
+def test_an_unsure_second_question_gets_its_own_suggestions_not_silence(policy):
+    entries = [*ENTRIES, KbEntry("two_factor", "Two-factor authentication", "Turn it on under Security.")]
+    sure = FakeHit("reset_password", "Reset a password", 0.9)
+    index = ByWord({
+        "password": FixedIndex(sure, [sure]),
+        "two-factor": FixedIndex(None, [FakeHit("two_factor", "Two-factor authentication", 0.55)]),
+        "thanks": FixedIndex(None, [FakeHit("hours", "Support hours", 0.4)]),
+    })
+    answerer = FaqAnswerer(index, entries, policy)
+    now = at(2026, 11, 27, 10, 0)
+    results = answerer.answer_all("how do I reset my password, and also how do I turn on two-factor?", now)
+    assert [(r.kind, r.entry_id) for r in results] == [("answer", "reset_password"), ("suggest", None)]
+    assert results[1].suggestions == [("two_factor", "Two-factor authentication")]
+    assert results[1].question == "how do I turn on two-factor?"
+    # A part far from every entry (thanks, a greeting) is no question: no "did you mean".
+    results = answerer.answer_all("Many thanks in advance. How do I reset my password?", now)
+    assert [(r.kind, r.entry_id) for r in results] == [("answer", "reset_password")]
