@@ -23,6 +23,7 @@ from aiohttp import web
 from bot import identity
 from bot.answers import status_text
 from bot.clock import customer_zone, format_span, format_time
+from bot.serializers import ticket_for_customer
 from bot.api import (
     ASSISTANT,
     CLIENT_LIMIT,
@@ -300,19 +301,7 @@ async def my_tickets(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "user": who.to_metadata(),
-            "tickets": [
-                {
-                    "number": t.number,
-                    "status": t.status,
-                    "severity": t.severity,
-                    "product": t.product,
-                    "summary": t.description[:140],
-                    "created_at": t.created_at.isoformat(),
-                    "response_due_at": t.response_due_at.isoformat(),
-                    "response_due": format_time(policy, t.response_due_at, now, zone),
-                }
-                for t in tickets
-            ],
+            "tickets": [ticket_for_customer(t, policy, now, zone) for t in tickets],
         }
     )
 

@@ -30,6 +30,7 @@ from bot.booking import Slot
 from bot.clock import customer_zone
 from bot.invite import invitation
 from bot.policy import SupportPolicy
+from bot.serializers import booking_record, ticket_record
 from bot.settings import Settings
 from bot.store import Booking, Notification, Store, Ticket
 
@@ -63,26 +64,7 @@ def enabled_kinds(settings: Settings) -> tuple[str, ...]:
 
 
 def ticket_payload(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "event": "ticket_created",
-        "ticket": {
-            "number": ticket.number,
-            "status": ticket.status,
-            "severity": ticket.severity,
-            "category": ticket.category,
-            "channel": ticket.channel,
-            "name": ticket.name,
-            "email": ticket.email,
-            "product": ticket.product,
-            "version": ticket.version,
-            "description": ticket.description,
-            "tried": ticket.tried,
-            "impact": ticket.impact,
-            "response_due_at": ticket.response_due_at.isoformat(),
-            "created_at": ticket.created_at.isoformat(),
-            "transcript": ticket.transcript,
-        },
-    }
+    return {"event": "ticket_created", "ticket": ticket_record(ticket)}
 
 
 def ticket_email(ticket: Ticket, policy: SupportPolicy, settings: Settings) -> EmailMessage:
@@ -127,15 +109,7 @@ BOOKING_HEADLINES = {
 def booking_payload(event: str, ticket: Ticket, booking: Booking) -> dict[str, Any]:
     payload = ticket_payload(ticket)
     payload["event"] = event
-    payload["booking"] = {
-        "id": booking.id,
-        "status": booking.status,
-        "starts_at": booking.starts_at.isoformat(),
-        "ends_at": booking.ends_at.isoformat(),
-        "meet_url": booking.meet_url,
-        "calendar_event_id": booking.calendar_event_id,
-        "customer_tz": booking.customer_tz,
-    }
+    payload["booking"] = booking_record(booking)
     return payload
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import handoff
 from bot.meetings import Calendar
+from bot.serializers import booking_for_people, note_record, ticket_record
 from bot.settings import Settings
 from bot.store import Store, StoreUnavailable, make_engine
 from bot.tracker_store import TrackerStore
@@ -59,16 +60,12 @@ async def export_customer(store: Store, tracker: TrackerStore, email: str, actor
     for ticket, notes in found:
         booking = await store.booking_for_ticket(ticket.id)
         tickets.append(
-            {
-                "number": ticket.number, "status": ticket.status, "severity": ticket.severity,
-                "name": ticket.name, "email": ticket.email, "product": ticket.product, "version": ticket.version,
-                "description": ticket.description, "tried": ticket.tried, "impact": ticket.impact,
-                "channel": ticket.channel, "created_at": ticket.created_at.isoformat(),
-                "transcript": ticket.transcript, "csat_rating": ticket.csat_rating, "csat_comment": ticket.csat_comment,
-                "notes": [{"author": n.author, "text": n.text, "created_at": n.created_at.isoformat()} for n in notes],
-                "booking": None if booking is None else {
-                    "starts_at": booking.starts_at.isoformat(), "status": booking.status, "meet_url": booking.meet_url,
-                },
+            ticket_record(ticket)
+            | {
+                "csat_rating": ticket.csat_rating,
+                "csat_comment": ticket.csat_comment,
+                "notes": [note_record(n) for n in notes],
+                "booking": booking_for_people(booking),
             }
         )
     senders = await conversations_with(tracker, email, {ticket.conversation_id for ticket, _ in found})

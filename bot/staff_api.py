@@ -24,13 +24,13 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.answers import format_time
 from bot.api import CALENDAR, CLOCK, POLICY, SETTINGS, STORE, TRACKER, ApiError, read_json_object
 from bot.handoff import slot_of
 from bot.policy import SEVERITY_ORDER as SEVERITY_IDS
 from bot.intake import EMAIL_RE
 from bot.privacy import erase_customer, export_customer
 from bot.reports import build_report
+from bot.serializers import booking_for_people, note_record, ticket_for_staff
 from bot.settings import SettingsError
 from bot.store import TICKET_STATUSES, InvalidTransition, Ticket
 
@@ -62,26 +62,7 @@ def staff_member(request: web.Request) -> str:
 
 
 def ticket_summary(request: web.Request, ticket: Ticket) -> dict[str, Any]:
-    policy, now = request.app[POLICY], request.app[CLOCK]()
-    return {
-        "number": ticket.number,
-        "status": ticket.status,
-        "severity": ticket.severity,
-        "proposed_severity": ticket.proposed_severity,
-        "submitted_severity": ticket.submitted_severity,
-        "category": ticket.category,
-        "channel": ticket.channel,
-        "name": ticket.name,
-        "email": ticket.email,
-        "product": ticket.product,
-        "version": ticket.version,
-        "assignee": ticket.assignee,
-        "created_at": ticket.created_at.isoformat(),
-        "response_due_at": ticket.response_due_at.isoformat(),
-        "response_due": format_time(policy, ticket.response_due_at, now),
-        "overdue": ticket.status == "open" and ticket.response_due_at < now,
-        "business_time_left_minutes": round(policy.business_time_between(now, ticket.response_due_at).total_seconds() / 60),
-    }
+    return ticket_for_staff(ticket, request.app[POLICY], request.app[CLOCK]())
 
 
 def list_filters(request: web.Request) -> dict[str, Any]:
@@ -140,21 +121,16 @@ async def ticket_detail(request: web.Request) -> web.Response:
     ticket = await store.get_ticket(request.match_info["number"])
     booking = await store.booking_for_ticket(ticket.id)
     notes = await store.notes_for(ticket.id)
+    shown = booking_for_people(booking)
+    if booking is not None and shown is not None:
+        shown["label"] = slot_of(booking).label(request.app[POLICY])
     body = ticket_summary(request, ticket) | {
         "description": ticket.description,
         "tried": ticket.tried,
         "impact": ticket.impact,
         "transcript": ticket.transcript,
-        "booking": None
-        if booking is None
-        else {
-            "starts_at": booking.starts_at.isoformat(),
-            "ends_at": booking.ends_at.isoformat(),
-            "status": booking.status,
-            "meet_url": booking.meet_url,
-            "label": slot_of(booking).label(request.app[POLICY]),
-        },
-        "notes": [{"author": n.author, "text": n.text, "created_at": n.created_at.isoformat()} for n in notes],
+        "booking": shown,
+        "notes": [note_record(n) for n in notes],
     }
     return web.json_response(body)
 
@@ -207,7 +183,7 @@ async def add_note(request: web.Request) -> web.Response:
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE_CHARS:
         raise ApiError(422, "invalid_note", f"`text` must be a non-empty string of at most {MAX_NOTE_CHARS} characters.")
     note = await request.app[STORE].add_note(request.match_info["number"], who, text.strip(), request.app[CLOCK]())
-    return web.json_response({"author": note.author, "text": note.text, "created_at": note.created_at.isoformat()}, status=201)
+    return web.json_response(note_record(note), status=201)
 
 
 async def report(request: web.Request) -> web.Response:
