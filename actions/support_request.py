@@ -62,15 +62,24 @@ NOT_A_DESCRIPTION = {
     "greet", "goodbye", "thank", "bot_capabilities", "affirm", "deny", "cancel", "correct_field",
     "check_ticket_status", "choose_slot", "other_times", "cancel_call", "move_call", "submit_request",
 }
-# Below this, the reply model's "cancel" is not enough to drop a request (README: costs).
-CANCEL_MIN_CONFIDENCE = 0.5
-# Below this, a "correction" read during the form is checked as the answer instead.
-CORRECTION_MIN_CONFIDENCE = 0.5
+# A reply label that would drop the request or rewrite a field already given needs this
+# confidence; below it the reply is checked as the answer to the question (README: costs).
+# "Rangi Tane here, you can email …" at the name question read as an unsure correction,
+# or "we can't reconcile, refunds go to …" as an unsure cancel, are answers.
+REWRITING_LABELS = ("cancel", "correction")
+REWRITE_MIN_CONFIDENCE = 0.5
+
+
+def label_to_act_on(verdict: Verdict) -> str:
+    """The reply model's label, or "answer" when it would drop or rewrite the request unsurely."""
+    if verdict.label in REWRITING_LABELS and verdict.confidence < REWRITE_MIN_CONFIDENCE:
+        return "answer"
+    return verdict.label
 
 
 def sure_cancel(verdict: Verdict) -> bool:
     """The reply model reads a cancel, confidently enough to drop a request."""
-    return verdict.label == "cancel" and verdict.confidence >= CANCEL_MIN_CONFIDENCE
+    return label_to_act_on(verdict) == "cancel"
 
 
 # Events that end one request: problem statements before them belong to an earlier one.
@@ -245,14 +254,9 @@ class ValidateSupportRequestForm(FormValidationAction):
             intent = tracker.get_intent_of_latest_message()
             label = "human" if intent in ("request_human", "submit_request", "book_call") else "smalltalk"
         else:
-            verdict = await read_reply(tracker, slot, text)
-            label = verdict.label
-            if label == "cancel" and not sure_cancel(verdict):
-                label = "answer"  # an unsure cancel never drops a request: checked as an answer
-            elif label == "correction" and verdict.confidence < CORRECTION_MIN_CONFIDENCE:
-                # An unsure correction ("Rangi Tane here, you can email …" at the name) is checked
-                # as the answer: the validator takes what fits and says what it expects otherwise.
-                label = "answer"
+            # An unsure cancel or correction is checked as the answer: the validator takes
+            # what fits and says what it expects otherwise.
+            label = label_to_act_on(await read_reply(tracker, slot, text))
         if label == "answer":
             return None
         result: dict[str, Any] = {slot: None, "form_reply": label}
