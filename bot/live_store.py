@@ -46,20 +46,23 @@ live_chats = sa.Table(
     sa.Column("severity", sa.String(16), nullable=True),
     sa.Column("fields", sa.JSON, nullable=False),
     sa.Column("agent", sa.String(128), nullable=True),
-    sa.Column("last_seq", sa.Integer, nullable=False),
+    sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
     sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("first_reply_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("end_reason", sa.String(16), nullable=True),
     sa.Column("ticket_number", sa.String(20), nullable=True),
+    # One open live chat per conversation; the queue is read by status and age (0009).
+    sa.Index("ux_live_chats_open", "conversation_id", unique=True, sqlite_where=NOT_ENDED, postgresql_where=NOT_ENDED),
+    sa.Index("ix_live_chats_status", "status", "requested_at"),
 )
 
 live_events = sa.Table(
     "live_events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("chat_id", sa.Integer, nullable=False),
+    sa.Column("chat_id", sa.Integer, sa.ForeignKey("live_chats.id", ondelete="CASCADE"), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("sender", sa.String(16), nullable=False),
@@ -67,6 +70,8 @@ live_events = sa.Table(
     sa.Column("text", sa.Text, nullable=True),
     sa.Column("client_id", sa.String(64), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("chat_id", "seq", name="ux_live_events_seq"),
+    sa.UniqueConstraint("chat_id", "sender", "client_id", name="ux_live_events_client_id"),
 )
 
 live_agents = sa.Table(

@@ -37,13 +37,13 @@ tickets = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("number", sa.String(20), nullable=False, unique=True),
     sa.Column("submission_key", sa.String(128), nullable=False, unique=True),
-    sa.Column("conversation_id", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("conversation_id", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
     sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("category", sa.String(32), nullable=False, server_default="technical_support"),
     sa.Column("channel", sa.String(32), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False, index=True),
     sa.Column("product", sa.String(64), nullable=False),
     sa.Column("version", sa.String(32), nullable=False),
     sa.Column("description", sa.Text, nullable=False),
@@ -64,6 +64,7 @@ tickets = sa.Table(
     sa.Column("proposed_severity", sa.String(16), nullable=True),  # 0006: what triage proposed
     sa.Column("submitted_severity", sa.String(16), nullable=True),  # 0006: what the customer sent
     sa.Index("ix_tickets_owner_user_id", "owner_user_id"),
+    sa.Index("ix_tickets_status_due", "status", "response_due_at"),
 )
 
 notifications = sa.Table(
@@ -73,7 +74,7 @@ notifications = sa.Table(
     sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("event", sa.String(32), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
@@ -84,6 +85,7 @@ notifications = sa.Table(
     sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),  # a sender's lease
     sa.Column("delivery_id", sa.String(36), nullable=True),  # receivers de-duplicate on it
     sa.Index("ix_notifications_due", "status", "next_attempt_at"),
+    sa.Index("ix_notifications_pending", "delivered_at", "next_attempt_at"),
 )
 NOTIFICATION_STATUSES = ("pending", "delivered", "dead")
 
@@ -111,6 +113,7 @@ bookings = sa.Table(
              postgresql_where=ACTIVE_BOOKING),
     sa.Index("ux_bookings_active_ticket", "ticket_id", unique=True, sqlite_where=ACTIVE_BOOKING,
              postgresql_where=ACTIVE_BOOKING),
+    sa.Index("ix_bookings_ticket", "ticket_id"),
 )
 
 
@@ -118,7 +121,7 @@ ticket_notes = sa.Table(
     "ticket_notes",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("author", sa.String(128), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
