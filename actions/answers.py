@@ -10,8 +10,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
-from actions.triage import propose, urgent_routing
-from bot.answers import described_severity
+from actions.urgent_routing import propose, urgent_routing
+from bot.policy_answers import described_severity
 from bot.faq import FaqResult
 from bot.language import reply as language_reply
 

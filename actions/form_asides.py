@@ -19,7 +19,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
-from bot.answers import hours_text
+from bot.policy_answers import hours_text
 from bot.form_replies import Evidence, Verdict
 from bot.intake import InvalidField, check_slot, corrected_values
 from bot.policy import SupportPolicy

@@ -15,9 +15,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
 from actions.answers import answer_instead
-from actions.triage import urgent_routing
+from actions.urgent_routing import urgent_routing
 from bot import handoff
-from bot.booking import qualifies
+from bot.call_slots import qualifies
 from bot.clock import customer_zone, zone_in_events
 from bot.intake import call_text, on_call_text
 from bot.store import Booking, StoreUnavailable, Ticket

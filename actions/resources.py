@@ -17,8 +17,8 @@ from rasa_sdk import Tracker
 
 from bot.faq import FaqAnswerer, open_answerer
 from bot.form_replies import FormReplyModel
-from bot.identity import unseal
-from bot.meetings import Calendar, calendar_from_settings
+from bot.web.identity import unseal
+from bot.google_calendar import Calendar, calendar_from_settings
 from bot.policy import SupportPolicy, load_policy
 from bot.settings import Settings
 from bot.store import Store, Ticket

@@ -28,9 +28,9 @@ from actions.form_asides import (
     smalltalk_text,
 )
 from actions.resources import verified_identity
-from actions.triage import propose, triage
-from bot.booking import qualifies
-from bot.answers import format_time, hours_text, severity_line, status_text
+from actions.urgent_routing import propose, triage
+from bot.call_slots import qualifies
+from bot.policy_answers import format_time, hours_text, severity_line, status_text
 from bot.intake import (
     MIN_DESCRIPTION_WORDS,
     UNKNOWN_VERSION,

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             upgrade(settings.database_url)
             return run_forever(settings)
         if args.command == "web":
-            from bot.web import serve
+            from bot.web.app import serve
 
             asyncio.run(serve(settings))
             return 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Protocol, Sequence
 
-from bot.answers import Situation, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
+from bot.policy_answers import Situation, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
 from bot.policy import SupportPolicy
 
 SCOPE_QUESTION = re.compile(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from bot.answers import render_answer
+from bot.policy_answers import render_answer
 from bot.policy import SupportPolicy
 
 if TYPE_CHECKING:

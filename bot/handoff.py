@@ -18,9 +18,9 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from bot.booking import Slot, SlotRules, free_slots, is_offerable, qualifies
+from bot.call_slots import Slot, SlotRules, free_slots, is_offerable, qualifies
 from bot.clock import customer_zone
-from bot.meetings import Calendar, CalendarUnavailable
+from bot.google_calendar import Calendar, CalendarUnavailable
 from bot.notify import enabled_kinds
 from bot.policy import SupportPolicy
 from bot.settings import Settings

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 
-from bot.answers import format_hours, format_time, mentioned_third_party, severity_line, status_text
+from bot.policy_answers import format_hours, format_time, mentioned_third_party, severity_line, status_text
 from bot.policy import Product, SupportPolicy
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")

@@ -11,7 +11,7 @@ import datetime as dt
 
 import icalendar
 
-from bot.booking import Slot
+from bot.call_slots import Slot
 from bot.clock import customer_zone
 from bot.policy import SupportPolicy
 from bot.settings import Settings

@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from bot.assistant import AssistantClient, AssistantUnavailable
+from bot.rasa_client import AssistantClient, AssistantUnavailable
 from bot.policy import SEVERITY_ORDER, SupportPolicy
 from bot.redaction import redact
 from bot.settings import Settings

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import aiohttp
 import aiosmtplib
 
-from bot.booking import Slot
+from bot.call_slots import Slot
 from bot.clock import customer_zone
 from bot.invite import invitation
 from bot.policy import SupportPolicy

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import handoff
-from bot.meetings import Calendar
+from bot.google_calendar import Calendar
 from bot.serializers import booking_for_people, note_record, ticket_record
 from bot.settings import Settings
 from bot.store import Store, StoreUnavailable, make_engine

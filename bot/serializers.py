@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.answers import format_time
+from bot.policy_answers import format_time
 from bot.policy import SupportPolicy
 from bot.store import Booking, Note, Ticket
 

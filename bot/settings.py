@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     # demo exercises the cross-origin path a real site takes.
     demo_pages: bool = True
     demo_port: int = Field(default=8081, gt=0, lt=65536)
-    # Calls with the technical team (bot/booking.py, bot/meetings.py). Without a Google
+    # Calls with the technical team (bot/call_slots.py, bot/google_calendar.py). Without a Google
     # service-account file, every call uses the fixed Meet room below (a placeholder:
     # set the team's real room). google_api_endpoint is the root of Google's APIs
     # (empty = https://www.googleapis.com/), for a proxy or the tests' fake server.

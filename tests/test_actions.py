@@ -9,7 +9,7 @@ from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
-from bot.identity import Identity, seal
+from bot.web.identity import Identity, seal
 from bot.settings import Settings
 from actions.support_request import (  # noqa: I001
     ActionAskSeverity,
@@ -72,7 +72,7 @@ async def test_request_human_prefills_from_earlier_turns_and_verified_identity()
         {"event": "user", "text": "Makana POS 4 crashes when I close the till every evening", "timestamp": 1},
         {"event": "user", "text": "talk to a human", "timestamp": 2},
     ]
-    # As the web service seals it for this conversation (bot/identity.py).
+    # As the web service seals it for this conversation (bot/web/identity.py).
     who = Identity("u1", "Kai Kealoha", "kai@example.com", NOW + dt.timedelta(hours=1))
     identity = seal(SECRET, "conv-1", who)
     dispatcher = CollectingDispatcher()

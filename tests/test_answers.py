@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from bot.answers import TOPICS, Situation, UnknownPlaceholder, described_severity, policy_answer, policy_fact, render_answer, status_text
+from bot.policy_answers import TOPICS, Situation, UnknownPlaceholder, described_severity, policy_answer, policy_fact, render_answer, status_text
 from bot.faq import DECLINE_TEXT, FaqAnswerer, KbEntry, questions_in
 
 HNL = ZoneInfo("Pacific/Honolulu")

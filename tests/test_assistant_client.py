@@ -1,4 +1,4 @@
-"""How the web service spreads messages over several Rasa servers (bot/assistant.py),
+"""How the web service spreads messages over several Rasa servers (bot/rasa_client.py),
 against real HTTP servers that answer like Rasa's REST channel."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.assistant import AssistantClient, AssistantUnavailable
+from bot.rasa_client import AssistantClient, AssistantUnavailable
 from tests.conftest import free_port
 
 

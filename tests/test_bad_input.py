@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from bot.api import MAX_BODY_BYTES
+from bot.web.api import MAX_BODY_BYTES
 from bot.launcher import web_service
-from bot.openapi import openapi_document
+from bot.web.openapi import openapi_document
 from bot.settings import Settings
 from bot.store import Store
 from bot.tickets import open_ticket

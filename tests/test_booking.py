@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.booking import Slot, SlotRules, free_slots, is_offerable, qualifies
+from bot.call_slots import Slot, SlotRules, free_slots, is_offerable, qualifies
 from bot.policy import load_policy
 from bot.settings import Settings
 from bot.store import Booking, BookingNotFound, SlotTaken, TicketAlreadyBooked

@@ -13,8 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import resources
 from actions.support_request import ActionRequestHuman
 from bot import clock
-from bot.answers import hours_text, policy_answer, status_text
-from bot.booking import Slot
+from bot.policy_answers import hours_text, policy_answer, status_text
+from bot.call_slots import Slot
 from bot.clock import customer_clock, customer_zone, format_span, format_time, slot_label, zone_in_events
 from bot.settings import Settings
 from tests.conftest import http

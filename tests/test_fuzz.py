@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from bot.openapi import openapi_document
+from bot.web.openapi import openapi_document
 
 pytestmark = pytest.mark.services
 

@@ -15,8 +15,8 @@ import icalendar
 import pytest
 from aiohttp import web
 
-from bot.booking import Slot
-from bot.meetings import CalendarUnavailable, FixedRoom, GoogleCalendar, calendar_from_settings
+from bot.call_slots import Slot
+from bot.google_calendar import CalendarUnavailable, FixedRoom, GoogleCalendar, calendar_from_settings
 from bot.handoff import book, cancel, move, offer_slots
 from bot.invite import invitation
 from bot.notify import SIGNATURE_HEADER, Notifier, deliver_due, sign

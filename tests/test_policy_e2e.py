@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from bot.answers import format_hours, hours_text
+from bot.policy_answers import format_hours, hours_text
 from bot.policy import load_policy
 
 pytestmark = pytest.mark.services

@@ -12,7 +12,7 @@ import secrets
 import pytest
 import sqlalchemy as sa
 
-from bot.meetings import Meeting
+from bot.google_calendar import Meeting
 from bot.privacy import erase_customer, export_customer
 from bot.tracker_store import TrackerStore
 from bot.scrub import scrub

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bot.settings import ROOT
-from bot.web import make_app
+from bot.web.app import make_app
 from tests.conftest import free_port, unavailable
 from tests.test_security import settings_for
 

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from bot import identity
-from bot.chat_api import client_address
-from bot.api import SETTINGS
+from bot.web import identity
+from bot.web.customer_api import client_address
+from bot.web.api import SETTINGS
 from bot.settings import Settings, SettingsError
 from bot.tickets import SupportRequest, may_see, open_ticket
-from bot.web import make_app
+from bot.web.app import make_app
 from tests.conftest import POLICY_FILE, free_port
 
 HNL = ZoneInfo("Pacific/Honolulu")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot import identity
+from bot.web import identity
 from bot.redaction import luhn_valid
 from bot.settings import ROOT
 from bot.store import Store, make_engine

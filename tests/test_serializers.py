@@ -74,7 +74,7 @@ def test_bookings_and_notes():
 def test_no_module_spells_a_ticket_or_booking_out_by_hand():
     """Views of a ticket, booking or note are built in bot/serializers.py only."""
     spelled = re.compile(r'"(meet_url|response_due_at|created_at)":\s*(ticket|t|booking|note|n)\.')
-    for path in pathlib.Path("bot").glob("*.py"):
+    for path in pathlib.Path("bot").rglob("*.py"):
         if path.name == "serializers.py":
             continue
         assert not spelled.search(path.read_text(encoding="utf-8")), path

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import identity
-from bot.api import SETTINGS
+from bot.web import identity
+from bot.web.api import SETTINGS
 from bot.settings import Settings
 from bot.store import Store
 from bot.tickets import SupportRequest, open_ticket
-from bot.web import make_app
+from bot.web.app import make_app
 from tests.conftest import POLICY_FILE, free_port
 from tests.test_tickets import CONVERSATION, REQUEST
 

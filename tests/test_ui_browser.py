@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.answers import status_text
+from bot.policy_answers import status_text
 from tests.accessibility import axe_violations
 from tests.test_staff_browser import chat_ticket, sign_in, staff_token
 from tests.test_widget_browser import (

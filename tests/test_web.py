@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import identity
-from bot.ratelimit import RateLimiter
+from bot.web import identity
+from bot.web.ratelimit import RateLimiter
 from bot.settings import Settings
-from bot.web import make_app, make_demo_site
+from bot.web.app import make_app, make_demo_site
 from tests.conftest import POLICY_FILE, free_port
 
 HNL = ZoneInfo("Pacific/Honolulu")
@@ -158,8 +158,8 @@ async def test_odd_time_zones_are_a_422_not_a_crash(client, zone):
 async def test_the_documented_limits_are_the_ones_the_code_enforces(aiohttp_client, tmp_path):
     """The drift the review found: the message limit was fixed at 2000 in the document but
     configurable in the code; statuses, the note limit and the rest are written once now."""
-    from bot.chat_api import CHANNELS
-    from bot.staff_api import MAX_NOTE_CHARS
+    from bot.web.customer_api import CHANNELS
+    from bot.web.staff_api import MAX_NOTE_CHARS
     from bot.store import TICKET_STATUSES
 
     client = await aiohttp_client(make_app(app_settings(tmp_path, max_message_chars=300)))

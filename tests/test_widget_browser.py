@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from playwright import sync_api as playwright_api
 
-from bot import identity
+from bot.web import identity
 from bot.settings import ROOT
 from bot.store import Store
 from tests.conftest import http

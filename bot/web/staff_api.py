@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.api import CALENDAR, CLOCK, POLICY, SETTINGS, STORE, TRACKER, ApiError, read_json_object
+from bot.web.api import CALENDAR, CLOCK, POLICY, SETTINGS, STORE, TRACKER, ApiError, read_json_object
 from bot.handoff import slot_of
 from bot.policy import SEVERITY_ORDER as SEVERITY_IDS
 from bot.intake import EMAIL_RE

@@ -2,7 +2,7 @@
 
 `make_app(settings)` builds the aiohttp application. The HTTP session, the database
 engine, the policy and the notification outbox are created in `cleanup_ctx` and
-closed with the app. Errors are rendered by `bot.api.errors_middleware`.
+closed with the app. Errors are rendered by `bot.web.api.errors_middleware`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from bot import chat_api, live_api, staff_api
-from bot.api import (
+from bot.web import customer_api, live_api, staff_api
+from bot.web.api import (
     ALLOWED_HOSTS,
     ALLOWED_ORIGINS,
     ASSISTANT,
@@ -41,14 +41,14 @@ from bot.api import (
     error_response,
     errors_middleware,
 )
-from bot.assistant import AssistantClient
-from bot.meetings import calendar_from_settings
+from bot.rasa_client import AssistantClient
+from bot.google_calendar import calendar_from_settings
 from bot.live import LiveHub, LiveService
 from bot.live_store import LiveStore
 from bot.notify import Notifier, run_outbox
-from bot.openapi import openapi_document
+from bot.web.openapi import openapi_document
 from bot.policy import load_policy
-from bot.ratelimit import RateLimiter
+from bot.web.ratelimit import RateLimiter
 from bot.settings import Settings, replica_name
 from bot.store import Store, StoreUnavailable
 from bot.tracker_store import TrackerStore
@@ -125,7 +125,7 @@ async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: each component up or down; 200 only when all are up."""
     app = request.app
     rasa, actions, database = await asyncio.gather(
-        app[ASSISTANT].readiness(), chat_api.action_servers_up(app), chat_api.database_up(app)
+        app[ASSISTANT].readiness(), customer_api.action_servers_up(app), customer_api.database_up(app)
     )
     components: dict[str, str] = {}
     for kind, states in (("rasa", rasa), ("actions", actions)):
@@ -304,7 +304,7 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
     app.router.add_get("/widget.js", widget_script)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
-    chat_api.add_routes(app)
+    customer_api.add_routes(app)
     staff_api.add_routes(app)
     live_api.add_routes(app)
     app.router.add_get("/staff", static_page("staff/console.html"))

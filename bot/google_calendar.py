@@ -34,7 +34,7 @@ from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from bot.booking import Slot
+from bot.call_slots import Slot
 from bot.settings import Settings, SettingsError
 from bot.store import Ticket
 

@@ -26,12 +26,12 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from bot.answers import format_time
-from bot.api import ALLOWED_ORIGINS, ASSISTANT, LIVE, CLOCK, POLICY, SENDER_RE, SENDER_RULE, ApiError, read_json_object
-from bot.chat_api import CHANNELS, enforce_read_limit, enforce_rate_limits
+from bot.policy_answers import format_time
+from bot.web.api import ALLOWED_ORIGINS, ASSISTANT, LIVE, CLOCK, POLICY, SENDER_RE, SENDER_RULE, ApiError, read_json_object
+from bot.web.customer_api import CHANNELS, enforce_read_limit, enforce_rate_limits
 from bot.live import LiveService, LiveUnavailable
 from bot.live_store import END_REASONS, QUEUE, ChatConflict, ChatNotFound, LiveChat, severity_rank
-from bot.staff_api import STAFF_TOKENS, staff_member
+from bot.web.staff_api import STAFF_TOKENS, staff_member
 from bot.transcripts import conversation_turns
 
 MAX_AGENT_CHARS = 4000

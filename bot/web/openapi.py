@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.api import SENDER_RE, SENDER_RULE
-from bot.chat_api import CHANNELS, MAX_COMMENT_CHARS
-from bot.live_api import MAX_AGENT_CHARS, MAX_CLIENT_ID_CHARS
+from bot.web.api import SENDER_RE, SENDER_RULE
+from bot.web.customer_api import CHANNELS, MAX_COMMENT_CHARS
+from bot.web.live_api import MAX_AGENT_CHARS, MAX_CLIENT_ID_CHARS
 from bot.live_store import CHAT_STATUSES, EVENT_KINDS
 from bot.policy import SEVERITY_ORDER
 from bot.settings import Settings
-from bot.staff_api import MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS
+from bot.web.staff_api import MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS
 from bot.store import TICKET_STATUSES
 
 ERROR = {

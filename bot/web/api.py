@@ -17,11 +17,11 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from bot.assistant import AssistantClient, AssistantUnavailable
+from bot.rasa_client import AssistantClient, AssistantUnavailable
 from bot.live import LiveService
-from bot.meetings import Calendar
+from bot.google_calendar import Calendar
 from bot.policy import SupportPolicy
-from bot.ratelimit import RateLimiter
+from bot.web.ratelimit import RateLimiter
 from bot.settings import Settings
 from bot.tracker_store import TrackerStore
 from bot.store import Store, StoreUnavailable, TicketNotFound

@@ -5,7 +5,7 @@
 - ``GET /api/status``: open or closed now, when the team is back, maintenance notices.
 - ``GET /api/me/tickets``: the verified in-app user's tickets.
 
-Described in the OpenAPI document (bot/openapi.py). Messages are rate-limited per
+Described in the OpenAPI document (bot/web/openapi.py). Messages are rate-limited per
 conversation and per client address. An in-app identity token is verified here, the
 trust boundary: only then do name and email reach the assistant (as message metadata).
 """
@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import web
 
-from bot import identity
-from bot.answers import status_text
+from bot.web import identity
+from bot.policy_answers import status_text
 from bot.clock import customer_zone, format_span, format_time
 from bot.serializers import ticket_for_customer
-from bot.api import (
+from bot.web.api import (
     ASSISTANT,
     CLIENT_LIMIT,
     CLOCK,
@@ -42,7 +42,7 @@ from bot.api import (
     ApiError,
     read_json_object,
 )
-from bot.assistant import AssistantUnavailable
+from bot.rasa_client import AssistantUnavailable
 from bot.invite import invitation
 from bot.redaction import notice, redact_message
 from bot.store import RatingRefused, StoreUnavailable
