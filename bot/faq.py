@@ -233,7 +233,7 @@ class FaqAnswerer:
             entry = self._entries.get("products")
             if entry is not None:
                 return self._answer(entry, message, now, severity, 1.0, question)
-        hit = result.answer
+        hit = result.answer if result.answer is not None and result.answer.score >= self._answer_min_score else None
         entry = self._entries.get(hit.entry_id) if hit is not None else None
         if (
             entry is not None and vendor and not entry.declines and not self._about(entry, vendor)
