@@ -35,17 +35,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.launcher import ensure_model, start_all, stop_all, web_service  # noqa: E402
+from bot.launcher import ensure_model, free_local_port, start_all, stop_all, web_service  # noqa: E402
 from bot.migrations import upgrade  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = free_local_port  # below the ephemeral range: a kernel-picked port can be taken first
 
 
 def open_policy(folder: Path) -> Path:

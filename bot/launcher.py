@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +37,28 @@ TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules", "data/s
 class LaunchError(RuntimeError):
     """A service did not start, or the environment it needs is missing."""
 
+
+
+_given_ports: set[int] = set()
+
+
+def free_local_port() -> int:
+    """A free loopback port below Linux's ephemeral range (32768-60999), never the same twice
+    in one process. A port the kernel picks (bind to 0) comes from that range, so an
+    outgoing connection (to PostgreSQL, to the action server) can take it before the
+    service binds it: "address already in use". For tests and benchmarks."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        if port in _given_ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given_ports.add(port)
+        return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 @dataclass
 class Service:

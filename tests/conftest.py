@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import secrets
 import shutil
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.launcher import Service, ensure_model, start_all, stop_all
+from bot.launcher import Service, ensure_model, free_local_port, start_all, stop_all
 from bot.policy import load_policy
 from bot.settings import ROOT, Settings
 from tests.measured import MEASUREMENTS
@@ -38,25 +36,7 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-_given_ports: set[int] = set()
-
-
-def free_port() -> int:
-    """A free port below Linux's ephemeral range (32768-60999). A port the kernel picks
-    (bind to 0) comes from that range, so an outgoing connection (to PostgreSQL, to the
-    action server) can take it before the service binds it: "address already in use"."""
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        if port in _given_ports:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _given_ports.add(port)
-        return port
-    raise RuntimeError("no free port between 20000 and 32000")
+free_port = free_local_port  # the stacks' ports: below the ephemeral range (bot/launcher.py)
 
 
 @pytest.fixture(scope="session")
