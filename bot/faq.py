@@ -52,7 +52,8 @@ _NEXT_QUESTION = re.compile(
 class Hit(Protocol):
     entry_id: str
     title: str
-    score: float
+    score: float  # calibrated confidence
+    similarity: float  # cosine similarity to the entry
 
 
 class SearchResult(Protocol):
@@ -119,7 +120,8 @@ class FaqAnswerer:
         answer_min_score: float | None = None,
     ) -> None:
         self._index = index
-        # The confidence an answer needs: the index's own threshold unless given.
+        # The confidence that candidates agreeing on one fact need together (_agreed_fact):
+        # the index's own answer threshold unless given.
         settings = getattr(index, "settings", None)
         self._answer_min_score = answer_min_score if answer_min_score is not None else getattr(settings, "threshold", 0.55)
         self._entries = {e.id: e for e in entries}
@@ -204,13 +206,15 @@ class FaqAnswerer:
         # A question the index is unsure of, beside one it answers, is not dropped: it
         # gets its own "did you mean" (when its best candidate is close enough to be a
         # question about Makana, not a greeting or a complaint around the question).
+        answered_ids = {a.entry_id for a in answered}
         unsure = [
             r for r in results
-            if r.kind == "suggest" and (r.similarity if r.similarity is not None else r.score or 0.0) >= MULTI_SUGGEST_MIN_SIMILARITY
-            and all(eid != a.entry_id for a in answered for eid, _ in r.suggestions[:1])
+            if r.kind == "suggest" and (r.similarity or 0.0) >= MULTI_SUGGEST_MIN_SIMILARITY
+            and r.suggestions[0][0] not in answered_ids
         ]
-        if confident and unsure and (len(answered) >= 2 or whole.entry_id in {a.entry_id for a in answered}):
-            return [r for r in results if r in answered or r in unsure][:MAX_QUESTIONS]
+        if confident and unsure and (len(answered) >= 2 or whole.entry_id in answered_ids):
+            kept = {id(r) for r in [*answered, *unsure]}
+            return [r for r in results if id(r) in kept][:MAX_QUESTIONS]
         if len(answered) >= 2 and confident:
             return answered[:MAX_QUESTIONS]
         if whole.kind != "answer" and confident:
@@ -233,7 +237,7 @@ class FaqAnswerer:
             entry = self._entries.get("products")
             if entry is not None:
                 return self._answer(entry, message, now, severity, 1.0, question)
-        hit = result.answer if result.answer is not None and result.answer.score >= self._answer_min_score else None
+        hit = result.answer
         entry = self._entries.get(hit.entry_id) if hit is not None else None
         if (
             entry is not None and vendor and not entry.declines and not self._about(entry, vendor)
@@ -261,8 +265,7 @@ class FaqAnswerer:
         if suggestions and not vendor:
             top = result.candidates[0]
             return FaqResult(
-                "suggest", SUGGEST_TEXT, suggestions=suggestions, score=top.score, question=question,
-                similarity=getattr(top, "similarity", None),
+                "suggest", SUGGEST_TEXT, suggestions=suggestions, score=top.score, question=question, similarity=top.similarity
             )
         return FaqResult("miss", question=question)
 
@@ -277,12 +280,13 @@ class FaqAnswerer:
         although the answer does not depend on which of them is right. The probability
         that the answer is right is the sum of the calibrated confidences of the
         candidates that give it; the answer is given when that sum reaches the threshold."""
+        situation = Situation(message, severity, self._closest)
         totals: dict[str, tuple[float, list[str]]] = {}
         for candidate in result.candidates:
             entry = self._entries.get(candidate.entry_id)
             if entry is None or entry.declines or not entry.policy_answer:
                 continue
-            fact = policy_fact(entry.policy_answer, self._policy, now, Situation(message, severity, self._closest))
+            fact = policy_fact(entry.policy_answer, self._policy, now, situation)
             if fact is None:
                 continue
             score, ids = totals.get(fact, (0.0, []))

@@ -78,6 +78,7 @@ class FakeHit:
     entry_id: str
     title: str
     score: float
+    similarity: float = 0.0
 
 
 @dataclass
@@ -276,8 +277,8 @@ def test_an_unsure_second_question_gets_its_own_suggestions_not_silence(policy):
     sure = FakeHit("reset_password", "Reset a password", 0.9)
     index = ByWord({
         "password": FixedIndex(sure, [sure]),
-        "two-factor": FixedIndex(None, [FakeHit("two_factor", "Two-factor authentication", 0.55)]),
-        "thanks": FixedIndex(None, [FakeHit("hours", "Support hours", 0.4)]),
+        "two-factor": FixedIndex(None, [FakeHit("two_factor", "Two-factor authentication", 0.45, similarity=0.58)]),
+        "thanks": FixedIndex(None, [FakeHit("hours", "Support hours", 0.34, similarity=0.42)]),
     })
     answerer = FaqAnswerer(index, entries, policy)
     now = at(2026, 11, 27, 10, 0)
