@@ -26,26 +26,24 @@ def _pick(ticket: Ticket, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(ticket, name) for name in names}
 
 
+def _times(ticket: Ticket) -> dict[str, str]:
+    return {"created_at": ticket.created_at.isoformat(), "response_due_at": ticket.response_due_at.isoformat()}
+
+
+def ticket_request(ticket: Ticket) -> dict[str, Any]:
+    """What the customer wrote in the form, and the conversation."""
+    return _pick(ticket, REQUEST_FIELDS)
+
+
 def ticket_record(ticket: Ticket) -> dict[str, Any]:
     """The whole ticket as stored: the team's notification and the privacy export."""
-    return _pick(ticket, TICKET_FIELDS) | _pick(ticket, REQUEST_FIELDS) | {
-        "created_at": ticket.created_at.isoformat(),
-        "response_due_at": ticket.response_due_at.isoformat(),
-    }
+    return _pick(ticket, TICKET_FIELDS) | ticket_request(ticket) | _times(ticket)
 
 
 def ticket_for_customer(ticket: Ticket, policy: SupportPolicy, now: dt.datetime, zone: ZoneInfo | None = None) -> dict[str, Any]:
     """One line of the signed-in customer's ticket list (no transcript, no other person's data)."""
-    return {
-        "number": ticket.number,
-        "status": ticket.status,
-        "severity": ticket.severity,
-        "product": ticket.product,
-        "summary": ticket.description[:140],
-        "created_at": ticket.created_at.isoformat(),
-        "response_due_at": ticket.response_due_at.isoformat(),
-        "response_due": format_time(policy, ticket.response_due_at, now, zone),
-    }
+    shown = _pick(ticket, ("number", "status", "severity", "product")) | {"summary": ticket.description[:140]}
+    return shown | _times(ticket) | {"response_due": format_time(policy, ticket.response_due_at, now, zone)}
 
 
 def ticket_for_staff(ticket: Ticket, policy: SupportPolicy, now: dt.datetime) -> dict[str, Any]:
@@ -54,8 +52,7 @@ def ticket_for_staff(ticket: Ticket, policy: SupportPolicy, now: dt.datetime) ->
         "proposed_severity": ticket.proposed_severity,
         "submitted_severity": ticket.submitted_severity,
         "assignee": ticket.assignee,
-        "created_at": ticket.created_at.isoformat(),
-        "response_due_at": ticket.response_due_at.isoformat(),
+        **_times(ticket),
         "response_due": format_time(policy, ticket.response_due_at, now),
         "overdue": ticket.status == "open" and ticket.response_due_at < now,
         "business_time_left_minutes": round(policy.business_time_between(now, ticket.response_due_at).total_seconds() / 60),

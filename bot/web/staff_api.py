@@ -30,7 +30,7 @@ from bot.policy import SEVERITY_ORDER as SEVERITY_IDS
 from bot.intake import EMAIL_RE
 from bot.privacy import erase_customer, export_customer
 from bot.reports import build_report
-from bot.serializers import booking_for_people, note_record, ticket_for_staff
+from bot.serializers import booking_for_people, note_record, ticket_for_staff, ticket_request
 from bot.settings import SettingsError
 from bot.store import TICKET_STATUSES, InvalidTransition, Ticket
 
@@ -124,11 +124,7 @@ async def ticket_detail(request: web.Request) -> web.Response:
     shown = booking_for_people(booking)
     if booking is not None and shown is not None:
         shown["label"] = slot_of(booking).label(request.app[POLICY])
-    body = ticket_summary(request, ticket) | {
-        "description": ticket.description,
-        "tried": ticket.tried,
-        "impact": ticket.impact,
-        "transcript": ticket.transcript,
+    body = ticket_summary(request, ticket) | ticket_request(ticket) | {
         "booking": shown,
         "notes": [note_record(n) for n in notes],
     }
