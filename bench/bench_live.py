@@ -40,7 +40,6 @@ from bot.migrations import upgrade  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 
-free_port = free_local_port  # below the ephemeral range: a kernel-picked port can be taken first
 
 
 def open_policy(folder: Path) -> Path:
@@ -92,7 +91,7 @@ async def run(args: argparse.Namespace) -> None:
     tokens = {f"agent{i + 1}": secrets.token_urlsafe(24) for i in range(args.agents)}
     database = args.database_url or f"sqlite:///{folder / 'support.db'}"
     settings = Settings(
-        rasa_port=free_port(), actions_port=free_port(), web_port=free_port(), demo_pages=False, data_dir=folder,
+        rasa_port=free_local_port(), actions_port=free_local_port(), web_port=free_local_port(), demo_pages=False, data_dir=folder,
         rasa_token=secrets.token_urlsafe(24), actions_token=secrets.token_urlsafe(24), policy_path=open_policy(folder),
         database_url=database, tracker_store_url=database if database.startswith("postgresql") else "",
         staff_tokens=",".join(f"{n}:{t}" for n, t in tokens.items()),
@@ -103,7 +102,7 @@ async def run(args: argparse.Namespace) -> None:
     services = await asyncio.to_thread(lambda: start_all(settings, ensure_model(settings)))
     customer_url = agent_url = f"http://127.0.0.1:{settings.web_port}"
     if database.startswith("postgresql"):
-        port = free_port()
+        port = free_local_port()
         second = web_service(settings.with_changes(web_port=port))
         second.name, second.log_path = "web-2", folder / "logs" / "web-2.log"
         second.start()
