@@ -20,8 +20,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
 from bot.policy_answers import hours_text
-from bot.form_replies import Evidence, Verdict
-from bot.intake import InvalidField, check_slot, corrected_values
+from bot.form_replies import Evidence, Verdict, sure_cancel
+from bot.intake import InvalidField, apply_correction, check_slot
 from bot.policy import SupportPolicy
 
 log = logging.getLogger(__name__)
@@ -77,32 +77,6 @@ def smalltalk_text(intent: str | None) -> str:
     return {"greet": "Hello again!", "thank": "You're welcome!", "goodbye": "Before you go:"}.get(intent or "", "")
 
 
-def apply_correction(
-    policy: SupportPolicy, text: str, slots: dict[str, Any], labels: dict[str, str]
-) -> tuple[dict[str, Any], str]:
-    """The slots a correction in words changes (each re-checked), and what to tell the customer."""
-    changes = corrected_values(policy, text, slots)
-    checked: dict[str, Any] = {}
-    said = []
-    for field, value in changes.items():
-        if field not in labels:
-            continue
-        try:
-            checked[field] = check_slot(policy, field, value, dict(slots, **checked))
-        except InvalidField as exc:
-            return {}, exc.message
-        said.append(f"the {labels[field].lower()} to “{checked[field]}”")
-    if "product" in checked and "version" not in checked and slots.get("version"):
-        try:
-            check_slot(policy, "version", slots["version"], dict(slots, **checked))
-        except InvalidField:
-            checked["version"] = None  # the old version does not exist for the new product
-    if not said:
-        names = ", ".join(label.lower() for label in labels.values())
-        return {}, f"Which detail should I change, and to what? For example “my email is …” or “it's POS, not Books” ({names})."
-    return checked, f"Done: I've changed {' and '.join(said)}."
-
-
 def affirmed(tracker: Tracker) -> bool:
     """Whether the NLU read the latest message as a yes, or as a request to send it, among its two best intents."""
     ranking = tracker.latest_message.get("intent_ranking") or []
@@ -152,7 +126,7 @@ class ActionFormAside(Action):
                 )
             return self._back(tracker, at_summary, "status")
         verdict = await read_reply(tracker, "severity", text)
-        from actions.support_request import field_labels, sure_cancel
+        from actions.support_request import field_labels
 
         if sure_cancel(verdict):
             return [SlotSet("form_reply", "cancel"), FollowupAction("action_cancel_request")]

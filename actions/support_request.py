@@ -1,6 +1,6 @@
 """Actions of the escalation journey: collect the request, confirm it, open the ticket.
 
-Validation, triage and ticket creation live in bot/intake.py and bot/tickets.py; these
+Validation, prefilling, triage and ticket creation live in bot/intake.py and bot/tickets.py; these
 classes only read slots, call them and turn the outcome into messages and events.
 """
 
@@ -21,7 +21,6 @@ from actions import resources
 from actions.form_asides import (
     ASIDES,
     answer_question,
-    apply_correction,
     kept_request,
     person_text,
     read_reply,
@@ -38,13 +37,14 @@ from bot.intake import (
     newest_version,
     ExcludedProduct,
     InvalidField,
-    check_description,
+    apply_correction,
     check_slot,
-    check_version,
     find_product,
     on_call_text,
+    Said,
+    prefill as prefill_fields,
 )
-from bot.form_replies import Verdict
+from bot.form_replies import label_to_act_on, sure_cancel
 from bot.policy import SEVERITY_ORDER, SupportPolicy
 from bot.live import LIVE_OFFER, live_availability
 from bot.store import StoreUnavailable
@@ -62,26 +62,6 @@ NOT_A_DESCRIPTION = {
     "greet", "goodbye", "thank", "bot_capabilities", "affirm", "deny", "cancel", "correct_field",
     "check_ticket_status", "choose_slot", "other_times", "cancel_call", "move_call", "submit_request",
 }
-# A reply label that would drop the request or rewrite a field already given needs this
-# confidence; below it the reply is checked as the answer to the question (README: costs).
-# "Rangi Tane here, you can email …" at the name question read as an unsure correction,
-# or "we can't reconcile, refunds go to …" as an unsure cancel, are answers.
-REWRITING_LABELS = ("cancel", "correction")
-REWRITE_MIN_CONFIDENCE = 0.5
-
-
-def label_to_act_on(verdict: Verdict) -> str:
-    """The reply model's label, or "answer" when it would drop or rewrite the request unsurely."""
-    if verdict.label in REWRITING_LABELS and verdict.confidence < REWRITE_MIN_CONFIDENCE:
-        return "answer"
-    return verdict.label
-
-
-def sure_cancel(verdict: Verdict) -> bool:
-    """The reply model reads a cancel, confidently enough to drop a request."""
-    return label_to_act_on(verdict) == "cancel"
-
-
 # Events that end one request: problem statements before them belong to an earlier one.
 REQUEST_ENDS = {"action_create_ticket", "action_cancel_request"}
 
@@ -150,61 +130,30 @@ async def is_problem_statement(tracker: Tracker, text: str) -> bool:
     return (await read_reply(tracker, "description", text)).label == "answer"
 
 
-async def prefill(policy: SupportPolicy, tracker: Tracker) -> dict[str, str]:
-    """Product, version and problem description from this request's earlier turns, when they check out.
-
-    The description is the customer's own statement of the problem: the latest one, with
-    the statements just before it that add to it; never a button payload, small talk or
-    a bare request for a person. After urgent routing ("Open a Critical ticket now"),
-    the message that was triaged is the description and the severity named on the
-    button is the one the customer chose.
-    """
-    found: dict[str, str] = {}
-    urgency = next(tracker.get_latest_entity_values("urgency"), None)
-    urgent_severity, urgent_description = tracker.get_slot("urgent_severity"), tracker.get_slot("urgent_description")
-    if urgency and urgency == urgent_severity and urgent_description and not tracker.get_slot("description"):
-        try:
-            found["description"] = check_description(str(urgent_description))
-            found["severity"] = found["proposed_severity"] = str(urgent_severity)
-        except InvalidField:
-            pass
-    messages: list[tuple[str, str | None]] = []
+def request_messages(tracker: Tracker) -> list[Said]:
+    """The customer's messages since the last request ended, each marked whether it may
+    describe the problem (not a button payload, not an intent in NOT_A_DESCRIPTION)."""
+    said: list[Said] = []
     for event in tracker.events:
         if event.get("event") == "action" and event.get("name") in REQUEST_ENDS:
-            messages = []
+            said = []
         elif event.get("event") == "user":
+            text = event.get("text") or ""
             intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-            messages.append((event.get("text") or "", intent))
-    statements: list[str] = []
-    for text, intent in reversed(messages[-4:]):  # this request's last few turns, not the whole chat
-        if text.startswith("/") or intent in NOT_A_DESCRIPTION:
-            if statements:
-                break
-            continue
-        if "product" not in found and not tracker.get_slot("product"):
-            product = find_product(policy, text)
-            if product is not None:
-                found["product"] = product.name
-                try:
-                    found["version"] = check_version(product, text)
-                except InvalidField:
-                    pass
-        if "description" in found or tracker.get_slot("description"):
-            continue
-        if await is_problem_statement(tracker, text):
-            statements.insert(0, text)
-        elif statements:
-            break  # the statements must follow one another
-    if statements and "description" not in found:
-        try:
-            found["description"] = check_description(" ".join(statements[-3:]))
-        except InvalidField:
-            pass
-    who = verified_identity(tracker)
-    if who:
-        # Verified by the web service (the pane's signed token): never ask again.
-        found["name"], found["email"] = who["name"], who["email"]
-    return found
+            said.append(Said(text, not text.startswith("/") and intent not in NOT_A_DESCRIPTION))
+    return said
+
+
+async def prefill(policy: SupportPolicy, tracker: Tracker) -> dict[str, str]:
+    """What the conversation already told us for the form (bot/intake.py `prefill`)."""
+    return await prefill_fields(
+        policy,
+        request_messages(tracker),
+        tracker.slots,
+        lambda text: is_problem_statement(tracker, text),
+        urgency=next(tracker.get_latest_entity_values("urgency"), None),
+        identity=verified_identity(tracker),
+    )
 
 
 def request_fields(policy: SupportPolicy, category: str | None) -> list[str]:

@@ -116,6 +116,26 @@ class Verdict:
     probabilities: dict[str, float]
 
 
+# A reply label that would drop the request or rewrite a field already given needs this
+# confidence; below it the reply is checked as the answer to the question (README: costs).
+# "Rangi Tane here, you can email …" at the name question read as an unsure correction,
+# or "we can't reconcile, refunds go to …" as an unsure cancel, are answers.
+REWRITING_LABELS = ("cancel", "correction")
+REWRITE_MIN_CONFIDENCE = 0.5
+
+
+def label_to_act_on(verdict: Verdict) -> str:
+    """The reply model's label, or "answer" when it would drop or rewrite the request unsurely."""
+    if verdict.label in REWRITING_LABELS and verdict.confidence < REWRITE_MIN_CONFIDENCE:
+        return "answer"
+    return verdict.label
+
+
+def sure_cancel(verdict: Verdict) -> bool:
+    """The reply model reads a cancel, confidently enough to drop a request."""
+    return label_to_act_on(verdict) == "cancel"
+
+
 def load_replies(path: str | Path) -> list[Reply]:
     """Read a JSONL file of replies; raises RepliesError naming the line and field."""
     path = Path(path)

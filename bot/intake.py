@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from bot.policy_answers import format_hours, format_time, mentioned_third_party, severity_line, status_text
 from bot.policy import Product, SupportPolicy
@@ -294,3 +295,96 @@ def corrected_values(policy: SupportPolicy, text: str, slots: Mapping[str, objec
         except InvalidField:
             pass
     return found
+
+
+@dataclass(frozen=True)
+class Said:
+    """A customer message of the current request, oldest first. `may_describe` is False for
+    a button payload or a message the dialogue read as something else (a greeting, a
+    yes, a status question): such a message never becomes the problem description."""
+
+    text: str
+    may_describe: bool
+
+
+async def prefill(
+    policy: SupportPolicy,
+    said: Sequence[Said],
+    slots: Mapping[str, object],
+    is_problem_statement: Callable[[str], Awaitable[bool]],
+    urgency: str | None = None,
+    identity: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Product, version, description (and severity, name, email) that the request's earlier
+    turns already give, each checked; only fields not already in `slots`.
+
+    The description is the customer's own statement of the problem: the latest one, with
+    the statements just before it that add to it (at most three, from the last four
+    messages). After urgent routing ("Open a Critical ticket now", `urgency` naming the
+    severity on the button), the message that was triaged is the description and that
+    severity is the one the customer chose. A verified identity fills name and email.
+    """
+    found: dict[str, str] = {}
+    urgent_severity, urgent_description = slots.get("urgent_severity"), slots.get("urgent_description")
+    if urgency and urgency == urgent_severity and urgent_description and not slots.get("description"):
+        try:
+            found["description"] = check_description(str(urgent_description))
+            found["severity"] = found["proposed_severity"] = str(urgent_severity)
+        except InvalidField:
+            pass
+    statements: list[str] = []
+    for message in reversed(said[-4:]):  # this request's last few turns, not the whole chat
+        if not message.may_describe:
+            if statements:
+                break
+            continue
+        if "product" not in found and not slots.get("product"):
+            product = find_product(policy, message.text)
+            if product is not None:
+                found["product"] = product.name
+                try:
+                    found["version"] = check_version(product, message.text)
+                except InvalidField:
+                    pass
+        if "description" in found or slots.get("description"):
+            continue
+        if await is_problem_statement(message.text):
+            statements.insert(0, message.text)
+        elif statements:
+            break  # the statements must follow one another
+    if statements and "description" not in found:
+        try:
+            found["description"] = check_description(" ".join(statements[-3:]))
+        except InvalidField:
+            pass
+    if identity:
+        # Verified by the web service (the pane's signed token): never ask again.
+        found["name"], found["email"] = identity["name"], identity["email"]
+    return found
+
+
+def apply_correction(
+    policy: SupportPolicy, text: str, slots: Mapping[str, object], labels: Mapping[str, str]
+) -> tuple[dict[str, object], str]:
+    """The slots a correction in words changes (each re-checked against the others), and
+    what to tell the customer. `labels`: the fields this request asks, with their names."""
+    changes = corrected_values(policy, text, slots)
+    checked: dict[str, object] = {}
+    said = []
+    for field, value in changes.items():
+        if field not in labels:
+            continue
+        try:
+            checked[field] = check_slot(policy, field, value, dict(slots, **checked))
+        except InvalidField as exc:
+            return {}, exc.message
+        said.append(f"the {labels[field].lower()} to “{checked[field]}”")
+    if "product" in checked and "version" not in checked and slots.get("version"):
+        try:
+            check_slot(policy, "version", slots["version"], dict(slots, **checked))
+        except InvalidField:
+            checked["version"] = None  # the old version does not exist for the new product
+    if not said:
+        names = ", ".join(label.lower() for label in labels.values())
+        return {}, f"Which detail should I change, and to what? For example “my email is …” or “it's POS, not Books” ({names})."
+    return checked, f"Done: I've changed {' and '.join(said)}."

@@ -15,11 +15,14 @@ from bot.form_replies import (
     FormReplyModel,
     RepliesError,
     Reply,
+    Verdict,
     evidence_from,
     form_questions,
+    label_to_act_on,
     load_replies,
     main,
     score,
+    sure_cancel,
 )
 from bot.intake import UNKNOWN_VERSION, check_slot, corrected_values, emails_in, name_part, newest_version
 from bot.settings import ROOT
@@ -132,3 +135,14 @@ def test_eval_command_prints_the_confusion_matrix_and_json(capsys):
     assert "gold \\ predicted" in out and "errors and their cost" in out
     figures = json.loads(out.strip().splitlines()[-1])
     assert figures["cases"] == len(load_replies(TEST_CASES))
+
+
+def test_an_unsure_cancel_or_correction_is_acted_on_as_an_answer():
+    def verdict(label: str, confidence: float) -> Verdict:
+        return Verdict(label, confidence, {label: confidence})
+
+    assert label_to_act_on(verdict("cancel", 0.49)) == "answer" and not sure_cancel(verdict("cancel", 0.49))
+    assert label_to_act_on(verdict("cancel", 0.8)) == "cancel" and sure_cancel(verdict("cancel", 0.8))
+    assert label_to_act_on(verdict("correction", 0.3)) == "answer"
+    # Labels that lose nothing are acted on however unsure.
+    assert label_to_act_on(verdict("question", 0.3)) == "question" and not sure_cancel(verdict("question", 0.9))

@@ -1,16 +1,21 @@
 """Checks of what customers must provide, against the policy (the triage is in test_triage.py)."""
 
+import asyncio
+
 import pytest
 
 from bot.intake import (
     ExcludedProduct,
     InvalidField,
+    Said,
+    apply_correction,
     check_description,
     check_email,
     check_name,
     check_product,
     check_severity,
     check_version,
+    prefill,
 )
 
 
@@ -71,3 +76,63 @@ def test_severity_names(policy):
     assert check_severity(policy, "I'd say High") == "high"
     with pytest.raises(InvalidField, match="critical, high, medium or low"):
         check_severity(policy, "urgent-ish")
+
+
+async def _long_enough(text: str) -> bool:
+    """A stand-in for the reply model (bot/form_replies.py): a statement is five words or more."""
+    return len(text.split()) >= 5
+
+
+def _prefill(policy, said, slots=None, **kwargs):
+    return asyncio.run(prefill(policy, said, slots or {}, _long_enough, **kwargs))
+
+
+def test_prefill_joins_the_latest_statements_and_finds_the_product(policy):
+    said = [
+        Said("the sync agent stopped uploading last night", True),
+        Said("hi", False),
+        Said("our Makana POS 4 till freezes at checkout", True),
+        Said("and the card reader shows an error code", True),
+    ]
+    found = _prefill(policy, said)
+    # The statements after the greeting, in order; the older one before it belongs to no statement run.
+    assert found["description"] == "our Makana POS 4 till freezes at checkout and the card reader shows an error code"
+    assert (found["product"], found["version"]) == ("Makana POS", "4")
+
+
+def test_prefill_keeps_what_the_slots_already_hold_and_reads_only_the_last_four_messages(policy):
+    said = [Said("Makana Books 6 will not print any invoice at all", True)] + [Said("/affirm", False)] * 4
+    assert _prefill(policy, said) == {}
+    said = [Said("Makana Books 6 will not print any invoice at all", True)]
+    assert _prefill(policy, said, {"product": "Makana POS", "description": "already told"}) == {}
+
+
+def test_prefill_after_urgent_routing_takes_the_triaged_message_and_the_chosen_severity(policy):
+    slots = {"urgent_severity": "critical", "urgent_description": "every till in all our shops is down right now"}
+    found = _prefill(policy, [Said("/submit_request", False)], slots, urgency="critical")
+    assert found == {
+        "description": "every till in all our shops is down right now",
+        "severity": "critical",
+        "proposed_severity": "critical",
+    }
+    # A button for another severity than the one triaged proposes nothing.
+    assert "severity" not in _prefill(policy, [], slots, urgency="high")
+
+
+def test_prefill_takes_name_and_email_from_a_verified_identity(policy):
+    found = _prefill(policy, [], identity={"user_id": "u1", "name": "Kai Nakamura", "email": "kai@example.com"})
+    assert found == {"name": "Kai Nakamura", "email": "kai@example.com"}
+
+
+LABELS = {"name": "Name", "email": "Email", "product": "Product", "version": "Version"}
+
+
+def test_a_correction_in_words_changes_the_fields_it_names_and_drops_a_version_the_new_product_lacks(policy):
+    slots = {"name": "Ana", "email": "ana@example.com", "product": "Makana Books", "version": "6"}
+    changes, said = apply_correction(policy, "sorry, it's POS, not Books", slots, LABELS)
+    assert changes == {"product": "Makana POS", "version": None}
+    assert said == "Done: I've changed the product to “Makana POS”."
+    changes, said = apply_correction(policy, "my email is actually ana.lopez@example.com", slots, LABELS)
+    assert changes == {"email": "ana.lopez@example.com"}
+    changes, said = apply_correction(policy, "that's wrong", slots, LABELS)
+    assert changes == {} and said.startswith("Which detail should I change, and to what?")
