@@ -1,8 +1,8 @@
 """The conversation eval: labelled customer messages replayed against the running assistant.
 
-    python -m bot.eval conversations --cases tests/conversations/ --url http://127.0.0.1:8080 [--split dev]
+    python -m bot.eval conversations --cases tests/conversations/ --url http://127.0.0.1:8080 [--split dev|test|holdout|all]
 
-Each case (JSON Lines, one file per split: `dev.jsonl`, `test.jsonl`) is sent as the
+Each case (JSON Lines, one file per split: `dev.jsonl`, `test.jsonl`, `holdout.jsonl`) is sent as the
 first message of a fresh conversation through the web service's chat API, so the
 whole stack (Rasa, the action server, the index, the policy) answers it. A case has:
 
@@ -93,6 +93,11 @@ def _patterns(raw: object, where: str, name: str) -> tuple[str, ...]:
             except re.error as err:
                 raise CasesError(f"{where}: bad pattern {p!r} in `{name}` ({err})") from None
     return tuple(raw)
+
+
+# dev: tuned on; test: checked (run many times by now); holdout: written after the last
+# round of tuning and run once before any change it prompted (README: the conversation eval).
+CONVERSATION_SPLITS = ("dev", "test", "holdout")
 
 
 def load_cases(folder: str | Path, splits: Sequence[str] = ("dev", "test")) -> list[Case]:
@@ -292,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     conv = commands.add_parser("conversations", help="replay labelled conversation cases")
     conv.add_argument("--cases", type=Path, default=Path("tests/conversations"))
     conv.add_argument("--url", required=True, help="the web service, e.g. http://127.0.0.1:8080")
-    conv.add_argument("--split", choices=("dev", "test", "all"), default="dev")
+    conv.add_argument("--split", choices=(*CONVERSATION_SPLITS, "all"), default="dev")
     conv.add_argument("--category", choices=CATEGORIES, help="only this category")
     conv.add_argument("-v", "--verbose", action="store_true", help="print every case that is not right")
     kb = commands.add_parser("kb", help="the answerer on labelled knowledge-base queries, in process")
@@ -313,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     try:
-        splits = ("dev", "test") if args.split == "all" else (args.split,)
+        splits = CONVERSATION_SPLITS if args.split == "all" else (args.split,)
         cases = [c for c in load_cases(args.cases, splits) if args.category in (None, c.category)]
 
         def progress(j: Judged) -> None:

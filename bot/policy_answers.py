@@ -424,7 +424,7 @@ def _products_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | No
             )
         else:
             sentences.append(f"{product.name} has no version {version}; the supported versions are {_versions(product)}.")
-    return " ".join(sentences)
+    return " ".join(_plain(x, s.message) for x in sentences)
 
 
 # Channels and contact details, each with the words that name it in a question.
@@ -535,6 +535,35 @@ def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[s
     return days
 
 
+# Words that turn a yes/no question around: after "is support closed on …" or "has
+# POS 2 been dropped", a leading "Yes" means closed or unsupported, the opposite of
+# "are you open". The fact is then stated without "Yes"/"No", which reads right either
+# way; a plain question keeps its direct "Yes"/"No". Missing such a word costs a
+# "No" that answers the opposite question, so the list is broad: a question caught by
+# mistake only loses its "Yes"/"No" (labelled set data/yes_no/, tests/test_policy.py).
+_REVERSING = re.compile(
+    r"\b(?:clos(?:e|ed|es|ing)|shut|off|holidays?|unavailable|unsupported|not|no|never|nobody|no one|none"
+    r"|discontinued|deprecated|dropped|drop|retired?|obsolete|expired?|stop(?:ped|s)?|end(?:ed)?|ending|eol"
+    r"|phased|sunset|abandon(?:ed)?|kill(?:ed)?|any ?more|without)\b|n['’]t\b",
+    re.IGNORECASE,
+)
+
+
+def asks_reversed(message: str) -> bool:
+    """Whether "yes" to this question would mean closed or unsupported (see _REVERSING)."""
+    return bool(_REVERSING.search(message))
+
+
+def _plain(sentence: str, message: str) -> str:
+    """The sentence without its leading "Yes, "/"No, " when the question is reversed."""
+    if asks_reversed(message):
+        for lead in ("Yes, ", "No, "):
+            if sentence.startswith(lead):
+                rest = sentence[len(lead):]
+                return rest[0].upper() + rest[1:]
+    return sentence
+
+
 def _day_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
     days = asked_days(p, now, s.message)
     if not days:
@@ -558,6 +587,7 @@ def _day_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
             sentences.append(f"No, we're closed on {label}.")
     if any(x.startswith("No") for x in sentences):
         sentences.append(f"Our hours are {hours_text(p)}; critical issues are handled around the clock.")
+    sentences = [_plain(x, s.message) for x in sentences]
     if "phone" in _facets(s.message):
         sentences.append(f"Our phone number is {p.doc.contact.phone}.")
     return " ".join(sentences)

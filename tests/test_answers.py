@@ -1,6 +1,7 @@
 """Answers rendered from the policy at a given instant, and the FAQ answerer's routing."""
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from bot.policy_answers import TOPICS, Situation, UnknownPlaceholder, described_severity, policy_answer, policy_fact, render_answer, status_text
+from bot.settings import ROOT
 from bot.faq import DECLINE_TEXT, FaqAnswerer, KbEntry, questions_in
 
 HNL = ZoneInfo("Pacific/Honolulu")
@@ -177,6 +179,30 @@ def test_whether_a_day_is_open(policy):
     christmas = fact(policy, "holidays", "open on christmas day?", at(2026, 12, 1, 10, 0))
     assert christmas.startswith("No, support is closed on Friday 25 December 2026 for Christmas Day.")
     assert fact(policy, "hours", "what are your hours") is None
+
+
+def test_a_reversed_question_gets_the_fact_without_a_yes_or_no_that_would_answer_the_opposite(policy):
+    christmas_eve = fact(policy, "holidays", "is support closed on christmas eve", at(2026, 12, 1, 10, 0))
+    assert christmas_eve.startswith("Support is closed on Thursday 24 December 2026 for Christmas Eve")
+    assert fact(policy, "hours", "do you close on sundays").startswith("We're closed on Sundays.")
+    assert fact(policy, "hours", "is the desk shut on saturdays?").startswith("We're open on Saturdays, 9:30 to 18:30")
+    assert fact(policy, "products", "has POS 2 been discontinued?").startswith("Makana POS 2 is no longer supported.")
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_reversed_yes_no_questions_on_the_labelled_set(split):
+    """data/yes_no/: a reversed question kept as plain would get a "No" that answers the
+    opposite question (the costly error); a plain one caught as reversed only loses its
+    "Yes"/"No". The word list was written on dev; test measured once (one miss, "out of luck")."""
+    from bot.policy_answers import asks_reversed
+
+    rows = [json.loads(line) for line in (ROOT / "data" / "yes_no" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+    reversed_ = [r["text"] for r in rows if r["reversed"]]
+    plain = [r["text"] for r in rows if not r["reversed"]]
+    caught = sum(asks_reversed(t) for t in reversed_) / len(reversed_)
+    kept = sum(not asks_reversed(t) for t in plain) / len(plain)
+    print(f"{split}: reversed caught {caught:.3f} of {len(reversed_)}, plain kept {kept:.3f} of {len(plain)}")
+    assert caught >= (1.0 if split == "dev" else 0.85) and kept >= 0.9
 
 
 def test_time_questions_use_the_situation(policy):
