@@ -71,6 +71,8 @@ def test_policy_examples_are_not_in_the_cases(policy):
         ('{"description": "x", "severity": "urgent"}', "line 1: `severity` must be one of"),
         ('{"description": "x", "severity": "low", "category": "sales"}', "line 1: `category` must be one of"),
         ('{"description": "x", "kind": "chit-chat"}', "line 1: `kind` must be one of"),
+        ('{"description": "x", "severity": "critical", "criteria": "down"}', "line 1: `criteria` must be a list"),
+        ('{"description": "x", "kind": "question", "criteria": ["down"]}', "line 1: `criteria` is for problem reports"),
     ],
 )
 def test_a_bad_cases_file_says_which_line_and_field(tmp_path, line, message):
@@ -185,11 +187,31 @@ def test_the_reason_restates_the_customer_and_names_the_policy_criterion(model, 
     assert "“" not in text  # no quoted keyword
 
 
+def test_every_labelled_criterion_is_one_of_its_severitys_criteria_in_the_policy(policy):
+    labelled = [c for c in load_cases(DEV_CASES) + load_cases(TEST_CASES) if c.criteria]
+    assert len(labelled) >= 60
+    for case in labelled:
+        assert set(case.criteria) <= set(policy.severity(str(case.severity)).criteria), case.description
+
+
+def test_the_reason_names_the_criterion_the_report_meets(model, test_figures):
+    # "Nobody can sign in" is an outage for all users; with the criterion texts alone it
+    # was explained as "payments failing everywhere".
+    reason = model.explain("nobody at our firm can sign in since this morning", "", "critical")
+    assert reason.criterion == "a covered product that is down or unusable for all of your users"
+    leak = model.explain("customers are getting invoices with other clients' names and amounts", "", "critical")
+    assert leak.criterion == "a security breach or data sent to the wrong people"
+    assert test_figures["reasons_labelled"] >= 25 and test_figures["reason_accuracy"] >= 0.9
+
+
 def test_second_person_and_clauses():
     assert to_second_person("We can't sell anything at our stores") == "you can't sell anything at your stores"
     assert to_second_person("Your API drops my requests") == "our API drops your requests"
     assert clauses("Hi, um. The app is down for us; nobody can work, but the API is fine.") == [
         "The app is down for us", "nobody can work", "the API is fine"]
+    asked = "our whole company can't log in, how quickly will you respond?"
+    assert clauses(asked, split_questions=True) == ["our whole company can't log in", "how quickly will you respond"]
+    assert clauses(asked) == ["our whole company can't log in, how quickly will you respond"]  # the route check's view
 
 
 def test_the_eval_command_prints_the_matrix_and_json_last(capsys):
