@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from bot.web.api import MAX_BODY_BYTES
 from bot.launcher import web_service
+from bot.web.app import ROUTES
 from bot.web.openapi import openapi_document
 from bot.settings import Settings
 from bot.store import Store
@@ -43,11 +44,11 @@ BAD_BODIES = {
 
 
 def operations() -> list[tuple[str, str]]:
-    return [(method.upper(), path) for path, ops in openapi_document()["paths"].items() for method in ops]
+    return [(method.upper(), path) for path, ops in openapi_document(ROUTES, Settings())["paths"].items() for method in ops]
 
 
 def body_operations() -> list[tuple[str, str]]:
-    document = openapi_document()["paths"]
+    document = openapi_document(ROUTES, Settings())["paths"]
     return [(m, p) for m, p in operations() if "requestBody" in document[p][m.lower()]]
 
 
@@ -111,7 +112,7 @@ async def test_every_body_taking_endpoint_refuses_bad_bodies_and_stores_nothing(
 async def test_control_characters_and_injection_in_paths_and_queries(target):
     stack, params, staff = target
     before = await snapshot(stack)
-    document = openapi_document()["paths"]
+    document = openapi_document(ROUTES, Settings())["paths"]
     hostile = {"control": "a%00b", "escape": "%1B%5B2J", "sql": "x%27%20OR%201%3D1--", "script": "%3Cscript%3E"}
     async with aiohttp.ClientSession() as session:
         for method, path in operations():

@@ -9,7 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from bot.web.app import ROUTES
 from bot.web.openapi import openapi_document
+from bot.settings import Settings
 
 pytestmark = pytest.mark.services
 
@@ -19,7 +21,7 @@ STREAM_READ_S = 3  # an event stream stays open; its status is what is checked
 
 def cases():
     """Every operation with valid input; those that take input also with invalid input."""
-    document = openapi_document()
+    document = openapi_document(ROUTES, Settings())
     schema = schemathesis.openapi.from_dict(document)
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -33,7 +35,7 @@ def cases():
 @pytest.mark.parametrize(("operation", "mode"), list(cases()))
 def test_no_server_error(stack, operation, mode):
     token = stack.settings.staff_tokens.split(":", 1)[1]
-    spec = openapi_document()["paths"][operation.path][operation.method.lower()]
+    spec = openapi_document(ROUTES, Settings())["paths"][operation.path][operation.method.lower()]
     streams = "text/event-stream" in spec["responses"].get("200", {}).get("content", {})
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))

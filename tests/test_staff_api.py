@@ -248,3 +248,49 @@ async def test_report_endpoint_has_the_live_chat_figures(setup, store):
     assert sum(d["requested"] for d in figures["days"]) == figures["requested"] == figures["claimed"] == 1
     assert (figures["wait"]["median_s"], figures["first_reply"]["median_s"], figures["duration"]["median_s"]) == (30.0, 60.0, 570.0)
     assert figures["first_reply_within_policy"] == {"met": 1, "missed": 0}
+
+
+async def test_staff_responses_have_the_shape_their_models_document(setup):
+    """The response models of bot/web/schemas.py (what /api/openapi.json documents) read
+    the real answers: a field renamed in a handler fails here."""
+    from bot.web import schemas
+
+    client, tickets = setup
+    number = tickets["high"].number
+    base = f"/api/staff/tickets/{number}"
+    for method, path, body, model in [
+        ("POST", base + "/notes", {"text": "  called back  "}, schemas.NoteRecord),
+        ("POST", base + "/assign", {"assignee": " bob "}, schemas.StaffTicket),
+        ("POST", base + "/severity", {"severity": "low"}, schemas.StaffTicket),
+        ("GET", "/api/staff/tickets", None, schemas.TicketList),
+        ("GET", base, None, schemas.TicketDetail),
+        ("GET", "/api/staff/report?days=7", None, schemas.Report),
+        ("GET", "/api/staff/outbox", None, schemas.DeadLetters),
+        ("POST", "/api/staff/customers/export", {"email": REQUEST.email}, schemas.CustomerExport),
+    ]:
+        response = await client.request(method, path, json=body, headers=AUTH)
+        assert response.status in (200, 201), (path, await response.text())
+        model.model_validate(await response.json())
+    detail = await (await client.get(base, headers=AUTH)).json()
+    assert detail["notes"][-1]["text"] == "called back" and detail["assignee"] == "bob"
+
+
+@pytest.mark.parametrize(("path", "body", "code", "message"), [
+    ("/status", {"status": "done"}, "invalid_status", "`status` must be one of open, pending, resolved, closed."),
+    ("/severity", {}, "invalid_severity", "`severity` must be one of critical, high, medium, low."),
+    ("/assign", {"assignee": "  "}, "invalid_assignee", "`assignee` must be a name of 1 to 128 characters, or null."),
+    ("/notes", {"text": 5}, "invalid_note", "`text` must be a non-empty string of at most 5000 characters."),
+    ("/notes", {"text": "x" * 5001}, "invalid_note", "`text` must be a non-empty string of at most 5000 characters."),
+])
+async def test_a_refused_staff_body_says_what_is_expected(setup, path, body, code, message):
+    client, tickets = setup
+    response = await client.post(f"/api/staff/tickets/{tickets['high'].number}{path}", json=body, headers=AUTH)
+    assert response.status == 422 and (await response.json())["error"] == {"code": code, "message": message}
+
+
+async def test_a_refused_email_shows_the_expected_body(setup):
+    client, _ = setup
+    response = await client.post("/api/staff/customers/export", json={"email": "not-an-email"}, headers=AUTH)
+    error = (await response.json())["error"]
+    assert response.status == 422 and error["code"] == "invalid_email"
+    assert error["message"] == '`email` must be a valid email address, e.g. {"email": "kai@example.com"}.'

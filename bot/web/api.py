@@ -2,6 +2,8 @@
 
 Handlers raise `ApiError` (or a library error such as `AssistantUnavailable`); the one
 middleware here renders every failure as ``{"error": {"code": ..., "message": ...}}``.
+Bodies are read as JSON objects and validated with their pydantic model (bot/web/schemas.py);
+a field's `Refuse` marker turns a validation error into that error.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import datetime as dt
 import json
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 import aiohttp
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
 
 from bot.rasa_client import AssistantClient, AssistantUnavailable
 from bot.live import LiveService
@@ -67,6 +71,22 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """Metadata of a request model's field: how a bad value of it is refused.
+
+    `on` is the pydantic error type it answers (e.g. "string_too_long"); without it, any
+    other error of the field. The message may name `{length}` (the value's), the error's
+    context (`{max_length}`) and what the handler passes to `read_body`; literal braces
+    are doubled (str.format).
+    """
+
+    code: str
+    message: str
+    status: int = 422
+    on: str | None = None
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -173,3 +193,32 @@ def check_characters(body: Any) -> None:
                 pending.append((place, item))
 
 
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def valid_body(model: type[Model], body: dict[str, Any], **context: object) -> Model:
+    """`body` as `model`, or an ApiError for the first field that is wrong, saying what it expects."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise refusal(model, exc.errors()[0], context) from None
+
+
+async def read_body(request: web.Request, model: type[Model], **context: object) -> Model:
+    """The request's JSON object validated as `model` (read_json_object's errors first)."""
+    return valid_body(model, await read_json_object(request), **context)
+
+
+def refusal(model: type[BaseModel], error: Any, context: dict[str, object]) -> ApiError:
+    """The ApiError for one pydantic error: the field's `Refuse` for that error type, else its
+    general one, else pydantic's own sentence with the field named."""
+    name = str(error["loc"][0]) if error["loc"] else ""
+    field = model.model_fields.get(name)
+    marks = [m for m in field.metadata if isinstance(m, Refuse)] if field is not None else []
+    mark = next((m for m in marks if m.on == error["type"]), None) or next((m for m in marks if m.on is None), None)
+    if mark is None:
+        where = f"`{name}`: " if name else ""
+        return ApiError(422, f"invalid_{name or 'body'}", f"{where}{error['msg']}.")
+    value = error.get("input")
+    values = {**(error.get("ctx") or {}), "length": len(value) if isinstance(value, str) else 0, **context}
+    return ApiError(mark.status, mark.code, mark.message.format(**values))

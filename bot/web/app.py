@@ -46,7 +46,8 @@ from bot.google_calendar import calendar_from_settings
 from bot.live import LiveHub, LiveService
 from bot.live_store import LiveStore
 from bot.notify import Notifier, run_outbox
-from bot.web.openapi import openapi_document
+from bot.web.openapi import Reply, Route, openapi_document
+from bot.web.schemas import Health
 from bot.policy import load_policy
 from bot.web.ratelimit import RateLimiter
 from bot.settings import Settings, replica_name
@@ -256,8 +257,17 @@ def static_page(path: str) -> Callable[[web.Request], Awaitable[web.FileResponse
     return page
 
 
+HEALTH = Route("GET", "/healthz", healthz, "Health of Rasa, the action server and the database",
+                replies={200: Reply("All components up (the outbox may be degraded)", Health),
+                         503: Reply("At least one component down (named in `down`)", Health)})
+# Every documented route: what /api/openapi.json describes (bot/web/openapi.py).
+ROUTES = (*customer_api.ROUTES, *staff_api.ROUTES, *live_api.ROUTES, HEALTH)
+OPENAPI = web.AppKey("openapi", dict)
+
+
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app[SETTINGS].max_message_chars))
+    """GET /api/openapi.json: the document generated for this app's settings."""
+    return web.json_response(request.app[OPENAPI])
 
 
 def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> web.Application:
@@ -270,6 +280,7 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
     app[READ_LIMIT] = RateLimiter(settings.rate_reads_per_client, settings.rate_burst_reads_client)
     app[ALLOWED_ORIGINS] = frozenset(settings.allowed_origin_list)
     app[ALLOWED_HOSTS] = frozenset(settings.allowed_host_list)
+    app[OPENAPI] = openapi_document(ROUTES, settings)
     app.on_response_prepare.append(security_headers)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -302,7 +313,7 @@ def make_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None)
     app.cleanup_ctx.append(resources)
     app.router.add_get("/", index_page)
     app.router.add_get("/widget.js", widget_script)
-    app.router.add_get("/healthz", healthz)
+    HEALTH.add_to(app)
     app.router.add_get("/api/openapi.json", openapi)
     customer_api.add_routes(app)
     staff_api.add_routes(app)

@@ -5,9 +5,11 @@
 - ``GET /api/status``: open or closed now, when the team is back, maintenance notices.
 - ``GET /api/me/tickets``: the verified in-app user's tickets.
 
-Described in the OpenAPI document (bot/web/openapi.py). Messages are rate-limited per
-conversation and per client address. An in-app identity token is verified here, the
-trust boundary: only then do name and email reach the assistant (as message metadata).
+Bodies are validated with the models of bot/web/schemas.py; `ROUTES` declares each route
+for the router and the generated OpenAPI document (bot/web/openapi.py). Messages are
+rate-limited per conversation and per client address. An in-app identity token is
+verified here, the trust boundary: only then do name and email reach the assistant (as
+message metadata).
 """
 
 from __future__ import annotations
@@ -40,57 +42,28 @@ from bot.web.api import (
     SETTINGS,
     STORE,
     ApiError,
-    read_json_object,
+    read_body,
 )
 from bot.rasa_client import AssistantUnavailable
 from bot.invite import invitation
 from bot.redaction import notice, redact_message
 from bot.store import RatingRefused, StoreUnavailable
 from bot.tickets import may_see
+from bot.web.openapi import Param, Reply, Route
+from bot.web.schemas import (
+    ChatReply,
+    History,
+    MyTickets,
+    PendingRatings,
+    Rated,
+    RatingRequest,
+    Sender,
+    SupportStatus,
+    chat_request,
+)
 from bot.transcripts import conversation_turns
 
-CHANNELS = ("web_chat", "in_app", "api")
-MAX_COMMENT_CHARS = 2000  # a rating's comment
 IDENTITY_HEADER = "X-Identity-Token"
-
-
-def validate_chat(body: dict[str, Any], max_chars: int) -> tuple[str, str, str]:
-    """Check the chat request's fields; return (sender, message, channel) or raise ApiError."""
-    sender = body.get("sender")
-    if not isinstance(sender, str) or not SENDER_RE.match(sender):
-        raise ApiError(422, "invalid_sender", f"`sender` must be {SENDER_RULE}.")
-    message = body.get("message")
-    if not isinstance(message, str):
-        raise ApiError(422, "invalid_message", "`message` must be a string.")
-    message = message.strip()
-    if not message:
-        raise ApiError(422, "empty_message", "`message` is empty; type a question or a request.")
-    if len(message) > max_chars:
-        raise ApiError(413, "message_too_long", f"`message` has {len(message)} characters; the limit is {max_chars}.")
-    channel = body.get("channel", "web_chat")
-    if channel not in CHANNELS:
-        raise ApiError(422, "invalid_channel", f"`channel` must be one of {', '.join(CHANNELS)}.")
-    return sender, message, channel
-
-
-def live_client_id(body: dict[str, Any]) -> str | None:
-    """The widget's id for a message, so that a resent message is relayed to the agent once."""
-    value = body.get("client_id")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= 64:
-        raise ApiError(422, "invalid_client_id", "`client_id` must be a string of 1 to 64 characters.")
-    return value
-
-
-def validate_timezone(value: Any) -> str | None:
-    """The customer's IANA time zone (optional): every time the assistant writes is then on
-    their clock, with the company's beside it (bot/clock.py)."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, str) and customer_zone(value) is not None:
-        return value
-    raise ApiError(422, "invalid_timezone", "`timezone` must be an IANA time zone such as America/Los_Angeles.")
 
 
 def client_address(request: web.Request) -> str:
@@ -130,12 +103,10 @@ def enforce_read_limit(request: web.Request) -> None:
         )
 
 
-def verified_identity(request: web.Request, token: Any) -> identity.Identity | None:
+def verified_identity(request: web.Request, token: str | None) -> identity.Identity | None:
     """The identity in `token` (None when absent); a bad token is a 401 saying why."""
-    if token in (None, ""):
+    if not token:
         return None
-    if not isinstance(token, str):
-        raise ApiError(422, "invalid_identity", "`identity` must be a string token.")
     try:
         return identity.verify(request.app[SETTINGS].identity_secret, token, request.app[CLOCK]())
     except identity.IdentityError as exc:
@@ -178,16 +149,15 @@ async def chat(request: web.Request) -> web.Response:
     the message reaches Rasa, so that no store, history, ticket or report can keep them;
     the customer is told once, in the first reply.
     """
-    body = await read_json_object(request)
-    sender, message, channel = validate_chat(body, request.app[SETTINGS].max_message_chars)
-    timezone = validate_timezone(body.get("timezone"))
-    who = verified_identity(request, body.get("identity"))
+    body = await read_body(request, chat_request(request.app[SETTINGS]))
+    sender = body.sender
+    who = verified_identity(request, body.identity)
     enforce_rate_limits(request, sender)
-    redaction = redact_message(message)
+    redaction = redact_message(body.message)
     message = redaction.text
-    metadata: dict[str, Any] = {"channel": channel}
-    if timezone:
-        metadata["timezone"] = timezone
+    metadata: dict[str, Any] = {"channel": body.channel}
+    if body.timezone:
+        metadata["timezone"] = body.timezone
     if who is not None:
         # Sealed for this conversation: the action server checks the seal itself.
         metadata["identity"] = identity.seal(request.app[SETTINGS].identity_secret, sender, who)
@@ -197,7 +167,7 @@ async def chat(request: web.Request) -> web.Response:
         # empty conversation in that server's memory, so a half-filled form would silently
         # vanish ("yes" at the summary got "I didn't understand"). Refuse; it is resent.
         raise AssistantUnavailable("the database does not answer")
-    live = await request.app[LIVE].relay_customer(sender, message, live_client_id(body), request.app[CLOCK]())
+    live = await request.app[LIVE].relay_customer(sender, message, body.client_id, request.app[CLOCK]())
     if live is not None:
         # A person has (or is about to take) the chat: the bot is paused (bot/live.py).
         chat, event = live
@@ -351,30 +321,43 @@ async def csat_pending(request: web.Request) -> web.Response:
 async def csat_rate(request: web.Request) -> web.Response:
     """POST /api/conversations/{sender}/csat {"number", "rating": 1-5, "comment"?}."""
     sender, user_id = conversation_owner(request)
-    body = await read_json_object(request)
-    number, rating, comment = body.get("number"), body.get("rating"), body.get("comment")
-    if not isinstance(number, str):
-        raise ApiError(422, "invalid_number", "`number` must be the ticket number, like MK-7Q4K2F.")
-    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
-        raise ApiError(422, "invalid_rating", "`rating` must be a whole number from 1 (poor) to 5 (excellent).")
-    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS):
-        raise ApiError(422, "invalid_comment", f"`comment` must be a string of at most {MAX_COMMENT_CHARS} characters.")
+    body = await read_body(request, RatingRequest)
     store = request.app[STORE]
-    ticket = await store.get_ticket(number)
+    ticket = await store.get_ticket(body.number)
     if not may_see(ticket, sender, user_id):
         raise ApiError(404, "ticket_not_found", NOT_YOUR_TICKET)
+    comment = body.comment.strip() if body.comment else None
     try:
-        rated = await store.rate(ticket.number, rating, comment.strip() if comment else None, request.app[CLOCK]())
+        rated = await store.rate(ticket.number, body.rating, comment, request.app[CLOCK]())
     except RatingRefused as exc:
         raise ApiError(409, "rating_refused", str(exc).capitalize() + ".") from None
     return web.json_response({"number": rated.number, "rating": rated.csat_rating})
 
 
+SENDER = Param("sender", "path", Sender)
+ZONE = Param("tz", "query", str, "The customer's IANA time zone for the times in the texts")
+ROUTES = (
+    Route("POST", "/api/chat", chat, "Send a customer message and get the assistant's replies",
+          body=chat_request, replies={200: ChatReply}, errors=(400, 401, 408, 413, 415, 422, 429, 503)),
+    Route("GET", "/api/conversations/{sender}/history", history, "The conversation so far, oldest turn first",
+          params=(SENDER,), replies={200: History}, errors=(422, 429, 503)),
+    Route("GET", "/api/status", status, "Whether support is open now, when it opens next, maintenance notices",
+          params=(ZONE,), replies={200: SupportStatus}, errors=(422,)),
+    Route("GET", "/api/me/tickets", my_tickets, "The verified in-app user's tickets",
+          params=(Param(IDENTITY_HEADER, "header", str, "The signed identity token", required=True), ZONE),
+          replies={200: MyTickets}, errors=(401, 422, 429, 503)),
+    Route("GET", "/api/conversations/{sender}/tickets/{number}/invite.ics", invite,
+          "The calendar invitation (RFC 5545) of the ticket's call",
+          params=(SENDER, Param("number", "path", str)),
+          replies={200: Reply("The invitation", media_type="text/calendar")}, errors=(401, 404, 422, 429, 503)),
+    Route("GET", "/api/conversations/{sender}/csat", csat_pending, "Resolved tickets waiting for the customer's rating",
+          params=(SENDER,), replies={200: PendingRatings}, errors=(401, 422, 429)),
+    Route("POST", "/api/conversations/{sender}/csat", csat_rate, "Rate a resolved ticket from 1 to 5 (once)",
+          params=(SENDER,), body=RatingRequest, replies={200: Rated, 409: "Not resolved yet, or already rated"},
+          errors=(400, 401, 404, 408, 413, 415, 422, 429)),
+)
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/chat", chat)
-    app.router.add_get("/api/conversations/{sender}/history", history)
-    app.router.add_get("/api/status", status)
-    app.router.add_get("/api/me/tickets", my_tickets)
-    app.router.add_get("/api/conversations/{sender}/tickets/{number}/invite.ics", invite)
-    app.router.add_get("/api/conversations/{sender}/csat", csat_pending)
-    app.router.add_post("/api/conversations/{sender}/csat", csat_rate)
+    for route in ROUTES:
+        route.add_to(app)

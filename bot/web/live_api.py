@@ -15,6 +15,9 @@ Agents (staff bearer token on every endpoint): ``/api/staff/live`` (queue and pr
 ``/presence``, ``/{id}`` (chat with the bot transcript so far), ``/{id}/claim``,
 ``/messages``, ``/typing``, ``/read``, ``/handback``, ``/transfer``, ``/end``,
 ``/events`` and ``/stream``.
+
+Bodies are validated with the models of bot/web/schemas.py; `ROUTES` declares each route
+for the router and the generated OpenAPI document (bot/web/openapi.py).
 """
 
 from __future__ import annotations
@@ -22,23 +25,55 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any, Awaitable, Callable
+from typing import Annotated, Any, Awaitable, Callable
 
 from aiohttp import web
+from pydantic import Field
 
 from bot.policy_answers import format_time
-from bot.web.api import ALLOWED_ORIGINS, ASSISTANT, LIVE, CLOCK, POLICY, SENDER_RE, SENDER_RULE, ApiError, read_json_object
-from bot.web.customer_api import CHANNELS, enforce_read_limit, enforce_rate_limits
+from bot.web.api import (
+    ALLOWED_ORIGINS,
+    ASSISTANT,
+    CLOCK,
+    LIVE,
+    POLICY,
+    SENDER_RE,
+    SENDER_RULE,
+    ApiError,
+    read_body,
+    read_json_object,
+    valid_body,
+)
+from bot.web.customer_api import enforce_read_limit, enforce_rate_limits
 from bot.live import LiveService, LiveUnavailable
 from bot.live_store import END_REASONS, QUEUE, ChatConflict, ChatNotFound, LiveChat, severity_rank
 from bot.web.staff_api import STAFF_TOKENS, staff_member
 from bot.transcripts import conversation_turns
+from bot.web.openapi import Handler, Param, Reply, Route
+from bot.web.schemas import (
+    MAX_ID,
+    AgentChat,
+    AgentMessage,
+    AgentQueue,
+    ChatState,
+    LiveEvents,
+    LiveLeave,
+    LiveLeft,
+    LiveStart,
+    LiveState,
+    PresenceChange,
+    Presence,
+    Queued,
+    ReadUpTo,
+    Sender,
+    Seq,
+    Sent,
+    Signalled,
+    Transfer,
+)
 
-MAX_AGENT_CHARS = 4000
-MAX_CLIENT_ID_CHARS = 64
 KEEPALIVE_S = 10.0  # a comment line on idle streams (proxies close silent ones); also a re-check
 STREAM_MAX_S = 300.0  # streams end after this; the client reconnects with its last seq
-MAX_ID = 2**53  # ids and seqs above this are refused before they reach the database (64-bit columns)
 UNAVAILABLE_TEXT = {
     "closed": "Our team is not in right now.",
     "nobody_online": "Nobody from our team is online to chat right now.",
@@ -61,17 +96,6 @@ def _after(request: web.Request) -> int:
     if not 0 <= after <= MAX_ID:
         raise ApiError(422, "invalid_after", f"`after` must be a seq from 0 to {MAX_ID}.")
     return after
-
-
-def _client_id(body: dict[str, Any]) -> str | None:
-    value = body.get("client_id")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_CLIENT_ID_CHARS:
-        raise ApiError(
-            422, "invalid_client_id", f"`client_id` must be a string of 1 to {MAX_CLIENT_ID_CHARS} characters."
-        )
-    return value
 
 
 async def _customer_chat(request: web.Request, sender: str) -> LiveChat:
@@ -115,10 +139,7 @@ async def customer_state(request: web.Request) -> web.Response:
 async def customer_start(request: web.Request) -> web.Response:
     sender = _sender(request)
     enforce_rate_limits(request, sender)
-    body = await read_json_object(request)
-    channel = body.get("channel", "web_chat")
-    if channel not in CHANNELS:
-        raise ApiError(422, "invalid_channel", f"`channel` must be one of {', '.join(CHANNELS)}.")
+    channel = (await read_body(request, LiveStart)).channel
     service, now = request.app[LIVE], request.app[CLOCK]()
     try:
         chat = await service.start(sender, channel, now)
@@ -131,10 +152,7 @@ async def customer_leave(request: web.Request) -> web.Response:
     """Stop waiting (or leave the chat); with "ticket" the bot's ticket form starts."""
     sender = _sender(request)
     enforce_rate_limits(request, sender)
-    body = await read_json_object(request)
-    ticket = body.get("ticket", False)
-    if not isinstance(ticket, bool):
-        raise ApiError(422, "invalid_ticket", "`ticket` must be true or false.")
+    ticket = (await read_body(request, LiveLeave)).ticket
     service, now = request.app[LIVE], request.app[CLOCK]()
     chat = await service.live.open_for(sender)
     if chat is None:
@@ -165,26 +183,26 @@ async def customer_stream(request: web.Request) -> web.StreamResponse:
     return await _stream(request, chat.id, _after(request), with_queue=True)
 
 
-async def customer_signal(request: web.Request) -> web.Response:
+def customer_signal(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     """typing, or read up to a seq."""
-    sender = _sender(request)
-    kind = request.match_info["kind"]
-    body = await read_json_object(request) if request.can_read_body else {}
-    service, now = request.app[LIVE], request.app[CLOCK]()
-    chat = await service.live.open_for(sender)
-    if chat is None:
-        raise ApiError(404, "no_live_chat", "This conversation has no open live chat.")
-    text = _read_seq(body) if kind == "read" else None
-    event = await service.live.append(chat.id, kind, "customer", None, text, now)
-    service.changed(chat.id)
-    return web.json_response({"seq": event.seq})
+
+    async def signal(request: web.Request) -> web.Response:
+        sender = _sender(request)
+        body = await read_json_object(request) if request.can_read_body else {}
+        service, now = request.app[LIVE], request.app[CLOCK]()
+        chat = await service.live.open_for(sender)
+        if chat is None:
+            raise ApiError(404, "no_live_chat", "This conversation has no open live chat.")
+        text = _read_seq(body) if kind == "read" else None
+        event = await service.live.append(chat.id, kind, "customer", None, text, now)
+        service.changed(chat.id)
+        return web.json_response({"seq": event.seq})
+
+    return signal
 
 
 def _read_seq(body: dict[str, Any]) -> str:
-    seq = body.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_ID:
-        raise ApiError(422, "invalid_seq", "`seq` must be the whole number of the last message read.")
-    return str(seq)
+    return str(valid_body(ReadUpTo, body).seq)
 
 
 # -- streams -----------------------------------------------------------------------
@@ -313,10 +331,7 @@ async def agent_queue(request: web.Request, agent: str, service: LiveService) ->
 
 @agent_endpoint
 async def agent_presence(request: web.Request, agent: str, service: LiveService) -> web.Response:
-    body = await read_json_object(request)
-    status = body.get("status")
-    if status not in ("online", "away"):
-        raise ApiError(422, "invalid_presence", "`status` must be online or away.")
+    status = (await read_body(request, PresenceChange)).status
     await service.live.set_presence(agent, status, request.app[CLOCK]())
     service.changed(QUEUE)
     return web.json_response({"agent": agent, "status": status})
@@ -342,33 +357,30 @@ async def agent_claim(request: web.Request, agent: str, service: LiveService) ->
 
 @agent_endpoint
 async def agent_message(request: web.Request, agent: str, service: LiveService) -> web.Response:
-    body = await read_json_object(request)
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise ApiError(422, "invalid_text", "`text` must be the message to send, not empty.")
-    if len(text) > MAX_AGENT_CHARS:
-        raise ApiError(413, "message_too_long", f"`text` has {len(text)} characters; the limit is {MAX_AGENT_CHARS}.")
-    event = await service.agent_message(_chat_id(request), agent, text.strip(), _client_id(body), request.app[CLOCK]())
+    body = await read_body(request, AgentMessage)
+    event = await service.agent_message(_chat_id(request), agent, body.text, body.client_id, request.app[CLOCK]())
     return web.json_response({"event": event.to_json()}, status=201)
 
 
-@agent_endpoint
-async def agent_signal(request: web.Request, agent: str, service: LiveService) -> web.Response:
-    kind = request.match_info["kind"]
-    body = await read_json_object(request) if request.can_read_body else {}
-    text = _read_seq(body) if kind == "read" else None
-    chat_id = _chat_id(request)
-    event = await service.live.append(chat_id, kind, "agent", agent, text, request.app[CLOCK](), agent=agent)
-    service.changed(chat_id)
-    return web.json_response({"seq": event.seq})
+def agent_signal(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    @agent_endpoint
+    async def signal(request: web.Request, agent: str, service: LiveService) -> web.Response:
+        body = await read_json_object(request) if request.can_read_body else {}
+        text = _read_seq(body) if kind == "read" else None
+        chat_id = _chat_id(request)
+        event = await service.live.append(chat_id, kind, "agent", agent, text, request.app[CLOCK](), agent=agent)
+        service.changed(chat_id)
+        return web.json_response({"seq": event.seq})
+
+    return signal
 
 
 @agent_endpoint
 async def agent_transfer(request: web.Request, agent: str, service: LiveService) -> web.Response:
-    body = await read_json_object(request)
-    to = body.get("to")
-    if not isinstance(to, str) or to not in request.app[STAFF_TOKENS]:
-        raise ApiError(422, "invalid_agent", f"`to` must be one of: {', '.join(sorted(request.app[STAFF_TOKENS]))}.")
+    agents = ", ".join(sorted(request.app[STAFF_TOKENS]))
+    to = (await read_body(request, Transfer, agents=agents)).to
+    if to not in request.app[STAFF_TOKENS]:
+        raise ApiError(422, "invalid_agent", f"`to` must be one of: {agents}.")
     chat = await service.live.transfer(_chat_id(request), agent, to, request.app[CLOCK]())
     service.changed(chat.id, queue=True)
     return web.json_response({"chat": chat.to_json()})
@@ -398,23 +410,78 @@ async def agent_stream(request: web.Request) -> web.StreamResponse:
     return await _stream(request, chat.id, _after(request), with_queue=False)
 
 
+CUSTOMER = "/api/conversations/{sender}/live"
+STAFF = "/api/staff/live"
+SENDER = Param("sender", "path", Sender)
+CHAT_ID = Param("chat_id", "path", Annotated[int, Field(ge=0)], route_pattern=r"\d+")
+AFTER = (
+    Param("after", "query", Seq, "The last seq seen; only later events are sent"),
+    Param("Last-Event-ID", "header", Annotated[str, Field(pattern="^[0-9]{1,18}$")],
+          "Sent by EventSource on reconnect; wins over `after`"),
+)
+EVENT_STREAM = Reply("Server-sent events: `live` (id = seq, data = a live event) and, for a waiting customer, "
+                     "`queue`; the stream ends when the chat has ended or after five minutes",
+                     media_type="text/event-stream")
+CONFLICT = "The chat is not in a state that allows this (claimed by someone else, ended)"
+
+
+def agent_route(method: str, path: str, handler: Handler, summary: str, **declared: Any) -> Route:
+    """An agent's route on one chat: staff token, the chat id, 404 for an unknown chat, 409 on conflict."""
+    replies = {409: CONFLICT, **declared.pop("replies")}
+    return Route(method, STAFF + "/{chat_id}" + path, handler, summary, staff=True, replies=replies,
+                 params=(CHAT_ID, *declared.pop("params", ())), errors=(404, *declared.pop("errors", ())), **declared)
+
+
+ROUTES = (
+    Route("GET", CUSTOMER, customer_state,
+          "Whether an agent can chat now, and the conversation's open live chat with its events",
+          params=(SENDER,), replies={200: LiveState}, errors=(422, 429)),
+    Route("POST", CUSTOMER, customer_start, "Ask to chat with an agent now (409 outside hours or when nobody is online)",
+          params=(SENDER,), body=LiveStart,
+          replies={201: Reply("Queued", Queued), 409: "No agent can chat now; the message says when the team is back"},
+          errors=(400, 408, 413, 415, 422, 429)),
+    Route("POST", CUSTOMER + "/leave", customer_leave,
+          "Stop waiting or leave the chat; with `ticket` the assistant's ticket form starts, what was said kept",
+          params=(SENDER,), body=LiveLeave, replies={200: LiveLeft, 409: "The chat has ended"},
+          errors=(400, 404, 408, 413, 415, 422, 429)),
+    Route("GET", CUSTOMER + "/events", customer_events, "The chat's events after a seq (polling fallback of the stream)",
+          params=(SENDER, *AFTER), replies={200: LiveEvents}, errors=(404, 422, 429)),
+    Route("GET", CUSTOMER + "/stream", customer_stream, "The chat's events as server-sent events",
+          params=(SENDER, *AFTER), replies={200: EVENT_STREAM}, errors=(404, 422, 429)),
+    Route("POST", CUSTOMER + "/typing", customer_signal("typing"), "The customer is typing",
+          params=(SENDER,), replies={200: Signalled}, errors=(400, 404, 408, 413, 415, 422)),
+    Route("POST", CUSTOMER + "/read", customer_signal("read"), "The customer has read the agent's messages up to a seq",
+          params=(SENDER,), body=ReadUpTo, replies={200: Signalled}, errors=(400, 404, 408, 413, 415, 422)),
+    Route("GET", STAFF, agent_queue, "The live-chat queue and open chats, the agents and their presence",
+          replies={200: AgentQueue}, staff=True),
+    Route("POST", STAFF + "/presence", agent_presence, "Set the agent's presence",
+          body=PresenceChange, replies={200: Presence}, errors=(400, 408, 413, 415, 422), staff=True),
+    agent_route("GET", "", agent_chat,
+                "One chat: its state, the assistant's transcript before it (redacted) and its events",
+                replies={200: AgentChat}),
+    agent_route("POST", "/claim", agent_claim, "Take a waiting chat (exactly one agent wins)", replies={200: ChatState}),
+    agent_route("POST", "/messages", agent_message,
+                "Send a message to the customer (a repeated `client_id` is relayed once)",
+                body=AgentMessage, replies={201: Reply("Sent", Sent)}, errors=(400, 408, 413, 415, 422)),
+    agent_route("POST", "/typing", agent_signal("typing"), "The agent is typing",
+                replies={200: Signalled}, errors=(400, 408, 413, 415)),
+    agent_route("POST", "/read", agent_signal("read"), "The agent has read the customer's messages up to a seq",
+                body=ReadUpTo, replies={200: Signalled}, errors=(400, 408, 413, 415, 422)),
+    agent_route("POST", "/transfer", agent_transfer, "Hand the chat to another agent",
+                body=Transfer, replies={200: ChatState}, errors=(400, 408, 413, 415, 422)),
+    agent_route("POST", "/handback", agent_finish("handed_back"),
+                "Hand the customer back to the assistant (records the chat as a resolved ticket)",
+                replies={200: ChatState}),
+    agent_route("POST", "/end", agent_finish("ended"),
+                "End the chat (records it as a resolved ticket; the customer is asked for a rating)",
+                replies={200: ChatState}),
+    agent_route("GET", "/events", agent_events, "The chat's events after a seq (polling fallback of the stream)",
+                params=AFTER, replies={200: LiveEvents}, errors=(422,)),
+    agent_route("GET", "/stream", agent_stream, "The chat's events as server-sent events",
+                params=AFTER, replies={200: EVENT_STREAM}, errors=(422,)),
+)
+
+
 def add_routes(app: web.Application) -> None:
-    base = "/api/conversations/{sender}/live"
-    app.router.add_get(base, customer_state)
-    app.router.add_post(base, customer_start)
-    app.router.add_post(base + "/leave", customer_leave)
-    app.router.add_get(base + "/events", customer_events)
-    app.router.add_get(base + "/stream", customer_stream)
-    app.router.add_post(base + "/{kind:typing|read}", customer_signal)
-    staff = "/api/staff/live"
-    app.router.add_get(staff, agent_queue)
-    app.router.add_post(staff + "/presence", agent_presence)
-    app.router.add_get(staff + "/{chat_id:\\d+}", agent_chat)
-    app.router.add_post(staff + "/{chat_id:\\d+}/claim", agent_claim)
-    app.router.add_post(staff + "/{chat_id:\\d+}/messages", agent_message)
-    app.router.add_post(staff + "/{chat_id:\\d+}/{kind:typing|read}", agent_signal)
-    app.router.add_post(staff + "/{chat_id:\\d+}/transfer", agent_transfer)
-    app.router.add_post(staff + "/{chat_id:\\d+}/handback", agent_finish("handed_back"))
-    app.router.add_post(staff + "/{chat_id:\\d+}/end", agent_finish("ended"))
-    app.router.add_get(staff + "/{chat_id:\\d+}/events", agent_events)
-    app.router.add_get(staff + "/{chat_id:\\d+}/stream", agent_stream)
+    for route in ROUTES:
+        route.add_to(app)

@@ -9,6 +9,9 @@
   the report counts it as "changed by staff").
 - ``POST /api/staff/tickets/{number}/assign`` and ``.../notes``.
 
+Bodies are validated with the models of bot/web/schemas.py; `ROUTES` declares each route
+for the router and the generated OpenAPI document (bot/web/openapi.py).
+
 Tokens come from SUPPORT_STAFF_TOKENS ("name:token,name:token"); they are compared in
 constant time and never logged. Every request without a valid staff token, customer
 identity tokens included, gets a 401.
@@ -20,23 +23,42 @@ import asyncio
 import csv
 import hmac
 import io
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import Field
 
-from bot.web.api import CALENDAR, CLOCK, POLICY, SETTINGS, STORE, TRACKER, ApiError, read_json_object
+from bot.web.api import CALENDAR, CLOCK, POLICY, SETTINGS, STORE, TRACKER, ApiError, read_body
 from bot.handoff import slot_of
 from bot.policy import SEVERITY_ORDER as SEVERITY_IDS
-from bot.intake import EMAIL_RE
 from bot.privacy import erase_customer, export_customer
 from bot.reports import build_report
 from bot.serializers import booking_for_people, note_record, ticket_for_staff, ticket_request
 from bot.settings import SettingsError
 from bot.store import TICKET_STATUSES, InvalidTransition, Ticket
+from bot.web.openapi import Param, Reply, Route
+from bot.web.schemas import (
+    Assignment,
+    CustomerEmail,
+    CustomerExport,
+    DeadLetters,
+    Erasure,
+    KbAnswers,
+    NewNote,
+    NoteRecord,
+    Report,
+    Retried,
+    Severity,
+    SeverityChange,
+    StaffTicket,
+    StatusChange,
+    TicketDetail,
+    TicketList,
+    TicketStatus,
+    UnansweredGroups,
+)
 
 STAFF_TOKENS = web.AppKey("staff_tokens", dict)
-MAX_NOTE_CHARS = 5000
-MAX_ASSIGNEE_CHARS = 128  # the assignee column
 
 
 def parse_staff_tokens(raw: str) -> dict[str, str]:
@@ -133,10 +155,7 @@ async def ticket_detail(request: web.Request) -> web.Response:
 
 async def change_status(request: web.Request) -> web.Response:
     who = staff_member(request)
-    body = await read_json_object(request)
-    wanted = body.get("status")
-    if wanted not in TICKET_STATUSES:
-        raise ApiError(422, "invalid_status", f"`status` must be one of {', '.join(TICKET_STATUSES)}.")
+    wanted = (await read_body(request, StatusChange)).status
     try:
         ticket = await request.app[STORE].change_status(request.match_info["number"], wanted, who, request.app[CLOCK]())
     except InvalidTransition as exc:
@@ -147,10 +166,7 @@ async def change_status(request: web.Request) -> web.Response:
 async def change_severity(request: web.Request) -> web.Response:
     """POST {"severity": ...}: staff correct the severity; the first-response deadline follows it."""
     who = staff_member(request)
-    body = await read_json_object(request)
-    wanted = body.get("severity")
-    if wanted not in SEVERITY_IDS:
-        raise ApiError(422, "invalid_severity", f"`severity` must be one of {', '.join(SEVERITY_IDS)}.")
+    wanted = (await read_body(request, SeverityChange)).severity
     store, policy = request.app[STORE], request.app[POLICY]
     ticket = await store.get_ticket(request.match_info["number"])
     due = policy.response_due(wanted, ticket.created_at)
@@ -160,25 +176,15 @@ async def change_severity(request: web.Request) -> web.Response:
 
 async def assign(request: web.Request) -> web.Response:
     who = staff_member(request)
-    body = await read_json_object(request)
-    assignee = body.get("assignee")
-    if assignee is not None and (not isinstance(assignee, str) or not 1 <= len(assignee.strip()) <= MAX_ASSIGNEE_CHARS):
-        raise ApiError(
-            422, "invalid_assignee", f"`assignee` must be a name of 1 to {MAX_ASSIGNEE_CHARS} characters, or null."
-        )
-    ticket = await request.app[STORE].assign(
-        request.match_info["number"], assignee.strip() if assignee else None, who, request.app[CLOCK]()
-    )
+    assignee = (await read_body(request, Assignment)).assignee
+    ticket = await request.app[STORE].assign(request.match_info["number"], assignee, who, request.app[CLOCK]())
     return web.json_response(ticket_summary(request, ticket))
 
 
 async def add_note(request: web.Request) -> web.Response:
     who = staff_member(request)
-    body = await read_json_object(request)
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE_CHARS:
-        raise ApiError(422, "invalid_note", f"`text` must be a non-empty string of at most {MAX_NOTE_CHARS} characters.")
-    note = await request.app[STORE].add_note(request.match_info["number"], who, text.strip(), request.app[CLOCK]())
+    text = (await read_body(request, NewNote)).text
+    note = await request.app[STORE].add_note(request.match_info["number"], who, text, request.app[CLOCK]())
     return web.json_response(note_record(note), status=201)
 
 
@@ -205,11 +211,7 @@ async def unanswered(request: web.Request) -> web.Response:
 async def customer_email(request: web.Request) -> str:
     """The email of a data-protection request, from the JSON body: never from the URL,
     whose path access logs and proxies keep after the data is erased."""
-    body = await read_json_object(request)
-    email = body.get("email")
-    if not isinstance(email, str) or not EMAIL_RE.match(email.strip().lower()):
-        raise ApiError(422, "invalid_email", '`email` must be a valid email address, e.g. {"email": "kai@example.com"}.')
-    return email.strip().lower()
+    return (await read_body(request, CustomerEmail)).email
 
 
 async def export_customer_data(request: web.Request) -> web.Response:
@@ -278,20 +280,58 @@ async def kb_search(request: web.Request) -> web.Response:
     return web.json_response({"query": query, "entries": entries})
 
 
+NUMBER = Param("number", "path", Annotated[str, Field(max_length=20)], "The ticket number, like MK-7Q4K2F")
+LIST_PARAMS = (
+    Param("status", "query", TicketStatus),
+    Param("severity", "query", Severity),
+    Param("overdue", "query", Literal["true", "false"], "Only open tickets past their first-response deadline"),
+    Param("limit", "query", Annotated[int, Field(ge=1, le=1000)]),
+    Param("offset", "query", Annotated[int, Field(ge=0, le=10_000_000)]),
+)
+ROUTES = (
+    Route("GET", "/api/staff/tickets", list_tickets, "Tickets ordered by first-response deadline",
+          params=LIST_PARAMS, replies={200: TicketList}, errors=(422,), staff=True),
+    Route("GET", "/api/staff/tickets.csv", export_csv, "The same list as CSV",
+          params=LIST_PARAMS, replies={200: Reply("CSV", media_type="text/csv")}, errors=(422,), staff=True),
+    Route("GET", "/api/staff/report", report,
+          "Deflection report: conversations, escalations, FAQ outcomes, SLA, CSAT, unanswered questions",
+          params=(Param("days", "query", Annotated[int, Field(ge=1, le=366)]),),
+          replies={200: Report}, errors=(422,), staff=True),
+    Route("GET", "/api/staff/unanswered", unanswered, "Questions the assistant could not answer, grouped by similarity",
+          replies={200: UnansweredGroups}, staff=True),
+    Route("POST", "/api/staff/customers/export", export_customer_data, "Everything stored about one customer (audited)",
+          body=CustomerEmail, replies={200: CustomerExport}, errors=(400, 408, 413, 415, 422), staff=True),
+    Route("POST", "/api/staff/customers/erase", erase_customer_data,
+          "Erase one customer's personal data, conversations and calls (audited)",
+          body=CustomerEmail, replies={200: Erasure}, errors=(400, 408, 413, 415, 422), staff=True),
+    Route("GET", "/api/staff/outbox", outbox_state, "How many team notifications gave up (dead letters)",
+          replies={200: DeadLetters}, staff=True),
+    Route("GET", "/api/staff/kb", kb_search,
+          "The three knowledge-base entries closest to a question, with their answers as the assistant sends them",
+          params=(Param("q", "query", Annotated[str, Field(min_length=1, max_length=KB_QUERY_MAX)], required=True),),
+          replies={200: KbAnswers}, errors=(422, 503), staff=True),
+    Route("POST", "/api/staff/outbox/retry", retry_outbox, "Send every dead notification again (audited)",
+          replies={200: Retried}, staff=True),
+    Route("GET", "/api/staff/tickets/{number}", ticket_detail, "One ticket with transcript, booking and notes",
+          params=(NUMBER,), replies={200: TicketDetail}, errors=(404,), staff=True),
+    Route("POST", "/api/staff/tickets/{number}/status", change_status,
+          "Change the status (open → pending → resolved → closed; allowed transitions only)",
+          params=(NUMBER,), body=StatusChange, replies={200: StaffTicket, 409: "Transition not allowed"},
+          errors=(400, 404, 408, 413, 415, 422), staff=True),
+    Route("POST", "/api/staff/tickets/{number}/assign", assign, "Assign the ticket (null unassigns)",
+          params=(NUMBER,), body=Assignment, replies={200: StaffTicket},
+          errors=(400, 404, 408, 413, 415, 422), staff=True),
+    Route("POST", "/api/staff/tickets/{number}/severity", change_severity,
+          "Change the severity (the first-response deadline is recomputed; audited)",
+          params=(NUMBER,), body=SeverityChange, replies={200: StaffTicket},
+          errors=(400, 404, 408, 413, 415, 422), staff=True),
+    Route("POST", "/api/staff/tickets/{number}/notes", add_note, "Add an internal note",
+          params=(NUMBER,), body=NewNote, replies={201: NoteRecord}, errors=(400, 404, 408, 413, 415, 422), staff=True),
+)
+
+
 def add_routes(app: web.Application) -> None:
     app[STAFF_TOKENS] = parse_staff_tokens(app[SETTINGS].staff_tokens)
     app[KB_ANSWERER] = {"lock": asyncio.Lock(), "answerer": None}
-    app.router.add_get("/api/staff/tickets", list_tickets)
-    app.router.add_get("/api/staff/tickets.csv", export_csv)
-    app.router.add_get("/api/staff/report", report)
-    app.router.add_get("/api/staff/unanswered", unanswered)
-    app.router.add_post("/api/staff/customers/export", export_customer_data)
-    app.router.add_post("/api/staff/customers/erase", erase_customer_data)
-    app.router.add_get("/api/staff/outbox", outbox_state)
-    app.router.add_get("/api/staff/kb", kb_search)
-    app.router.add_post("/api/staff/outbox/retry", retry_outbox)
-    app.router.add_get("/api/staff/tickets/{number}", ticket_detail)
-    app.router.add_post("/api/staff/tickets/{number}/status", change_status)
-    app.router.add_post("/api/staff/tickets/{number}/assign", assign)
-    app.router.add_post("/api/staff/tickets/{number}/severity", change_severity)
-    app.router.add_post("/api/staff/tickets/{number}/notes", add_note)
+    for route in ROUTES:
+        route.add_to(app)
