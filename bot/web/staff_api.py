@@ -77,8 +77,10 @@ def staff_member(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token:
+        # A header's bytes that are not UTF-8 arrive as lone surrogates: compared as the bytes sent.
+        sent = token.encode("utf-8", "surrogateescape")
         for name, expected in request.app[STAFF_TOKENS].items():
-            if hmac.compare_digest(token.encode(), expected.encode()):
+            if hmac.compare_digest(sent, expected.encode()):
                 return name
     raise ApiError(401, "staff_token_required", "Send a staff bearer token: Authorization: Bearer <token>.")
 
