@@ -12,7 +12,12 @@ whole stack (Rasa, the action server, the index, the policy) answers it. A case 
   `@declined` means the assistant must decline (miss, "not something I can answer");
 - `must_not`: regular expressions that must not appear (a wrong fact, a buried answer);
 - `first`: patterns the first reply must match (the apology comes before anything else);
-- optional `section` (the policy section asked about) and `time` (a time or deadline).
+- optional `section` (the policy section asked about) and `time` (a time or deadline);
+- optional `urgent`: the message reports a Critical or High problem, so the urgent
+  ticket should be offered (true), or it should not (false, the default; frustration
+  cases default to null, not judged). The offer is counted apart from the answer
+  (`urgent_unwanted`, `urgent_missed`): it comes beside the answer, so it does not make
+  the answer right or wrong.
 
 Outcome per case: `right` (every expected pattern, no forbidden one), `abstained` (the
 assistant declined and said nothing forbidden), else `wrong`. Answered precision is
@@ -70,6 +75,10 @@ class Case:
     section: str | None = None
     time: bool = False
     split: str = "dev"
+    # Whether the message reports a Critical or High problem, so that offering the urgent
+    # ticket is right (True), wrong (False) or not judged (None: frustration cases, whose
+    # severity is the team's call). Unlabelled: False, but None for frustration.
+    urgent: bool | None = False
 
 
 @dataclass
@@ -141,9 +150,21 @@ def load_cases(folder: str | Path, splits: Sequence[str] = ("dev", "test")) -> l
                     section=raw.get("section"),
                     time=bool(raw.get("time", False)),
                     split=split,
+                    urgent=_urgent(raw, where),
                 )
             )
     return cases
+
+
+def _urgent(raw: dict, where: str) -> bool | None:
+    value = raw.get("urgent", None if raw.get("category") == "frustration" else False)
+    if value is not None and not isinstance(value, bool):
+        raise CasesError(f"{where}: `urgent` must be true, false or null")
+    return value
+
+
+# The urgent offer (bot/intake.py urgent_text): "I'm sorry, that sounds urgent. I'd rate this Critical…"
+URGENT_OFFER = re.compile(r"I'd rate this (?:Critical|High)\b")
 
 
 def reply_texts(messages: Sequence[dict]) -> list[str]:
@@ -237,6 +258,10 @@ def figures(judged: Sequence[Judged]) -> dict:
         "time_cases": len(timed),
         "multi_all_answered": by_category["multi"]["right_rate"],
         "policy_sections": len(sections),
+        # Urgent tickets offered for messages that report no urgent problem (a question
+        # routed as an outage), and urgent problems not offered one.
+        "urgent_unwanted": sum(1 for j in judged if j.case.urgent is False and URGENT_OFFER.search("\n".join(j.replies))),
+        "urgent_missed": sum(1 for j in judged if j.case.urgent and not URGENT_OFFER.search("\n".join(j.replies))),
         "all": block(judged),
     }
 

@@ -39,6 +39,25 @@ def test_first_reply_must_come_first():
     assert judge(angry, ["Here is how", "I'm sorry. Would you like a person?"]).outcome == "wrong"
 
 
+def test_urgent_offers_are_counted_apart_from_the_answer(tmp_path):
+    offer = "I'm sorry, that sounds urgent. I'd rate this Critical: you said … Call us on +1 808 555 0142."
+    plain = case()
+    outage = case(urgent=True)
+    judged = [judge(plain, [offer]), judge(outage, ["Call us on +1 808 555 0142."]), judge(outage, [offer])]
+    assert [j.outcome for j in judged] == ["right", "right", "right"]  # the answer is judged on its own
+    got = figures(judged)
+    assert (got["urgent_unwanted"], got["urgent_missed"]) == (1, 1)
+    # Frustration cases are not judged on the offer unless labelled; a bad label is refused.
+    (tmp_path / "dev.jsonl").write_text(
+        '{"message": "m", "category": "frustration", "expect": ["x"]}\n{"message": "n", "category": "policy", "expect": ["x"]}\n',
+        encoding="utf-8",
+    )
+    assert [c.urgent for c in load_cases(tmp_path, ("dev",))] == [None, False]
+    (tmp_path / "dev.jsonl").write_text('{"message": "m", "category": "policy", "expect": ["x"], "urgent": "yes"}\n', encoding="utf-8")
+    with pytest.raises(CasesError, match="`urgent` must be true, false or null"):
+        load_cases(tmp_path, ("dev",))
+
+
 def test_kb_figures_count_abstentions_apart_and_draw_the_curve():
     queries = [Query("a", "x"), Query("b", "y"), Query("c", None), Query("d", None)]
     results = [
