@@ -1,6 +1,6 @@
 """Actions of the Meet handoff: offer call slots, book, move or cancel the call.
 
-The booking rules live in bot/handoff.py (slots from the policy and existing bookings,
+The booking rules live in bot/call_booking.py (slots from the policy and existing bookings,
 the database enforces one booking per slot, the calendar call and its failures).
 """
 
@@ -16,7 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import resources
 from actions.answers import answer_instead
 from actions.urgent_routing import urgent_routing
-from bot import handoff
+from bot import call_booking
 from bot.call_slots import qualifies
 from bot.clock import customer_zone, zone_in_events
 from bot.intake import call_text, on_call_text
@@ -48,7 +48,7 @@ async def ticket_in_reach(dispatcher: CollectingDispatcher, tracker: Tracker) ->
 def when(booking: Booking, tz_name: str | None) -> str:
     """The call's time as the customer reads it (their zone now, else the one they booked in)."""
     zone = customer_zone(tz_name or booking.customer_tz)
-    return handoff.slot_of(booking).customer_label(resources.policy(), zone)
+    return call_booking.slot_of(booking).customer_label(resources.policy(), zone)
 
 
 def invite_link(ticket: Ticket, sender: str) -> str:
@@ -129,7 +129,7 @@ async def offer_call(dispatcher: CollectingDispatcher, tracker: Tracker, ticket:
             after = dt.datetime.fromisoformat(tracker.get_slot("offered_until"))
         now = resources.now()
         on_call = on_call_text(policy, ticket.severity, ticket.created_at, now) if after is None else None
-        offer = await handoff.offer_slots(
+        offer = await call_booking.offer_slots(
             store, resources.calendar(), policy, resources.settings(), now, after, customer_tz(tracker),
             count=1 if on_call else 3,
         )
@@ -180,9 +180,9 @@ class ActionBookSlot(Action):
             store, calendar, policy, settings = await resources.store(), resources.calendar(), resources.policy(), resources.settings()
             now = resources.now()
             if tracker.get_slot("booking_mode") == "move":
-                outcome = await handoff.move(store, calendar, policy, settings, ticket, start, now)
+                outcome = await call_booking.move(store, calendar, policy, settings, ticket, start, now)
             else:
-                outcome = await handoff.book(store, calendar, policy, settings, ticket, start, customer_tz(tracker), now)
+                outcome = await call_booking.book(store, calendar, policy, settings, ticket, start, customer_tz(tracker), now)
         except StoreUnavailable:
             dispatcher.utter_message(text="Sorry, I can't reach our booking system right now. Please try again in a minute.")
             return []
@@ -225,7 +225,7 @@ class ActionCancelCall(Action):
             ticket = await ticket_in_reach(dispatcher, tracker)
             if ticket is None:
                 return []
-            cancelled = await handoff.cancel(
+            cancelled = await call_booking.cancel(
                 await resources.store(), resources.calendar(), resources.settings(), ticket, resources.now()
             )
         except StoreUnavailable:

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import resources
 from actions.answers import answer_instead
 from bot.policy_answers import format_time
-from bot.handoff import slot_of
+from bot.call_booking import slot_of
 from bot.store import StoreUnavailable
 
 STATUS_TEXT = {

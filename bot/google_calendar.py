@@ -13,7 +13,7 @@ Two implementations of one small interface (`create_meeting`, `delete_meeting`,
 
 Every method raises `CalendarUnavailable` when the calendar cannot do what was asked
 (timeout, refused connection, token refused, HTTP 401/403/5xx or any other error
-answer); the caller decides what to keep (see bot/handoff.py).
+answer); the caller decides what to keep (see bot/call_booking.py).
 """
 
 from __future__ import annotations

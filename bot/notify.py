@@ -5,7 +5,7 @@ same transaction as the ticket, and `deliver_due` (run in the background by the 
 service) sends them, retrying with backoff. The conversation never waits for SMTP or
 the webhook, and a notification is never lost to a crash. Booking events (a row with
 a `booking_id`: booking_created, booking_pending, booking_moved, booking_cancelled,
-calendar_cleanup) are written by bot/handoff.py the same way; their email says whether
+calendar_cleanup) are written by bot/call_booking.py the same way; their email says whether
 the calendar event exists and attaches the invitation (.ics).
 
 `Notifier.send` raises `DeliveryFailed` (SMTP error, refused connection, timeout,

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import handoff
+from bot import call_booking
 from bot.google_calendar import Calendar
 from bot.serializers import booking_for_people, note_record, ticket_record
 from bot.settings import Settings
@@ -92,7 +92,7 @@ async def erase_customer(
     for ticket in tickets:
         # The calendar event (with the customer as attendee) goes too; a failure to delete
         # it is queued for the team, as for any cancelled call.
-        if await handoff.cancel(store, calendar, settings, ticket, now) is not None:
+        if await call_booking.cancel(store, calendar, settings, ticket, now) is not None:
             calls += 1
     senders = await conversations_with(tracker, email, {t.conversation_id for t in tickets})
     await store.forget_customer(email, actor, subject_of(email), now)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.call_slots import Slot
 from bot.google_calendar import CalendarUnavailable, FixedRoom, GoogleCalendar, calendar_from_settings
-from bot.handoff import book, cancel, move, offer_slots
+from bot.call_booking import book, cancel, move, offer_slots
 from bot.invite import invitation
 from bot.notify import SIGNATURE_HEADER, Notifier, deliver_due, sign
 from bot.settings import Settings, SettingsError

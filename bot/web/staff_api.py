@@ -29,7 +29,7 @@ from aiohttp import web
 from pydantic import Field
 
 from bot.web.api import CALENDAR, CLOCK, POLICY, SETTINGS, STORE, TRACKER, ApiError, read_body
-from bot.handoff import slot_of
+from bot.call_booking import slot_of
 from bot.policy import SEVERITY_ORDER as SEVERITY_IDS
 from bot.privacy import erase_customer, export_customer
 from bot.reports import build_report
