@@ -606,10 +606,13 @@ class Store:
         )
 
     async def mark_failed(self, notification_id: int, error: str, retry_at: dt.datetime, dead: bool = False) -> None:
-        """Record a failed attempt: retry at `retry_at`, or move the row to the dead letters."""
+        """Record a failed attempt: retry at `retry_at`, or move the row to the dead letters.
+
+        Only a pending row is settled: a failure reported late (a lapsed claim, another
+        process meanwhile delivered the row or gave it up) never puts it back in the queue."""
         await self._execute(
             notifications.update()
-            .where(notifications.c.id == notification_id)
+            .where(notifications.c.id == notification_id, notifications.c.status == "pending")
             .values(
                 attempts=notifications.c.attempts + 1, last_error=error[:2000], next_attempt_at=_utc(retry_at),
                 claimed_until=None, status="dead" if dead else "pending",

@@ -86,6 +86,21 @@ async def test_two_senders_never_claim_the_same_row(store, policy):
     assert {n.id: n.delivery_id for n in again} == {n.id: n.delivery_id for n in (*first, *second)}
 
 
+async def test_a_late_failure_never_puts_a_delivered_or_dead_row_back_in_the_queue(store, policy):
+    for i in range(2):
+        await open_ticket(store, policy, REQUEST, f"late-{i}", "web_chat", CONVERSATION, SATURDAY_1829, notify=("email",))
+    first, second = await store.claim_due_notifications(SATURDAY_1829, LEASE)
+    # The first claim lapsed and another process delivered the row; the second gave up.
+    await store.mark_delivered(first.id, SATURDAY_1829)
+    await store.mark_failed(second.id, "SMTP refused", SATURDAY_1829, dead=True)
+    # The slow sender's failures arrive afterwards.
+    later = SATURDAY_1829 + dt.timedelta(minutes=5)
+    await store.mark_failed(first.id, "timeout", later)
+    await store.mark_failed(second.id, "timeout", later)
+    assert await store.dead_notifications() == 1
+    assert await store.claim_due_notifications(later + dt.timedelta(hours=1), LEASE) == []
+
+
 async def test_every_attempt_of_a_webhook_carries_the_same_delivery_id(store, policy, aiohttp_server):
     seen: list[str] = []
     answers = [500, 204]
