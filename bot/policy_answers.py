@@ -434,7 +434,7 @@ _FACETS = (
     ("billing", r"billing|invoice|payment|charge"),
     ("phone", r"phone|telephone|\bring\b|\bdial\b|(?:\bwhat|\bwhich|\byour|\bthe)\s(?:\w+\s)?number|\bcall (?:you|us|them|someone)\b"),
     ("email", r"e-?mail|write to"),
-    ("address", r"address|located|location|\bbased\b|headquarter|\boffice\b|\bpost\b|postal|letter|cheque|\bmail (?:a|you|us|it)\b|where are you"),
+    ("address", r"(?<!email )(?<!e-mail )address|located|location|\bbased\b|headquarter|\boffice\b|\bpost\b|postal|letter|cheque|\bmail (?:a|you|us|it)\b|where are you"),
     ("in_app", r"in-app|inside the (?:\w+ )?app|in the app|app itself"),
     ("chat", r"\bchat\b"),
 )
@@ -629,6 +629,19 @@ def _exclusion_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | N
     return f"Sorry, that is not covered by our support: {clause[0].lower()}{clause[1:]}"
 
 
+# A question about how changes to the policy reach customers, rather than what changed.
+_NOTICE = re.compile(r"\b(?:notif\w*|told|tell|warn\w*|announc\w*|inform\w*|heads[- ]up|notice|advance|in time|before)\b", re.IGNORECASE)
+
+
+def _updates_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
+    """How changes are announced, first, when that is what is asked; else the section.
+    A wrong call only changes the order: both sentences are in the answer."""
+    if not _NOTICE.search(s.message):
+        return None
+    u = p.doc.updates
+    return f"{u.how_notified} This is version {u.version} of our support policy, effective {u.effective:%-d %B %Y}."
+
+
 FACTS: dict[str, Callable[[SupportPolicy, dt.datetime, Situation], str | None]] = {
     "products": _products_fact,
     "contact": _contact_fact,
@@ -639,6 +652,7 @@ FACTS: dict[str, Callable[[SupportPolicy, dt.datetime, Situation], str | None]] 
     "response_times": _response_fact,
     "severities": _severity_fact,
     "exclusions": _exclusion_fact,
+    "updates": _updates_fact,
 }
 
 

@@ -171,6 +171,15 @@ def test_one_channel_first(policy):
     assert fact(policy, "contact", "what's your mailing address") == "Our postal address is 1901 Shiloh, Hawaii 81063."
     assert fact(policy, "channels", "the email for billing?") == "For billing questions, email billing@makana.example."
     assert fact(policy, "contact", "how do I contact you") is None
+    # "email address" asks for the email, not the postal address as well.
+    email = fact(policy, "contact", "what email address do I write to for help?")
+    assert "support@makana.example" in email and "Shiloh" not in email
+
+
+def test_how_policy_changes_are_announced_comes_first_when_asked(policy):
+    told = fact(policy, "updates", "will I be told before the support terms change")
+    assert told.startswith("We announce changes to this policy by email to account owners") and "version 2.3" in told
+    assert fact(policy, "updates", "what's new in the support policy") is None  # the section
 
 
 def test_whether_a_day_is_open(policy):
