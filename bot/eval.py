@@ -165,6 +165,8 @@ def _urgent(raw: dict, where: str) -> bool | None:
 
 # The urgent offer (bot/intake.py urgent_text): "I'm sorry, that sounds urgent. I'd rate this Critical…"
 URGENT_OFFER = re.compile(r"I'd rate this (?:Critical|High)\b")
+# The people-first apology (actions/answers.py PEOPLE_FIRST) and the handover's.
+APOLOGY = re.compile(r"I'm sorry this has been frustrating|I'm sorry about the trouble")
 
 
 def reply_texts(messages: Sequence[dict]) -> list[str]:
@@ -262,6 +264,10 @@ def figures(judged: Sequence[Judged]) -> dict:
         # routed as an outage), and urgent problems not offered one.
         "urgent_unwanted": sum(1 for j in judged if j.case.urgent is False and URGENT_OFFER.search("\n".join(j.replies))),
         "urgent_missed": sum(1 for j in judged if j.case.urgent and not URGENT_OFFER.search("\n".join(j.replies))),
+        # People first where nobody was upset or asked for a person (the cheap error).
+        "needless_apologies": sum(
+            1 for j in judged if j.case.category not in ("frustration", "language") and APOLOGY.search("\n".join(j.replies))
+        ),
         "all": block(judged),
     }
 
