@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
@@ -27,6 +27,12 @@ PEOPLE_FIRST = (
 ENGLISH_NOTE = "(This assistant answers in English for now; you can also email us at {email} or talk to a person.)"
 
 
+# Policy entries that say how to reach a person (how requests are made, the channels, the
+# contacts, escalation): the answer to a question about reaching us, and no answer to a
+# request to be put through (which the person check tells apart, bot/routes.py).
+HOW_TO_REACH_US = {"process", "channels", "contact", "escalation"}
+
+
 def details_button(entry_id: str) -> dict[str, str]:
     return {"title": "More details", "payload": f'/ask_question{{"faq_id":"{entry_id}"}}'}
 
@@ -34,10 +40,12 @@ def details_button(entry_id: str) -> dict[str, str]:
 class ActionAnswerQuestion(Action):
     """Answer from the knowledge base / policy; offer suggestions or escalation otherwise.
 
-    In order: a message in another language gets the short fixed reply in it; a
-    frustrated customer or a request for a person gets an apology and the offer of a
-    person first; an urgent problem goes to a ticket (issue 14); then each question in
-    the message (up to three) is answered, the fact asked first.
+    In order: a message in another language gets the short fixed reply in it; a request
+    for a person or a ticket with no question in it to answer starts the request form
+    (the person check, bot/routes.py); a frustrated customer or a request for a person
+    gets an apology and the offer of a person first; an urgent problem goes to a ticket
+    (issue 14); then each question in the message (up to three) is answered, the fact
+    asked first.
     """
 
     def name(self) -> str:
@@ -68,12 +76,18 @@ class ActionAnswerQuestion(Action):
         events: list[EventType] = [SlotSet("language", "en")]
 
         offered = await resources.people_first(message)
-        if offered:
-            dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
-
         proposal = await propose(message)
         severity = described_severity(message, proposal.severity, proposal.is_problem)
         results = answerer.answer_all(message, now, severity)
+        answered_ids = {r.entry_id for r in results if r.kind == "answer"}
+        if answered_ids <= HOW_TO_REACH_US and await resources.asks_for_person(tracker):
+            # "please open a ticket for this", "hand me over to a colleague of yours": a
+            # request for a person that Rasa heard as something else, with no question in
+            # it to answer but how to reach us. The request form starts (with its apology
+            # when one is due): making the request beats describing how to make one.
+            return events + [FollowupAction("action_request_human")]
+        if offered:
+            dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
         # A problem that triages Critical or High goes to a ticket now (issue 14); a
         # message the answerer declines (not about Makana) is no Makana problem.
         if not all(r.kind == "decline" for r in results):

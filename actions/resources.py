@@ -207,8 +207,7 @@ _routes = None
 _routes_lock = asyncio.Lock()
 
 
-async def route_confirmed(route: str, message: str) -> bool:
-    """Whether the message really asks for the journey Rasa picked (bot/routes.py)."""
+async def _route_model():
     global _routes
     async with _routes_lock:
         if _routes is None:
@@ -216,7 +215,24 @@ async def route_confirmed(route: str, message: str) -> bool:
 
             log.info("fitting the route check")
             _routes = await asyncio.to_thread(load_model)
-    return await asyncio.to_thread(_routes.confirms, route, message)
+    return _routes
+
+
+async def route_confirmed(route: str, message: str) -> bool:
+    """Whether the message really asks for the journey Rasa picked (bot/routes.py)."""
+    model = await _route_model()
+    return await asyncio.to_thread(model.confirms, route, message)
+
+
+async def asks_for_person(tracker: Tracker) -> bool:
+    """The customer's own words ask for a person or a ticket, whatever intent Rasa heard
+    ("create a ticket for me" came as submit_request, "hand me over to a colleague of
+    yours" as cancel): the person check of bot/routes.py. Typed text outside a form only."""
+    text = str((tracker.latest_message or {}).get("text") or "")
+    if not text or text.startswith("/") or tracker.active_loop_name:
+        return False
+    model = await _route_model()
+    return await asyncio.to_thread(model.asks_for_person, text)
 
 
 async def visible_ticket(tracker: Tracker, number: str) -> Ticket | None:
@@ -228,19 +244,19 @@ async def visible_ticket(tracker: Tracker, number: str) -> Ticket | None:
 
 
 async def misrouted(tracker: Tracker) -> bool:
-    """Rasa picked one of the checked journeys (bot.routes.ROUTES) for the customer's own
+    """Rasa picked one of the checked journeys (bot.routes.CHECKED) for the customer's own
     words, and the route check reads them otherwise.
 
     Only outside a form (the form reads its replies itself), for typed text (a button names
     its route), and without a ticket reference in the message, valid or mistyped ("MK-ABC123"
     names a ticket to act on: the journey says what a number looks like).
     """
-    from bot.routes import ROUTES
+    from bot.routes import CHECKED
 
     latest = tracker.latest_message or {}
     text = str(latest.get("text") or "")
     route = (latest.get("intent") or {}).get("name")
-    if route not in ROUTES or not text or text.startswith("/"):
+    if route not in CHECKED or not text or text.startswith("/"):
         return False
     if tracker.active_loop_name or next(tracker.get_latest_entity_values("ticket_number"), None):
         return False

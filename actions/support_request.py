@@ -26,6 +26,7 @@ from actions.form_asides import (
     read_reply,
     smalltalk_text,
 )
+from actions.answers import answer_instead
 from actions.resources import verified_identity
 from actions.urgent_routing import propose, triage
 from bot.call_slots import qualifies
@@ -46,6 +47,7 @@ from bot.intake import (
 )
 from bot.form_replies import label_to_act_on, sure_cancel
 from bot.policy import SEVERITY_ORDER, SupportPolicy
+from bot.routes import PERSON
 from bot.live import LIVE_OFFER, live_availability
 from bot.store import StoreUnavailable
 from bot.tickets import FIELDS, SupportRequest, open_ticket
@@ -64,6 +66,8 @@ NOT_A_DESCRIPTION = {
 }
 # Events that end one request: problem statements before them belong to an earlier one.
 REQUEST_ENDS = {"action_create_ticket", "action_cancel_request"}
+# Intents after which a rule starts the request form once action_request_human has run.
+FORM_RULE_INTENTS = {PERSON, "submit_request"}
 
 
 class ActionRequestHuman(Action):
@@ -73,6 +77,20 @@ class ActionRequestHuman(Action):
         return "action_request_human"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        said = str(tracker.latest_message.get("text") or "")
+        heard = (tracker.latest_message.get("intent") or {}).get("name")  # nlu_fallback included
+        if heard == PERSON and await resources.misrouted(tracker) and not await resources.people_first(said):
+            # Rasa heard a question as a request for a person ("I want to stop my makana
+            # subscription", "how do I connect my airpods"): it is answered, and the form
+            # that the rule would start next does not.
+            return [*await answer_instead(dispatcher, tracker, domain), FollowupAction("action_listen")]
+        events = await self._start(dispatcher, tracker)
+        if heard not in FORM_RULE_INTENTS:
+            # Sent here by the answer action's person check: no rule starts the form after it.
+            events.append(FollowupAction(FORM))
+        return events
+
+    async def _start(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         policy = resources.policy()
         now = resources.now()
         found = await prefill(policy, tracker)

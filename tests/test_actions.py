@@ -76,7 +76,8 @@ async def test_request_human_prefills_from_earlier_turns_and_verified_identity()
     who = Identity("u1", "Kai Kealoha", "kai@example.com", NOW + dt.timedelta(hours=1))
     identity = seal(SECRET, "conv-1", who)
     dispatcher = CollectingDispatcher()
-    result = await ActionRequestHuman().run(dispatcher, tracker(events=events, metadata={"identity": identity}), {})
+    said = tracker("talk to a human", intent="request_human", events=events, metadata={"identity": identity})
+    result = await ActionRequestHuman().run(dispatcher, said, {})
     assert {e["name"]: e["value"] for e in result} == {
         "product": "Makana POS",
         "version": "4",

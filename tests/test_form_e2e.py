@@ -254,6 +254,21 @@ async def test_a_message_that_only_mentions_cancelling_is_answered(stack):
     assert "nothing to cancel" not in texts(reply) and texts(reply).strip(), texts(reply)
 
 
+async def test_a_question_heard_as_a_request_for_a_person_is_answered(stack):
+    # Rasa's NLU hears this as request_human; the person check (bot/routes.py) reads a question.
+    reply = stack.say(sender(), "I want to stop the weekly summary emails")
+    assert texts(reply).strip() and "pass this to our support team" not in texts(reply), texts(reply)
+    assert step(reply) is None
+
+
+async def test_a_request_for_a_person_heard_as_something_else_starts_the_request(stack):
+    # Rasa's NLU hears these as a question and as a fallback; the person check reads a request.
+    for message in ("pass me on to someone in support", "put this in a ticket for your team please"):
+        reply = stack.say(sender(), message)
+        assert "pass this to our support team" in texts(reply), (message, texts(reply))
+        assert step(reply) == "name", (message, texts(reply))
+
+
 # 4. Prefill from the right turn.
 
 

@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from bot.routes import ROUTES, CasesError, cost_of, evaluate, journey_scores, load_cases, load_model, nlu_examples
+from bot.routes import (
+    PERSON, ROUTES, CasesError, cost_of, evaluate, journey_scores, load_cases, load_model, nlu_examples,
+)
 from bot.settings import ROOT
 from tests.measured import MEASUREMENTS
 
@@ -48,11 +50,16 @@ def model():
 
 
 def test_the_model_on_the_test_split(model):
-    got = evaluate(model, load_cases(ROOT / "data" / "routes" / "test.jsonl"))
+    got = evaluate(
+        model, load_cases(ROOT / "data" / "routes" / "test.jsonl"), load_cases(ROOT / "data" / "routes" / "person_test.jsonl")
+    )
     MEASUREMENTS.append(f"route check, test split: {json.dumps(got)}")
     assert got["wrong_journey"] <= 3, got
     for journey, figures in got["journeys"].items():
         assert figures["recall"] >= 0.8, (journey, got)
+    person = got["person"]
+    assert person["recall"] >= 0.8 and person["questions_sent_to_the_form"] <= 2, person
+    assert person["requests_kept"] >= 0.9 and person["questions_answered"] >= 0.8, person
 
 
 def test_words_of_a_route_are_not_the_route(model):
@@ -67,3 +74,15 @@ def test_words_of_a_route_are_not_the_route(model):
     assert model.confirms("book_call", "/book_call")  # a button names its route
     with pytest.raises(ValueError):
         model.confirms("greet", "hello")
+
+
+def test_a_person_asked_for_is_read_by_meaning(model):
+    # Rasa heard a person: only a message that is clearly something else is answered instead.
+    assert model.confirms(PERSON, "let me talk to a real person")
+    assert model.confirms(PERSON, "I'd like to open a support ticket about my invoices")
+    assert not model.confirms(PERSON, "how do I pair my bluetooth headphones with my tablet")
+    assert not model.confirms(PERSON, "I want to stop the automatic invoice reminders")
+    # Rasa heard something else: the form starts only for a clear request.
+    assert model.asks_for_person("please put me through to someone on your support team")
+    assert not model.asks_for_person("what are your opening hours on saturday")
+    assert not model.asks_for_person("how do I add a new user to our company")
