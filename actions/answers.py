@@ -75,7 +75,6 @@ class ActionAnswerQuestion(Action):
             return [SlotSet("language", code), SlotSet("faq_outcome", "other_language"), SlotSet("last_faq_id", None)]
         events: list[EventType] = [SlotSet("language", "en")]
 
-        offered = await resources.people_first(message)
         proposal = await propose(message)
         severity = described_severity(message, proposal.severity, proposal.is_problem)
         results = answerer.answer_all(message, now, severity)
@@ -86,6 +85,7 @@ class ActionAnswerQuestion(Action):
             # it to answer but how to reach us. The request form starts (with its apology
             # when one is due): making the request beats describing how to make one.
             return events + [FollowupAction("action_request_human")]
+        offered = await resources.people_first(message)
         if offered:
             dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
         # A problem that triages Critical or High goes to a ticket now (issue 14); a

@@ -36,6 +36,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from kb_index.encoder import unit_rows
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASES = ROOT / "data" / "form_replies" / "dev.jsonl"
 LABELS = ("answer", "question", "human", "cancel", "correction", "smalltalk", "unknown")
@@ -170,16 +172,11 @@ class FormReplyModel:
     def __init__(self, encoder: Any, questions: dict[str, str], head: Any) -> None:
         self.encoder = encoder
         self._questions = questions
-        self._question_vectors = self._unit(encoder.encode([questions[s] for s in SLOTS]))
+        self._question_vectors = unit_rows(encoder.encode([questions[s] for s in SLOTS]))
         self._head = head
 
-    @staticmethod
-    def _unit(vectors: Any) -> np.ndarray:
-        vectors = np.asarray(vectors, dtype=np.float32)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-
     def features(self, texts: Sequence[str], slots: Sequence[str], evidence: Sequence[Evidence]) -> np.ndarray:
-        vectors = self._unit(self.encoder.encode(list(texts)))
+        vectors = unit_rows(self.encoder.encode(list(texts)))
         rows = []
         for vector, slot, ev, text in zip(vectors, slots, evidence, texts):
             one_hot = np.zeros(len(SLOTS), dtype=np.float32)
@@ -208,7 +205,7 @@ class FormReplyModel:
 
     def similarity(self, text: str, candidates: Sequence[str]) -> np.ndarray:
         """Cosine similarity of `text` to each candidate, by the same encoder."""
-        vectors = self._unit(self.encoder.encode([text, *candidates]))
+        vectors = unit_rows(self.encoder.encode([text, *candidates]))
         return vectors[1:] @ vectors[0]
 
     def version_rank(self, text: str) -> str | None:

@@ -80,9 +80,6 @@ JOURNEYS = {
     "person": (PERSON,),
 }
 JOURNEY_OF = {route: name for name, routes in JOURNEYS.items() for route in routes}
-# A person request that the call journey confirms is no wrong journey: that journey asks
-# for a ticket first and offers to open one.
-ALSO_FITS = {"call": (PERSON,)}
 OTHER_INTENTS = ("ask_question", "out_of_scope", PERSON)
 PERSON_NEGATIVE_INTENTS = ("ask_question", "out_of_scope")
 KB_OVERLAP = 0.75
@@ -209,17 +206,12 @@ def journey_scores(row: Any, task: Task = JOURNEY_TASK) -> dict[str, float]:
     return {name: float(sum(row[task.routes.index(r)] for r in routes)) for name, routes in task.journeys.items()}
 
 
-def fits(journey: str, route: str) -> bool:
-    """Whether confirming `journey` serves a message that asks for `route`."""
-    return route in JOURNEYS[journey] or route in ALSO_FITS.get(journey, ())
-
-
 def cost_of(scores: Sequence[dict[str, float]], gold: Sequence[str], threshold: float) -> tuple[float, dict[str, int]]:
     """The error cost of `threshold` when each case is checked against every journey;
     `scores` holds each case's journey probabilities (`journey_scores`, `RouteModel.journeys`).
 
     Rasa may send any message to any route, so a case is checked against each journey: a
-    confirmed journey that does not serve the case is a wrong journey; the case's own
+    confirmed journey that is not the case's own is a wrong journey; the case's own
     journey not confirmed is a missed route.
     """
     wrong = missed = 0
@@ -229,7 +221,7 @@ def cost_of(scores: Sequence[dict[str, float]], gold: Sequence[str], threshold: 
             confirmed = score >= threshold
             if name == own and not confirmed:
                 missed += 1
-            elif confirmed and not fits(name, route):
+            elif name != own and confirmed:
                 wrong += 1
     return COST_WRONG_JOURNEY * wrong + COST_MISSED_ROUTE * missed, {"wrong_journey": wrong, "missed_route": missed}
 
@@ -250,13 +242,13 @@ class Head:
         """Train on the NLU examples, the knowledge base and `cases`; the thresholds from 5-fold CV on `cases`."""
         import numpy as np
 
-        own = task.cases(cases)
-        base_x, base_y = training_set(encoder, [], kb_dir, task)
+        own, (base_x, base_y), rows = out_of_fold(encoder, cases, task, kb_dir)
         threshold = floor = 0.5
+        x, y = base_x, base_y
         if own:
-            rows = cross_validated(encoder, base_x, base_y, own, task)
             threshold, floor = choose_threshold(rows, own, task), recall_floor(rows, own, task)
-        x, y = training_set(encoder, cases, kb_dir, task)
+            x = np.vstack([base_x, encoder.encode([c.text for c in own])])
+            y = np.concatenate([base_y, [c.route for c in own]])
         weights = np.concatenate([np.ones(len(base_y)), np.full(len(own), CASE_WEIGHT)])
         return cls(task, _head().fit(x, y, sample_weight=weights), threshold, floor)
 
@@ -281,9 +273,18 @@ class RouteModel:
         self._encoder = encoder
         self._head = head
         self._person = person
-        self.threshold = head.threshold
-        self.person_threshold = person.threshold
-        self.person_floor = person.floor
+
+    @property
+    def threshold(self) -> float:
+        return self._head.threshold
+
+    @property
+    def person_threshold(self) -> float:
+        return self._person.threshold
+
+    @property
+    def person_floor(self) -> float:
+        return self._person.floor
 
     @classmethod
     def fit(
@@ -325,11 +326,15 @@ class RouteModel:
         """Whether `message`, which Rasa sent elsewhere, asks for a person or a ticket."""
         return self._person.journeys(self._vectors(message))["person"] >= self._person.threshold
 
-    def confirmed(self, message: str) -> list[str]:
-        """The journeys `message` asks for (the person journey at the least-cost threshold)."""
-        vectors = self._vectors(message)
-        found = [name for name, p in self._head.journeys(vectors).items() if p >= self._head.threshold]
-        return found + [name for name, p in self._person.journeys(vectors).items() if p >= self._person.threshold]
+
+def out_of_fold(
+    encoder: Any, cases: Sequence[Case], task: Task, kb_dir: Path = KB_DIR
+) -> tuple[list[Case], tuple[Any, Any], Any]:
+    """The labelled cases `task` reads, the training set without them (NLU examples and
+    knowledge base), and the cases' out-of-fold route probabilities (5-fold; None without cases)."""
+    own = task.cases(cases)
+    base_x, base_y = training_set(encoder, [], kb_dir, task)
+    return own, (base_x, base_y), cross_validated(encoder, base_x, base_y, own, task) if own else None
 
 
 def cross_validated(encoder: Any, base_x: Any, base_y: Any, cases: Sequence[Case], task: Task = JOURNEY_TASK, folds: int = 5) -> Any:
@@ -379,7 +384,7 @@ def evaluate(model: RouteModel, cases: Sequence[Case], person_cases: Sequence[Ca
     for name in JOURNEY_TASK.journeys:
         judged = [(s[name] >= model.threshold, c.route) for s, c in zip(scored, cases)]
         positives = [ok for ok, g in judged if JOURNEY_OF.get(g) == name]
-        others = [ok for ok, g in judged if not fits(name, g)]
+        others = [ok for ok, g in judged if JOURNEY_OF.get(g) != name]
         per_journey[name] = {
             "cases": len(positives),
             "recall": round(sum(positives) / len(positives), 4) if positives else None,
@@ -439,9 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             person_cases = load_cases(PERSON_DEV_CASES)
             figures = {}
             for name, task, read in (("journeys", JOURNEY_TASK, cases), ("person", PERSON_TASK, [*cases, *person_cases])):
-                own = task.cases(read)
-                base_x, base_y = training_set(encoder, [], task=task)
-                rows = cross_validated(encoder, base_x, base_y, own, task)
+                own, _, rows = out_of_fold(encoder, read, task)
                 scores = [journey_scores(row, task) for row in rows]
                 gold = [c.route for c in own]
                 for t in (0.3, 0.4, 0.5, 0.6, 0.7):
@@ -467,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                 scores = model.journeys(c.text)
                 confirmed = [n for n in JOURNEY_TASK.journeys if scores[n] >= model.threshold]
                 own = JOURNEY_OF.get(c.route) if c.route in ROUTES else None
-                if (own and own not in confirmed) or any(not fits(n, c.route) for n in confirmed):
+                if confirmed != ([own] if own else []):
                     print(f"[{c.route}] {c.text!r} confirmed={confirmed} "
                           + " ".join(f"{n}={p:.2f}" for n, p in scores.items()), file=sys.stderr)
             for c in PERSON_TASK.cases([*cases, *person_cases]):

