@@ -112,7 +112,7 @@ def _load_triage(settings: Settings, policy: SupportPolicy) -> TriageModel:
     from bot.triage import ensure_model
 
     log.info("loading the triage model from %s", settings.triage_dir)
-    model = ensure_model(policy, settings.triage_cases, settings.triage_dir, log=log.info, kb_dir=settings.kb_dir)
+    model = ensure_model(policy, settings.triage_cases, settings.triage_dir, log=log.info)
     model.propose("warm up the encoder")
     return model
 

@@ -805,9 +805,7 @@ def build_model(
     )
     y_kind = ["problem"] * (2 * n) + ["question"] * len(questions)
     heads["kind"] = _Head.fit(x_all, y_kind, settings.c, KINDS, settings.seed)
-    kind_threshold, kind_figures = choose_kind_threshold(
-        x_all, y_kind, n, settings, [c.severity in URGENT for c in problems]
-    )
+    kind_threshold, kind_figures = choose_kind_threshold(x_all, y_kind, n, settings)
 
     meta = {
         "format": FORMAT_VERSION,
@@ -839,18 +837,12 @@ def build_model(
     return TriageModel(meta, heads, lexical, encoder, policy)
 
 
-def choose_kind_threshold(
-    x: Any, y: Sequence[str], n: int, settings: TriageSettings, urgent: Sequence[bool] = ()
-) -> tuple[float, dict[str, Any]]:
-    """The P(problem) threshold, from out-of-fold scores of the dev rows.
+def choose_kind_threshold(x: Any, y: Sequence[str], n: int, settings: TriageSettings) -> tuple[float, dict[str, Any]]:
+    """The lowest P(problem) threshold at which no dev question counts as a problem (out of fold).
 
     Rows: the n reports as (description, impact), the same n as first messages, then
-    the questions; `urgent` marks the n reports rated Critical or High. A question read
-    as a problem can get an unwanted urgent offer; an urgent problem read as a question
-    is the worst error (a Critical outage answered like a question). So the threshold
-    is the lowest at which no dev question counts as a problem, unless that would read
-    an urgent report as a question: then it is the highest that keeps every urgent
-    report (first-message view) a problem.
+    the questions. A question read as a problem could be routed as urgent; a problem
+    read as a question is still answered, so questions weigh more.
     """
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
@@ -868,26 +860,10 @@ def choose_kind_threshold(
     questions = p[rows][y[rows] == "question"]
     problems = p[rows][y[rows] == "problem"]
     threshold = float(min(0.95, max(0.5, (questions.max() + 0.01) if len(questions) else 0.5)))
-    urgent_rows = np.arange(n, 2 * n)[np.asarray(urgent, dtype=bool)] if len(urgent) else np.zeros(0, dtype=int)
-    urgent_p = p[urgent_rows]
-    if len(urgent_p) and urgent_p.min() < threshold:
-        threshold = float(max(0.5, np.floor(urgent_p.min() * 1e4) / 1e4))
     return round(threshold, 4), {
         "questions_read_as_problems": int((questions >= threshold).sum()),
-        "questions": int(len(questions)),
         "problems_recall": round(float((problems >= threshold).mean()), 4) if len(problems) else None,
-        "urgent_recall": round(float((urgent_p >= threshold).mean()), 4) if len(urgent_p) else None,
     }
-
-
-def policy_questions(kb_dir: str | Path) -> list[Case]:
-    """The knowledge base's phrasings of its policy entries (those answered from the support
-    policy), as questions for the problem-or-question head. Without them that head learns
-    questions from the few in the cases, and reads "if your team is slow and we lose sales,
-    what's the most you'd pay out?" as a problem report."""
-    from kb_index.knowledge import load_kb_yaml
-
-    return [Case(q, "", None, None, "", "question") for e in load_kb_yaml(kb_dir) if e.policy_answer for q in e.questions]
 
 
 def ensure_model(
@@ -897,12 +873,9 @@ def ensure_model(
     settings: TriageSettings = TriageSettings(),
     encoder_factory: Callable[[], Any] | None = None,
     log: Callable[[str], Any] | None = None,
-    kb_dir: str | Path | None = None,
 ) -> TriageModel:
-    """Load the model in `folder`, building it first if the policy, cases or settings changed.
-
-    `kb_dir`: the knowledge base whose policy phrasings join the questions (`policy_questions`)."""
-    cases = load_cases(cases_path) + (policy_questions(kb_dir) if kb_dir is not None else [])
+    """Load the model in `folder`, building it first if the policy, cases or settings changed."""
+    cases = load_cases(cases_path)
     wanted = content_hash(policy, cases, settings)
     folder = Path(folder)
     try:
@@ -1008,7 +981,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.model or settings.triage_dir
         train = args.train or settings.triage_cases
         started = time.perf_counter()
-        model = ensure_model(policy, train, folder, log=lambda m: print(m, file=sys.stderr), kb_dir=settings.kb_dir)
+        model = ensure_model(policy, train, folder, log=lambda m: print(m, file=sys.stderr))
         if args.command == "build":
             output: dict[str, Any] = {
                 "model": str(folder), "thresholds": model.meta["thresholds"],

@@ -33,7 +33,7 @@ DEV_CASES = ROOT / "data" / "triage" / "dev.jsonl"
 @pytest.fixture(scope="module")
 def model(policy):
     settings = Settings.from_env()
-    return ensure_model(policy, settings.triage_cases, settings.triage_dir, kb_dir=settings.kb_dir)
+    return ensure_model(policy, settings.triage_cases, settings.triage_dir)
 
 
 @pytest.fixture(scope="module")
