@@ -105,7 +105,7 @@ class ActionAnswerQuestion(Action):
             result = results[0]
             dispatcher.utter_message(text=result.text, buttons=_suggestion_buttons(result))
             return events + [SlotSet("faq_outcome", "suggested"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
-        if not answered and not any(r.kind == "decline" for r in results):
+        if not answered and not any(r.kind in ("decline", "suggest") for r in results):
             if offered:
                 dispatcher.utter_message(text="I couldn't find an answer to that in our help centre, so a person is the best next step.")
                 return events + [SlotSet("faq_outcome", "offered_person"), SlotSet("last_faq_id", None)]
@@ -126,8 +126,10 @@ class ActionAnswerQuestion(Action):
                 )
             elif several:
                 dispatcher.utter_message(text=f"I couldn't find an answer to \u201c{result.question}\u201d.")
-        if not answered:
+        if not answered and any(r.kind == "decline" for r in results):
             return events + [SlotSet("faq_outcome", "declined"), SlotSet("last_faq_id", None)]
+        if not answered:  # several questions, each with its "did you mean"
+            return events + [SlotSet("faq_outcome", "suggested"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
         return events + [SlotSet("faq_outcome", "answered"), SlotSet("last_faq_id", answered[-1].entry_id)]
 
 

@@ -107,6 +107,13 @@ def questions_in(message: str) -> list[str]:
     return [p for p in parts if len(re.findall(r"[\w'’]+", p)) >= 3]
 
 
+def _first_choice(result: FaqResult) -> str | None:
+    """The entry a result answers with, or its first suggestion."""
+    if result.kind == "suggest" and result.suggestions:
+        return result.suggestions[0][0]
+    return result.entry_id
+
+
 class FaqAnswerer:
     """Answers from an index over KB entries, rendering policy values at answer time."""
 
@@ -213,6 +220,13 @@ class FaqAnswerer:
             and r.suggestions[0][0] not in answered_ids
         ]
         if confident and unsure and (len(answered) >= 2 or whole.entry_id in answered_ids):
+            kept = {id(r) for r in [*answered, *unsure]}
+            return [r for r in results if id(r) in kept][:MAX_QUESTIONS]
+        if whole.kind == "answer" and (answered or unsure) and all(_first_choice(r) != whole.entry_id for r in results):
+            # The whole message matched an entry that none of its questions is about: a blend
+            # of two questions ("how long till a card refund shows up … and who do I write to
+            # about a charge on our subscription" matched the subscription refund policy).
+            # Each question gets its own answer or "did you mean" instead.
             kept = {id(r) for r in [*answered, *unsure]}
             return [r for r in results if id(r) in kept][:MAX_QUESTIONS]
         if len(answered) >= 2 and confident:

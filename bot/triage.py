@@ -135,7 +135,7 @@ _CUE = (
 _URGENCY = (
     r"(?:urgent\w*|rush\w*|hurry|emergenc\w*|critical|serious|severe|big deal|a disaster|catastroph\w*|"
     r"block\w*|stop(?:s|ped|ping)?|affect\w*|impact\w*|down|priority|pressing|time[- ]sensitive|"
-    r"a problem|an issue|panic\w*|stuck|halt\w*|prevent\w*|the end of the world|asap)"
+    r"a problem|an issue|panic\w*|stuck|halt\w*|prevent\w*|the end of the world|asap|broken|wrong)"
 )
 _GAP = r"(?:(?!\b(?:and|but|so|because|while|although|though|yet)\b)[^.,;:!?\n]){0,24}?"
 NEGATED = re.compile(

@@ -326,3 +326,25 @@ def test_an_unsure_second_question_gets_its_own_suggestions_not_silence(policy):
     # A part far from every entry (thanks, a greeting) is no question: no "did you mean".
     results = answerer.answer_all("Many thanks in advance. How do I reset my password?", now)
     assert [(r.kind, r.entry_id) for r in results] == [("answer", "reset_password")]
+
+
+def test_a_whole_message_matched_to_an_entry_none_of_its_questions_is_about_is_split(policy):
+    """Two questions blended into one embedding can land on a third entry: each question
+    then gets its own answer or "did you mean", not the blend's answer."""
+    entries = [*ENTRIES, KbEntry("pos_refund", "Refund a sale", "Refunds take 3 to 10 days.")]
+    blend = FakeHit("online_payments", "Take card payments online", 0.7, similarity=0.66)
+    refund = FakeHit("pos_refund", "Refund a sale", 0.45, similarity=0.63)
+    hours = FakeHit("hours", "Support hours", 0.47, similarity=0.6)
+    index = ByWord({
+        "and who": FixedIndex(blend, [blend]),  # the whole message
+        "refund": FixedIndex(None, [refund]),
+        "who do i": FixedIndex(None, [hours]),
+    })
+    answerer = FaqAnswerer(index, entries, policy)
+    now = at(2026, 11, 27, 10, 0)
+    message = "how long till a refund shows up? and who do i call about a charge?"
+    results = answerer.answer_all(message, now)
+    assert [(r.kind, r.suggestions[0][0]) for r in results] == [("suggest", "pos_refund"), ("suggest", "hours")]
+    # When one of the questions is about the entry the whole message matched, that answer stands.
+    index.table["refund"] = FixedIndex(None, [blend])
+    assert [(r.kind, r.entry_id) for r in answerer.answer_all(message, now)] == [("answer", "online_payments")]
