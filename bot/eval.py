@@ -1,8 +1,8 @@
 """The conversation eval: labelled customer messages replayed against the running assistant.
 
-    python -m bot.eval conversations --cases tests/conversations/ --url http://127.0.0.1:8080 [--split dev|test|holdout|all]
+    python -m bot.eval conversations --cases tests/conversations/ --url http://127.0.0.1:8080 [--split dev|dev_long|test|holdout|all]
 
-Each case (JSON Lines, one file per split: `dev.jsonl`, `test.jsonl`, `holdout.jsonl`) is sent as the
+Each case (JSON Lines, one file per split: `dev.jsonl`, `dev_long.jsonl`, `test.jsonl`, `holdout.jsonl`) is sent as the
 first message of a fresh conversation through the web service's chat API, so the
 whole stack (Rasa, the action server, the index, the policy) answers it. A case has:
 
@@ -104,9 +104,11 @@ def _patterns(raw: object, where: str, name: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
-# dev: tuned on; test: checked (run many times by now); holdout: written after the last
-# round of tuning and run once before any change it prompted (README: the conversation eval).
-CONVERSATION_SPLITS = ("dev", "test", "holdout")
+# dev: tuned on; dev_long: tuned on too, long messages with context before the question
+# (written in stop 30, kept apart from the CI subset of dev); test: checked (run many
+# times by now); holdout: written after the last round of tuning and run once before any
+# change it prompted (README: the conversation eval).
+CONVERSATION_SPLITS = ("dev", "dev_long", "test", "holdout")
 
 
 def load_cases(folder: str | Path, splits: Sequence[str] = ("dev", "test")) -> list[Case]:
