@@ -105,7 +105,8 @@ class ActionAnswerQuestion(Action):
             result = results[0]
             dispatcher.utter_message(text=result.text, buttons=_suggestion_buttons(result))
             return events + [SlotSet("faq_outcome", "suggested"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
-        if not answered and not any(r.kind in ("decline", "suggest") for r in results):
+        several_suggested = len(results) > 1 and any(r.kind == "suggest" for r in results)
+        if not answered and not any(r.kind == "decline" for r in results) and not several_suggested:
             if offered:
                 dispatcher.utter_message(text="I couldn't find an answer to that in our help centre, so a person is the best next step.")
                 return events + [SlotSet("faq_outcome", "offered_person"), SlotSet("last_faq_id", None)]
