@@ -281,6 +281,13 @@ class FaqAnswerer:
             return FaqResult(
                 "suggest", SUGGEST_TEXT, suggestions=suggestions, score=top.score, question=question, similarity=top.similarity
             )
+        if vendor and not third_party and not self._object_is_makana(message):
+            # Another company's product, and no entry about it: the object check declines
+            # it ("our clover terminal keeps rebooting"), as it does when a Makana entry is
+            # the nearest; a miss would leave it to be triaged as a Makana problem. (A
+            # product on the policy's third-party list is often used with Makana, "load my
+            # customer list from excel": that stays a miss.)
+            return FaqResult("decline", DECLINE_TEXT, question=question)
         return FaqResult("miss", question=question)
 
     def _agreed_fact(

@@ -348,3 +348,15 @@ def test_a_whole_message_matched_to_an_entry_none_of_its_questions_is_about_is_s
     # When one of the questions is about the entry the whole message matched, that answer stands.
     index.table["refund"] = FixedIndex(None, [blend])
     assert [(r.kind, r.entry_id) for r in answerer.answer_all(message, now)] == [("answer", "online_payments")]
+
+
+def test_another_companys_product_with_no_entry_about_it_is_declined_not_missed(policy):
+    """A miss would leave "our clover terminal keeps rebooting" to be triaged as a Makana
+    outage; the object check declines it. A product on the policy's third-party list is
+    often used with Makana ("load my customer list from excel") and stays a miss."""
+    entries = [*ENTRIES, KbEntry("decline_other_vendors", "Another company's product", tags=("decline", "vendor:Clover"))]
+    answerer = FaqAnswerer(FixedIndex(None, [FakeHit("online_payments", "", 0.1)]), entries, policy)
+    now = at(2026, 11, 27, 10, 0)
+    assert answerer.answer("our clover terminal keeps rebooting mid-sale", now).kind == "decline"
+    assert answerer.answer("can I load my customer list from excel", now).kind == "miss"
+    assert answerer.answer("moving from clover to makana, how do I bring my sales over", now).kind == "miss"
