@@ -104,9 +104,10 @@ class ActionAnswerQuestion(Action):
         if len(results) == 1 and results[0].kind == "suggest" and not offered:
             result = results[0]
             dispatcher.utter_message(text=result.text, buttons=_suggestion_buttons(result))
-            return events + [SlotSet("faq_outcome", "suggested"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
+            return events + _suggested(tracker)
+        declined = any(r.kind == "decline" for r in results)
         several_suggested = len(results) > 1 and any(r.kind == "suggest" for r in results)
-        if not answered and not any(r.kind == "decline" for r in results) and not several_suggested:
+        if not answered and not declined and not several_suggested:
             if offered:
                 dispatcher.utter_message(text="I couldn't find an answer to that in our help centre, so a person is the best next step.")
                 return events + [SlotSet("faq_outcome", "offered_person"), SlotSet("last_faq_id", None)]
@@ -127,11 +128,16 @@ class ActionAnswerQuestion(Action):
                 )
             elif several:
                 dispatcher.utter_message(text=f"I couldn't find an answer to \u201c{result.question}\u201d.")
-        if not answered and any(r.kind == "decline" for r in results):
+        if not answered and declined:
             return events + [SlotSet("faq_outcome", "declined"), SlotSet("last_faq_id", None)]
         if not answered:  # several questions, each with its "did you mean"
-            return events + [SlotSet("faq_outcome", "suggested"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
+            return events + _suggested(tracker)
         return events + [SlotSet("faq_outcome", "answered"), SlotSet("last_faq_id", answered[-1].entry_id)]
+
+
+def _suggested(tracker: Tracker) -> list[EventType]:
+    """The slots after a "did you mean": nothing answered, one more miss counted."""
+    return [SlotSet("faq_outcome", "suggested"), SlotSet("last_faq_id", None), SlotSet("faq_misses", _misses(tracker) + 1)]
 
 
 def _suggestion_buttons(result: FaqResult) -> list[dict[str, str]]:

@@ -219,14 +219,13 @@ class FaqAnswerer:
             if r.kind == "suggest" and (r.similarity or 0.0) >= MULTI_SUGGEST_MIN_SIMILARITY
             and r.suggestions[0][0] not in answered_ids
         ]
-        if confident and unsure and (len(answered) >= 2 or whole.entry_id in answered_ids):
-            kept = {id(r) for r in [*answered, *unsure]}
-            return [r for r in results if id(r) in kept][:MAX_QUESTIONS]
-        if whole.kind == "answer" and (answered or unsure) and all(_first_choice(r) != whole.entry_id for r in results):
-            # The whole message matched an entry that none of its questions is about: a blend
-            # of two questions ("how long till a card refund shows up … and who do I write to
-            # about a charge on our subscription" matched the subscription refund policy).
-            # Each question gets its own answer or "did you mean" instead.
+        each_question = confident and unsure and (len(answered) >= 2 or whole.entry_id in answered_ids)
+        # The whole message matched an entry that none of its questions is about: a blend of
+        # two questions ("how long till a card refund shows up … and who do I write to about
+        # a charge on our subscription" matched the subscription refund policy). Each question
+        # gets its own answer or "did you mean" instead.
+        blended = whole.kind == "answer" and (answered or unsure) and all(_first_choice(r) != whole.entry_id for r in results)
+        if each_question or blended:
             kept = {id(r) for r in [*answered, *unsure]}
             return [r for r in results if id(r) in kept][:MAX_QUESTIONS]
         if len(answered) >= 2 and confident:
