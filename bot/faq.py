@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Protocol, Sequence
 
 from bot.policy_answers import Situation, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
+from bot.form_replies import question_form
 from bot.policy import SupportPolicy
 
 SCOPE_QUESTION = re.compile(
@@ -105,6 +106,11 @@ def questions_in(message: str) -> list[str]:
     three words each), in order."""
     parts = [p.strip(" ,;:-") for p in _NEXT_QUESTION.split(message) if p and p.strip(" ,;:-")]
     return [p for p in parts if len(re.findall(r"[\w'’]+", p)) >= 3]
+
+
+def _is_question(text: str) -> bool:
+    """The grammatical form of a question: it ends with "?" or opens like one."""
+    return any(question_form(text))
 
 
 def _first_choice(result: FaqResult) -> str | None:
@@ -224,7 +230,13 @@ class FaqAnswerer:
         # two questions ("how long till a card refund shows up … and who do I write to about
         # a charge on our subscription" matched the subscription refund policy). Each question
         # gets its own answer or "did you mean" instead.
-        blended = whole.kind == "answer" and (answered or unsure) and all(_first_choice(r) != whole.entry_id for r in results)
+        # Only when two of the parts are questions: beside a sentence of context, a question
+        # that leans on it ("is there a way to make it do that automatically?") is no
+        # question of its own, and the whole message is what it asks.
+        blended = (
+            whole.kind == "answer" and (answered or unsure) and sum(map(_is_question, parts)) >= 2
+            and all(_first_choice(r) != whole.entry_id for r in results)
+        )
         if each_question or blended:
             kept = {id(r) for r in [*answered, *unsure]}
             return [r for r in results if id(r) in kept][:MAX_QUESTIONS]

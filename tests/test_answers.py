@@ -350,6 +350,24 @@ def test_a_whole_message_matched_to_an_entry_none_of_its_questions_is_about_is_s
     assert [(r.kind, r.entry_id) for r in answerer.answer_all(message, now)] == [("answer", "online_payments")]
 
 
+def test_context_before_one_question_is_no_blend(policy):
+    """A sentence of context and one question leaning on it ("is there a way to make it do
+    that automatically?") are one question: the whole message's confident answer stands,
+    though neither part is about its entry."""
+    entries = [*ENTRIES, KbEntry("pos_refund", "Refund a sale", "Refunds take 3 to 10 days.")]
+    whole = FakeHit("online_payments", "Take card payments online", 0.7, similarity=0.66)
+    context = FakeHit("pos_refund", "Refund a sale", 0.45, similarity=0.63)
+    vague = FakeHit("hours", "Support hours", 0.47, similarity=0.6)
+    index = ByWord({
+        "hand. is": FixedIndex(whole, [whole]),  # only the whole message has both sentences
+        "same card": FixedIndex(None, [context]),
+        "is there": FixedIndex(None, [vague]),
+    })
+    answerer = FaqAnswerer(index, entries, policy)
+    message = "every month the same card payment comes in and i match it by hand. is there a way to do that automatically?"
+    assert [(r.kind, r.entry_id) for r in answerer.answer_all(message, at(2026, 11, 27, 10, 0))] == [("answer", "online_payments")]
+
+
 def test_another_companys_product_with_no_entry_about_it_is_declined_not_missed(policy):
     """A miss would leave "our clover terminal keeps rebooting" to be triaged as a Makana
     outage; the object check declines it. A product on the policy's third-party list is
