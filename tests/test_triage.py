@@ -226,3 +226,25 @@ def test_the_eval_command_prints_the_matrix_and_json_last(capsys):
 def test_case_defaults():
     assert Case("x").kind == "problem"
     assert clauses("ok") == []
+
+
+def test_an_urgent_offer_needs_critical_or_high_to_be_the_more_probable_reading():
+    """The severity's operating point over-rates on purpose (Critical recall); the urgent
+    offer in a chat also needs P(Critical or High) of at least one half."""
+    from bot.triage import Proposal
+
+    def proposal(severity, critical, high, is_problem=True):
+        rest = (1.0 - critical - high) / 2
+        return Proposal(severity, "troubleshooting", is_problem, {"critical": critical, "high": high, "medium": rest, "low": rest}, 0.9)
+
+    assert proposal("high", 0.1, 0.5).urgent
+    assert not proposal("high", 0.05, 0.4).urgent  # rated High for recall, but Medium is likelier
+    assert not proposal("medium", 0.3, 0.3).urgent
+    assert not proposal("critical", 0.9, 0.05, is_problem=False).urgent
+
+
+def test_the_problem_or_question_threshold_keeps_every_urgent_dev_report(model):
+    """The threshold is the highest that reads every Critical and High dev report (as a
+    first message, out of fold) as a problem."""
+    assert model.meta["kind_dev_out_of_fold"]["urgent_recall"] == 1.0
+    assert 0.5 <= model.meta["kind_threshold"] <= 0.95
