@@ -11,9 +11,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
 from actions.urgent_routing import propose, urgent_routing
-from bot.policy_answers import described_severity
+from bot.policy_answers import described_severity, imagined_situation
 from bot.faq import FaqResult
 from bot.language import reply as language_reply
+from bot.triage import URGENT, Proposal
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class ActionAnswerQuestion(Action):
         events: list[EventType] = [SlotSet("language", "en")]
 
         proposal = await propose(message)
-        severity = described_severity(message, proposal.severity, proposal.is_problem)
+        severity = await _situation_severity(message, proposal)
         results = answerer.answer_all(message, now, severity)
         answered_ids = {r.entry_id for r in results if r.kind == "answer"}
         if answered_ids <= HOW_TO_REACH_US and await resources.asks_for_person(tracker):
@@ -133,6 +134,26 @@ class ActionAnswerQuestion(Action):
         if not answered:  # several questions, each with its "did you mean"
             return events + _suggested(tracker)
         return events + [SlotSet("faq_outcome", "answered"), SlotSet("last_faq_id", answered[-1].entry_id)]
+
+
+async def _situation_severity(message: str, proposal: Proposal) -> str | None:
+    """The severity a time question is answered for (bot/policy_answers.py described_severity).
+
+    A question that imagines a situation ("if an important feature broke for most of our
+    team, how long would a fix take?") is answered for the triage of that situation when
+    it is Critical or High. A triaged severity counts only when its side is the more
+    probable (settled_severity): a message rated Critical at P(Critical or High) 0.43
+    gets the table of deadlines from now, not the one-hour answer."""
+    clause = imagined_situation(message)
+    imagined = None
+    if clause:
+        # Only an imagined Critical or High problem counts: "if I email you this minute"
+        # or "if I report it today" is a clause too, about writing to us, not a situation.
+        hypothetical = await propose(clause)
+        if hypothetical.is_problem and hypothetical.settled_severity in URGENT:
+            imagined = hypothetical.settled_severity
+    settled = proposal.settled_severity if proposal.is_problem else None
+    return described_severity(message, settled, settled is not None, imagined)
 
 
 def _suggested(tracker: Tracker) -> list[EventType]:

@@ -352,19 +352,38 @@ class Situation:
     closest: Callable[[str, Sequence[str]], int] | None = None
 
 
-def described_severity(message: str, triaged: str | None, is_problem: bool) -> str | None:
-    """The severity of the customer's situation: named outright, else a calm or negated
+def described_severity(message: str, triaged: str | None, is_problem: bool, imagined: str | None = None) -> str | None:
+    """The severity of the customer's situation: named outright, else the severity of the
+    situation the question imagines (`imagined`: the triage of its "if …" clause, see
+    `imagined_situation`; "nothing is broken now, but if an important feature broke for
+    most of us, how long would a fix take?" asks about High), else a calm or negated
     urgency ("it's not urgent", "whenever you can") makes it Low for a question and at
     most Medium for a problem, else the triage of a described problem, else None."""
     named = mentioned_severity(message)
     if named:
         return named
+    if imagined:
+        return imagined
     calm = bool(NON_URGENT.search(message) or CALM.search(message) or negations(message))
     if calm:
         if not is_problem or triaged is None:
             return "low"
         return triaged if SEVERITY_ORDER.index(triaged) >= SEVERITY_ORDER.index("medium") else "medium"
     return triaged if is_problem else None
+
+
+# The situation a question imagines: "if …", "what if …", "suppose …", "imagine …", up to
+# the end of the clause. Only where to look; the triage model reads the clause.
+_IMAGINED = re.compile(
+    r"\b(?:what if|if|suppose|supposing|imagine|in case)\s+(?P<clause>[^,.;:?!]{12,}?)\s*(?=[,.;:?!]|$)",
+    re.IGNORECASE,
+)
+
+
+def imagined_situation(message: str) -> str | None:
+    """The clause of a conditional or imagined situation in the message, if any."""
+    match = _IMAGINED.search(message)
+    return match.group("clause").strip() if match else None
 
 
 def _word(text: str, name: str) -> re.Match[str] | None:

@@ -487,7 +487,14 @@ class Proposal:
         rule it took the conversation eval's unwanted urgent offers from 14 to 10 (dev and
         dev_long) and 16 to 11 (test and holdout), with no more urgent problems missed.
         """
-        return self.is_problem and self.severity in URGENT and sum(self.probabilities.get(s, 0.0) for s in URGENT) >= 0.5
+        return self.is_problem and self.settled_severity in URGENT
+
+    @property
+    def settled_severity(self) -> str | None:
+        """The proposed severity when its side (Critical or High, Medium or Low) is the more
+        probable, else None: what a deadline quoted to the customer may rest on."""
+        urgent_side = sum(self.probabilities.get(s, 0.0) for s in URGENT) >= 0.5
+        return self.severity if (self.severity in URGENT) == urgent_side else None
 
 
 @dataclass(frozen=True)

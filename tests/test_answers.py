@@ -9,7 +9,17 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from bot.policy_answers import TOPICS, Situation, UnknownPlaceholder, described_severity, policy_answer, policy_fact, render_answer, status_text
+from bot.policy_answers import (
+    TOPICS,
+    Situation,
+    UnknownPlaceholder,
+    described_severity,
+    imagined_situation,
+    policy_answer,
+    policy_fact,
+    render_answer,
+    status_text,
+)
 from bot.settings import ROOT
 from bot.faq import DECLINE_TEXT, FaqAnswerer, KbEntry, questions_in
 
@@ -214,6 +224,35 @@ def test_reversed_yes_no_questions_on_the_labelled_set(split):
     kept = sum(not asks_reversed(t) for t in plain) / len(plain)
     print(f"{split}: reversed caught {caught:.3f} of {len(reversed_)}, plain kept {kept:.3f} of {len(plain)}")
     assert caught == 1.0 and kept >= 0.9
+
+
+def test_a_time_question_about_an_imagined_situation_is_answered_for_that_situation():
+    """"Nothing is broken now, but if …": the calm words are about now, the question about
+    the situation imagined, whose triage (passed as `imagined`) decides; a severity named
+    outright still wins."""
+    message = (
+        "nothing is broken right now. hypothetically if an important feature broke for most "
+        "of our team with no workaround, how long would a fix take?"
+    )
+    assert imagined_situation(message) == "an important feature broke for most of our team with no workaround"
+    assert described_severity(message, None, False) == "low"  # without the imagined situation
+    assert described_severity(message, None, False, imagined="high") == "high"
+    assert described_severity("if a critical bug hit us, how fast would you fix it", None, False, imagined="medium") == "critical"
+    assert imagined_situation("If I send a non-urgent question now, when will somebody answer?") == "I send a non-urgent question now"
+    assert imagined_situation("when will I hear back if I write now?") is None  # too short to describe anything
+    assert imagined_situation("how do I add a user") is None
+
+
+def test_a_deadline_rests_only_on_a_settled_severity():
+    """Rated Critical for recall with P(Critical or High) 0.43: no one-hour promise."""
+    from bot.triage import Proposal
+
+    unsure = Proposal("critical", "technical_support", True, {"critical": 0.31, "high": 0.12, "medium": 0.27, "low": 0.30}, 0.78)
+    sure = Proposal("critical", "technical_support", True, {"critical": 0.8, "high": 0.1, "medium": 0.05, "low": 0.05}, 0.99)
+    calm = Proposal("medium", "technical_support", True, {"critical": 0.1, "high": 0.2, "medium": 0.4, "low": 0.3}, 0.9)
+    assert unsure.settled_severity is None and not unsure.urgent
+    assert sure.settled_severity == "critical" and sure.urgent
+    assert calm.settled_severity == "medium"
 
 
 def test_time_questions_use_the_situation(policy):
