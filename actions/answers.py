@@ -14,7 +14,7 @@ from actions.urgent_routing import propose, urgent_routing
 from bot.policy_answers import described_severity, imagined_situation
 from bot.faq import FaqResult
 from bot.language import reply as language_reply
-from bot.triage import URGENT, Proposal
+from bot.triage import Proposal
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +150,8 @@ async def _situation_severity(message: str, proposal: Proposal) -> str | None:
         # Only an imagined Critical or High problem counts: "if I email you this minute"
         # or "if I report it today" is a clause too, about writing to us, not a situation.
         hypothetical = await propose(clause)
-        if hypothetical.is_problem and hypothetical.settled_severity in URGENT:
-            imagined = hypothetical.settled_severity
+        if hypothetical.urgent:
+            imagined = hypothetical.severity
     settled = proposal.settled_severity if proposal.is_problem else None
     return described_severity(message, settled, settled is not None, imagined)
 

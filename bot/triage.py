@@ -860,7 +860,7 @@ def build_model(
 
 
 def choose_kind_threshold(
-    x: Any, y: Sequence[str], n: int, settings: TriageSettings, urgent: Sequence[bool] | None = None
+    x: Any, y: Sequence[str], n: int, settings: TriageSettings, urgent: Sequence[bool]
 ) -> tuple[float, dict[str, Any]]:
     """The P(problem) threshold, from out-of-fold predictions on the dev cases.
 
@@ -887,13 +887,10 @@ def choose_kind_threshold(
         p[held_rows] = head.probabilities(x[held_rows])[:, head.classes.index("problem")]
     first = p[n: 2 * n]
     questions = p[2 * n:]
-    must = first[np.asarray(urgent, dtype=bool)] if urgent is not None else first
-    if len(must):
-        # The highest threshold keeping the wanted share of urgent reports at or above it.
-        keep = int(np.ceil(settings.urgent_kind_recall * len(must)))
-        threshold = float(np.sort(must)[::-1][keep - 1]) if keep else 0.5
-    else:
-        threshold = 0.5
+    must = first[np.asarray(urgent, dtype=bool)]
+    # The highest threshold keeping the wanted share of urgent reports at or above it.
+    keep = int(np.ceil(settings.urgent_kind_recall * len(must)))
+    threshold = float(np.sort(must)[::-1][keep - 1]) if keep else 0.5
     threshold = float(min(0.95, max(0.5, threshold)))
     return round(threshold, 4), {
         "questions_read_as_problems": int((questions >= threshold).sum()),
