@@ -11,10 +11,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
 from actions.urgent_routing import propose, urgent_routing
-from bot.policy_answers import described_severity, imagined_situation
+from bot.policy_answers import described_severity
 from bot.faq import FaqResult
 from bot.language import reply as language_reply
-from bot.triage import Proposal
+from bot.triage import Proposal, imagined_situation
 
 log = logging.getLogger(__name__)
 

@@ -372,20 +372,6 @@ def described_severity(message: str, triaged: str | None, is_problem: bool, imag
     return triaged if is_problem else None
 
 
-# The situation a question imagines: "if …", "what if …", "suppose …", "imagine …", up to
-# the end of the clause. Only where to look; the triage model reads the clause.
-_IMAGINED = re.compile(
-    r"\b(?:what if|if|suppose|supposing|imagine|in case)\s+(?P<clause>[^,.;:?!]{12,}?)\s*(?=[,.;:?!]|$)",
-    re.IGNORECASE,
-)
-
-
-def imagined_situation(message: str) -> str | None:
-    """The clause of a conditional or imagined situation in the message, if any."""
-    match = _IMAGINED.search(message)
-    return match.group("clause").strip() if match else None
-
-
 def _word(text: str, name: str) -> re.Match[str] | None:
     return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, flags=re.IGNORECASE)
 

@@ -43,7 +43,7 @@ from typing import Any, Callable, Sequence
 
 from bot.policy import SEVERITY_ORDER, PolicyError, SupportPolicy, load_policy
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CATEGORIES = ("technical_support", "customer_service", "troubleshooting")
 KINDS = ("problem", "question")
 RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}  # 0 = critical … 3 = low
@@ -218,9 +218,10 @@ class TriageSettings:
     first_message_views: bool = True
     folds: int = 5
     critical_recall: float = 0.95
-    # The share of Critical and High first messages the problem-or-question head must
-    # read as problems, out of fold (choose_kind_threshold).
-    urgent_kind_recall: float = 1.0
+    # What reading a Critical or High first message as a question costs, counted in
+    # questions read as problems (a needless urgent offer costs 1): the problem-or-question
+    # threshold minimises the total out of fold (choose_kind_threshold).
+    urgent_miss_cost: float = 10.0
     signal_weight: float = 1.0
     seed: int = 0
 
@@ -284,6 +285,20 @@ def training_examples(policy: SupportPolicy, cases: Sequence[Case]) -> tuple[lis
     return problems, questions
 
 
+# The situation a question imagines: "if …", "what if …", "suppose …", "imagine …", up to
+# the end of the clause. Only where to look; the triage model reads the clause.
+_IMAGINED = re.compile(
+    r"\b(?:what if|if|suppose|supposing|imagine|in case)\s+(?P<clause>[^,.;:?!]{12,}?)\s*(?=[,.;:?!]|$)",
+    re.IGNORECASE,
+)
+
+
+def imagined_situation(message: str) -> str | None:
+    """The clause of a conditional or imagined situation in the message, if any."""
+    match = _IMAGINED.search(message)
+    return match.group("clause").strip() if match else None
+
+
 class Featurizer:
     """Turns (description, impact) into the embedding head's input.
 
@@ -327,13 +342,16 @@ class Featurizer:
 
     def evidence(self, text: str) -> list[float]:
         """One feature per severity (its signals were found, outside negations), one for calm
-        words, and two for the form of a question (it opens like one, it ends with "?")."""
+        words, two for the form of a question (it opens like one, it ends with "?"), and one
+        for an imagined situation ("if our whole team couldn't log in, how fast…": a
+        question about a problem, not a report of one; the heads weigh it)."""
         hits = signal_hits(self.policy, text)
         calm = 1.0 if (negations(text) or CALM.search(_normalise(text))) else 0.0
         opens = 1.0 if QUESTION_OPENING.match(text.strip()) else 0.0
         asks = 1.0 if text.rstrip().endswith("?") else 0.0
+        imagined = 1.0 if imagined_situation(text) else 0.0
         return [self.signal_weight * (1.0 if hits[s] else 0.0) for s in SEVERITY_ORDER] + [
-            self.signal_weight * calm, opens, asks]
+            self.signal_weight * calm, opens, asks, imagined]
 
 
 def lexical_text(description: str, impact: str = "") -> str:
@@ -596,7 +614,7 @@ class _Head:
 HEADS = ("severity", "severity_word", "severity_char", "category", "kind")
 
 
-FORM_FEATURES = 2  # the last columns: the form of a question, read by the kind head only
+FORM_FEATURES = 3  # the last columns: the form of a question and an imagined situation, read by the kind head only
 
 
 def without_form(x: Any) -> Any:
@@ -859,6 +877,20 @@ def build_model(
     return TriageModel(meta, heads, lexical, encoder, policy)
 
 
+def cheapest_threshold(urgent: Any, questions: Any, miss_cost: float) -> float:
+    """The P(problem) threshold of least cost: `miss_cost` for each urgent report below it,
+    1 for each question at or above it; of equal costs the highest, within [0.05, 0.95].
+    Each candidate keeps an urgent report (its own probability) or drops a question (just
+    above it); 0.5 when there is nothing to weigh."""
+    import numpy as np
+
+    urgent, questions = np.asarray(urgent, dtype=float), np.asarray(questions, dtype=float)
+    candidates = np.unique(np.concatenate([urgent, questions + 1e-6, [0.5]]).clip(0.05, 0.95))
+    cost = [miss_cost * float((urgent < t).sum()) + float((questions >= t).sum()) for t in candidates]
+    best = min(cost)
+    return float(max(t for t, c in zip(candidates, cost) if c == best))
+
+
 def choose_kind_threshold(
     x: Any, y: Sequence[str], n: int, settings: TriageSettings, urgent: Sequence[bool]
 ) -> tuple[float, dict[str, Any]]:
@@ -869,8 +901,10 @@ def choose_kind_threshold(
     report read as a question loses its urgent routing (the customer is answered like a
     question; the worst error, as a Critical outage rated Medium), a question read as a
     problem may be offered an urgent ticket it did not need (a nuisance). So the threshold
-    is the highest at which out-of-fold recall of the urgent first messages still reaches
-    `settings.urgent_kind_recall`, and never below 0.5.
+    minimises `settings.urgent_miss_cost` × urgent first messages below it + questions at
+    or above it, out of fold; of equal costs the highest. (Before stop 32 it was the
+    highest threshold keeping every urgent dev report, floored at 0.5; the questions that
+    look like problems added in stop 32 put two urgent reports below any useful threshold.)
     """
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
@@ -888,10 +922,7 @@ def choose_kind_threshold(
     first = p[n: 2 * n]
     questions = p[2 * n:]
     must = first[np.asarray(urgent, dtype=bool)]
-    # The highest threshold keeping the wanted share of urgent reports at or above it.
-    keep = int(np.ceil(settings.urgent_kind_recall * len(must)))
-    threshold = float(np.sort(must)[::-1][keep - 1]) if keep else 0.5
-    threshold = float(min(0.95, max(0.5, threshold)))
+    threshold = cheapest_threshold(must, questions, settings.urgent_miss_cost)
     return round(threshold, 4), {
         "questions_read_as_problems": int((questions >= threshold).sum()),
         "questions": int(len(questions)),

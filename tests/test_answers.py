@@ -14,13 +14,13 @@ from bot.policy_answers import (
     Situation,
     UnknownPlaceholder,
     described_severity,
-    imagined_situation,
     policy_answer,
     policy_fact,
     render_answer,
     status_text,
 )
 from bot.settings import ROOT
+from bot.triage import imagined_situation
 from bot.faq import DECLINE_TEXT, FaqAnswerer, KbEntry, questions_in
 
 HNL = ZoneInfo("Pacific/Honolulu")

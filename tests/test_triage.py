@@ -157,8 +157,11 @@ def test_a_negation_never_raises_a_severity(test_figures, model):
         assert RANK[model.propose("The bank feed import fails every morning for me.", calm).severity] >= RANK[plain.severity]
 
 
-def test_questions_never_trigger_urgent_routing(test_figures, model):
-    assert test_figures["questions"] > 0 and test_figures["questions_routed_urgent"] == 0
+def test_questions_rarely_trigger_urgent_routing(test_figures, model):
+    # A needless urgent offer is the cheap error (choose_kind_threshold weighs it against an
+    # urgent report read as a question at 1:10): a few of the questions written to look like
+    # problems may get one, no more than one in twenty.
+    assert test_figures["questions"] > 0 and test_figures["questions_routed_urgent"] <= 0.05 * test_figures["questions"]
     for question in ("what are your opening hours", "how do I put my logo on invoices",
                      "how fast do you answer when everything is down"):
         assert not model.propose(question).urgent, question
@@ -243,8 +246,18 @@ def test_an_urgent_offer_needs_critical_or_high_to_be_the_more_probable_reading(
     assert not proposal("critical", 0.9, 0.05, is_problem=False).urgent
 
 
-def test_the_problem_or_question_threshold_keeps_every_urgent_dev_report(model):
-    """The threshold is the highest that reads every Critical and High dev report (as a
-    first message, out of fold) as a problem."""
-    assert model.meta["kind_dev_out_of_fold"]["urgent_recall"] == 1.0
-    assert 0.5 <= model.meta["kind_threshold"] <= 0.95
+def test_the_problem_or_question_threshold_weighs_a_missed_urgent_report_against_needless_offers():
+    """An urgent report read as a question costs ten needless offers: the threshold drops
+    below an urgent report when fewer than ten questions come with it, not otherwise."""
+    from bot.triage import cheapest_threshold
+
+    urgent = [0.9, 0.8, 0.3]
+    assert cheapest_threshold(urgent, [0.1, 0.35, 0.4], 10.0) == 0.3  # two offers < one miss
+    many = [0.31 + i / 100 for i in range(12)]  # twelve questions between it and the rest
+    assert cheapest_threshold(urgent, many, 10.0) == 0.8  # one miss (10) < twelve offers (12)
+    assert cheapest_threshold([], [], 10.0) == 0.5
+
+
+def test_the_built_threshold_keeps_nearly_every_urgent_dev_report(model):
+    assert model.meta["kind_dev_out_of_fold"]["urgent_recall"] >= 0.98
+    assert 0.05 <= model.meta["kind_threshold"] <= 0.95
