@@ -417,3 +417,23 @@ def test_another_companys_product_with_no_entry_about_it_is_declined_not_missed(
     assert answerer.answer("our clover terminal keeps rebooting mid-sale", now).kind == "decline"
     assert answerer.answer("can I load my customer list from excel", now).kind == "miss"
     assert answerer.answer("moving from clover to makana, how do I bring my sales over", now).kind == "miss"
+
+
+def test_a_question_that_leans_on_another_companys_product_is_declined(policy):
+    """"any idea how to reset it?" after "the clover terminal keeps showing an error" asks
+    about the terminal: the part's confident Makana answer (the password reset) is not
+    given, and the message is declined as a whole, so no Makana ticket is offered for it.
+    A message that names Makana too keeps its answer."""
+    entries = [
+        *ENTRIES,
+        KbEntry("decline_other_vendors", "Another company's product", tags=("decline", "vendor:Clover")),
+    ]
+    reset = FakeHit("reset_password", "Reset a forgotten password", 0.8, similarity=0.64)
+    vague = FakeHit("online_payments", "Take card payments online", 0.3, similarity=0.55)
+    index = ByWord({"error": FixedIndex(None, [vague]), "reset": FixedIndex(reset, [reset])})
+    answerer = FaqAnswerer(index, entries, policy)
+    now = at(2026, 11, 27, 10, 0)
+    message = "the clover terminal at the front counter keeps showing an error. any idea how to reset it?"
+    assert [r.kind for r in answerer.answer_all(message, now)] == ["decline"]
+    with_makana = "the clover terminal at the front counter keeps showing an error in makana. any idea how to reset it?"
+    assert "reset_password" in [r.entry_id for r in answerer.answer_all(with_makana, now)]
