@@ -225,7 +225,9 @@ class FaqAnswerer:
             if r.kind == "suggest" and (r.similarity or 0.0) >= MULTI_SUGGEST_MIN_SIMILARITY
             and r.suggestions[0][0] not in answered_ids
         ]
-        each_question = confident and unsure and (len(answered) >= 2 or whole.entry_id in answered_ids)
+        each_question = confident and unsure and (
+            len(answered) >= 2 or whole.entry_id in answered_ids or whole.kind != "answer"
+        )
         # The whole message matched an entry that none of its questions is about: a blend of
         # two questions ("how long till a card refund shows up … and who do I write to about
         # a charge on our subscription" matched the subscription refund policy). Each question

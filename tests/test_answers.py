@@ -437,3 +437,22 @@ def test_a_question_that_leans_on_another_companys_product_is_declined(policy):
     assert [r.kind for r in answerer.answer_all(message, now)] == ["decline"]
     with_makana = "the clover terminal at the front counter keeps showing an error in makana. any idea how to reset it?"
     assert "reset_password" in [r.entry_id for r in answerer.answer_all(with_makana, now)]
+
+
+def test_an_unsure_question_beside_an_answered_one_is_kept_when_the_whole_message_is_unsure(policy):
+    """"which day are your free webinars on? also how do i enter the starting cash float":
+    the whole message is unsure, the second question is answered, and the first gets its
+    own "did you mean" rather than silence."""
+    entries = [*ENTRIES, KbEntry("open_till", "Open the till", "Tap Open register.")]
+    till = FakeHit("open_till", "Open the till", 0.96, similarity=0.76)
+    webinar = FakeHit("hours", "Support hours", 0.42, similarity=0.6)
+    index = ByWord({
+        "webinars on? also": FixedIndex(None, [FakeHit("hours", "Support hours", 0.38, similarity=0.55)]),
+        "webinars": FixedIndex(None, [webinar]),
+        "float": FixedIndex(till, [till]),
+    })
+    answerer = FaqAnswerer(index, entries, policy)
+    message = "which day are your free webinars on? also how do i enter the starting cash float in the morning"
+    results = answerer.answer_all(message, at(2026, 11, 27, 10, 0))
+    assert [(r.kind, r.entry_id) for r in results] == [("suggest", None), ("answer", "open_till")]
+    assert results[0].question == "which day are your free webinars on?"
