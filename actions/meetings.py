@@ -64,6 +64,8 @@ class ActionOfferSlots(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if await resources.misrouted(tracker):
             return await answer_instead(dispatcher, tracker, domain)  # "share my Google Calendar": a question
+        if asks_other_times_unoffered(tracker):
+            return await answer_instead(dispatcher, tracker, domain)  # "another useless answer": no times to refuse
         has_number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
         if not has_number:
             return await ask_for_ticket_first(dispatcher, tracker)
@@ -75,6 +77,20 @@ class ActionOfferSlots(Action):
             dispatcher.utter_message(text="Sorry, I can't reach our booking system right now. Please try again in a minute.")
             return []
         return await offer_call(dispatcher, tracker, ticket)
+
+
+def asks_other_times_unoffered(tracker: Tracker) -> bool:
+    """Typed words Rasa heard as "other times" in a conversation that was never offered
+    call times: there is nothing to refuse, so they are not about a call ("wow. another
+    useless answer. thanks for nothing" came as other_times and got the call's ticket
+    rule). A button, a form, or times offered earlier keep the journey."""
+    latest = tracker.latest_message or {}
+    text = str(latest.get("text") or "")
+    if (latest.get("intent") or {}).get("name") != "other_times" or not text or text.startswith("/"):
+        return False
+    if tracker.active_loop_name or tracker.get_slot("offered_until"):
+        return False
+    return not any(e.get("event") == "action" and e.get("name") == "action_offer_slots" for e in tracker.events)
 
 
 async def ask_for_ticket_first(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:

@@ -283,3 +283,30 @@ async def test_a_mistyped_ticket_number_is_named_and_the_shape_explained(monkeyp
     dispatcher = CollectingDispatcher()
     await ActionTicketStatus().run(dispatcher, tracker("/check_ticket_status", "check_ticket_status"), {})
     assert dispatcher.messages[0]["text"] == "Which ticket? Please give me its number, like MK-7Q4K2F."
+
+
+async def test_other_times_before_any_offer_is_answered_as_a_question(monkeypatch):
+    """Rasa hears "wow. another useless answer" as other_times; with no call times offered
+    in the conversation it is answered (and gets people first there), not the call journey."""
+    import actions.meetings as meetings
+
+    answered = []
+
+    async def answer_instead(dispatcher, tracker, domain):
+        answered.append(tracker.latest_message["text"])
+        return []
+
+    monkeypatch.setattr(meetings, "answer_instead", answer_instead)
+
+    async def confirmed(tracker):
+        return False
+
+    monkeypatch.setattr(resources, "misrouted", confirmed)
+    dispatcher = CollectingDispatcher()
+    await meetings.ActionOfferSlots().run(dispatcher, tracker("wow. another useless answer", "other_times"), {})
+    assert answered == ["wow. another useless answer"] and not dispatcher.messages
+    # Times offered earlier in the conversation, or the button: the journey goes on.
+    offered = [{"event": "action", "name": "action_offer_slots"}]
+    for case in (tracker("none of these work", "other_times", events=offered), tracker("/other_times", "other_times")):
+        assert not meetings.asks_other_times_unoffered(case)
+    assert meetings.asks_other_times_unoffered(tracker("none of these work", "other_times"))
