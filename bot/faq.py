@@ -101,6 +101,17 @@ class FaqResult:
     similarity: float | None = None  # of the best candidate, for a suggestion
 
 
+# An error code the knowledge base documents ("MK-403", "mk 423", "MK-D210"): an identifier,
+# not wording, so the entry that names it is what a message quoting it asks about, whatever
+# else the message says. Ticket numbers (six characters after "MK-") never match.
+ERROR_CODE = re.compile(r"(?<![\w-])MK[-\s]?([A-Z]?\d{3})(?![\w-])", re.IGNORECASE)
+
+
+def error_codes(text: str) -> set[str]:
+    """The error codes in a text, as "MK-403"."""
+    return {f"MK-{m.group(1).upper()}" for m in ERROR_CODE.finditer(text)}
+
+
 def questions_in(message: str) -> list[str]:
     """The questions of a message: its sentences and "…, and how …" clauses (at least
     three words each), in order."""
@@ -142,6 +153,13 @@ class FaqAnswerer:
         self._suggest_min_score = suggest_min_score
         self._closest = closest
         vendors = {t[len(VENDOR_TAG):] for e in entries for t in e.tags if t.startswith(VENDOR_TAG)}
+        # Each error code named in exactly one entry's title or phrasings identifies it.
+        owners: dict[str, set[str]] = {}
+        for e in entries:
+            if not e.declines:
+                for code in error_codes(" ".join((e.title, *e.questions))):
+                    owners.setdefault(code, set()).add(e.id)
+        self._coded = {code: next(iter(ids)) for code, ids in owners.items() if len(ids) == 1}
         self._vendors = sorted(vendors | set(policy.doc.scope.third_party_products), key=len, reverse=True)
 
     def render(self, entry_id: str, now: dt.datetime, message: str = "") -> str:
@@ -270,6 +288,12 @@ class FaqAnswerer:
             entry = self._entries.get("products")
             if entry is not None:
                 return self._answer(entry, message, now, severity, 1.0, question)
+        coded = {self._coded[c] for c in error_codes(message) if c in self._coded}
+        if len(coded) == 1 and (not vendor or self._object_is_makana(message)):
+            # The error the customer quotes: its entry, however the rest of the message reads.
+            entry_id = next(iter(coded))
+            if result.answer is None or result.answer.entry_id != entry_id:
+                return self._answer(self._entries[entry_id], message, now, severity, 1.0, question)
         hit = result.answer
         entry = self._entries.get(hit.entry_id) if hit is not None else None
         if (

@@ -456,3 +456,23 @@ def test_an_unsure_question_beside_an_answered_one_is_kept_when_the_whole_messag
     results = answerer.answer_all(message, at(2026, 11, 27, 10, 0))
     assert [(r.kind, r.entry_id) for r in results] == [("suggest", None), ("answer", "open_till")]
     assert results[0].question == "which day are your free webinars on?"
+
+
+def test_an_error_code_the_knowledge_base_documents_identifies_its_entry(policy):
+    """"MK-403 when i try to add a tax rate" is about the permission error, not tax rates,
+    however confident the search is of the tax article; "mk 403" is the same code, a ticket
+    number ("MK-7QX2P9") is none, and a code named by two entries identifies neither."""
+    entries = [
+        *ENTRIES,
+        KbEntry("tax_rates", "Set up tax rates", "Settings → Taxes."),
+        KbEntry("mk403", "MK-403: You don't have permission", "Your role doesn't allow that.", questions=("MK-403 access denied",)),
+        KbEntry("a", "MK-500 one", "x"),
+        KbEntry("b", "MK-500 two", "y"),
+    ]
+    tax = FakeHit("tax_rates", "Set up tax rates", 0.9)
+    answerer = FaqAnswerer(FixedIndex(tax, [tax]), entries, policy)
+    now = at(2026, 11, 27, 10, 0)
+    assert answerer.answer("MK-403 when i try to add a tax rate?? i do all the bookkeeping", now).entry_id == "mk403"
+    assert answerer.answer("getting mk 403 on the tax page", now).entry_id == "mk403"
+    assert answerer.answer("what's the status of MK-7QX2P9, it was about tax rates", now).entry_id == "tax_rates"
+    assert answerer.answer("MK-500 when i add a tax rate", now).entry_id == "tax_rates"
