@@ -203,6 +203,17 @@ async def people_first(message: str) -> bool:
 
 
 TICKET_REFERENCE = re.compile(r"\bMK-?[A-Za-z0-9]{4,8}\b", re.IGNORECASE)
+
+
+def ticket_reference(text: str) -> re.Match[str] | None:
+    """The first ticket number in the text, valid or mistyped; an error code the shape of
+    the knowledge base's ("MK-S409", "MK-D210": a letter and three digits) is none."""
+    from bot.faq import ERROR_CODE
+
+    for match in TICKET_REFERENCE.finditer(text):
+        if not ERROR_CODE.fullmatch(match.group(0)):
+            return match
+    return None
 _routes = None
 _routes_lock = asyncio.Lock()
 
@@ -260,6 +271,6 @@ async def misrouted(tracker: Tracker) -> bool:
         return False
     if tracker.active_loop_name or next(tracker.get_latest_entity_values("ticket_number"), None):
         return False
-    if TICKET_REFERENCE.search(text):
+    if ticket_reference(text):
         return False
     return not await route_confirmed(route, text)

@@ -31,7 +31,7 @@ class ActionTicketStatus(Action):
             return await answer_instead(dispatcher, tracker, domain)  # "the best laptop for…": a question
         number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
         if not number:
-            typed = resources.TICKET_REFERENCE.search(str(tracker.latest_message.get("text") or ""))
+            typed = resources.ticket_reference(str(tracker.latest_message.get("text") or ""))
             if typed:
                 dispatcher.utter_message(
                     text=f"{typed.group(0).upper()} isn't one of our ticket numbers: they are MK- and six letters or "

@@ -310,3 +310,13 @@ async def test_other_times_before_any_offer_is_answered_as_a_question(monkeypatc
     for case in (tracker("none of these work", "other_times", events=offered), tracker("/other_times", "other_times")):
         assert not meetings.asks_other_times_unoffered(case)
     assert meetings.asks_other_times_unoffered(tracker("none of these work", "other_times"))
+
+
+def test_an_error_code_is_no_mistyped_ticket_number():
+    """"MK-S409 keeps showing up" quotes an error the knowledge base documents: the status
+    journey must not answer that MK-S409 isn't one of our ticket numbers, and the route
+    check still reads the message. A mistyped ticket number stays one."""
+    assert resources.ticket_reference("MK-S409 keeps showing up") is None
+    assert resources.ticket_reference("opening the company gives MK-D210") is None
+    assert resources.ticket_reference("status of MK-ABC1 please").group(0) == "MK-ABC1"
+    assert resources.ticket_reference("MK-S409 again, see MK-7Q4K2F").group(0) == "MK-7Q4K2F"
