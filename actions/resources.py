@@ -214,6 +214,8 @@ def ticket_reference(text: str) -> re.Match[str] | None:
         if not ERROR_CODE.fullmatch(match.group(0)):
             return match
     return None
+
+
 _routes = None
 _routes_lock = asyncio.Lock()
 

@@ -228,7 +228,10 @@ class FaqAnswerer:
         parts = questions_in(message)
         if len(parts) < 2:
             return [whole]
-        results = [self._judge(p, self._index.search(p, k=3), now, severity, p, context=message) for p in parts]
+        # A question that names no product of its own ("any idea how to reset it?" after "the
+        # verifone terminal keeps showing an error") asks about the product the message names.
+        named = None if self._object_is_makana(message) else self.named_vendor(message)
+        results = [self._judge(p, self._index.search(p, k=3), now, severity, p, context_vendor=named) for p in parts]
         answered: list[FaqResult] = []
         for r in results:
             if r.kind in ("answer", "decline") and all(r.entry_id != a.entry_id for a in answered):
@@ -268,15 +271,10 @@ class FaqAnswerer:
 
     def _judge(
         self, message: str, result: SearchResult, now: dt.datetime, severity: str | None, question: str = "",
-        context: str = "",
+        context_vendor: str | None = None,
     ) -> FaqResult:
         question = question or message
-        vendor = self.named_vendor(message)
-        if vendor is None and context and not self._object_is_makana(context):
-            # A question of a longer message that names no product of its own ("any idea
-            # how to reset it?" after "the verifone terminal keeps showing an error") asks
-            # about the product the message names.
-            vendor = self.named_vendor(context)
+        vendor = self.named_vendor(message) or context_vendor
         third_party = mentioned_third_party(self._policy, message)
         if third_party and SCOPE_QUESTION.search(message):
             # "Do you support the Stripe plugin?" is a scope question: the policy answers
