@@ -638,13 +638,31 @@ def _exclusion_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | N
 _NOTICE = re.compile(r"\b(?:notif\w*|told|tell|warn\w*|announc\w*|inform\w*|heads[- ]up|notice|advance|in time|before)\b", re.IGNORECASE)
 
 
+# What questions about the policy's changes in general read like: the changelog lines
+# compete with them, so "what's new in the policy" keeps the whole section.
+_ANY_CHANGE = (
+    "what changed in the latest version of the support policy",
+    "is there a changelog or version history of the support terms",
+    "when did this version of the policy take effect",
+)
+
+
 def _updates_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
-    """How changes are announced, first, when that is what is asked; else the section.
-    A wrong call only changes the order: both sentences are in the answer."""
-    if not _NOTICE.search(s.message):
-        return None
+    """The one change the question is about ("when did you start opening on Saturdays?"),
+    with its version and date; else how changes are announced, first, when that is what
+    is asked; else None (the section). A wrong call of the announcement only changes the
+    order: both sentences are in the answer."""
     u = p.doc.updates
-    return f"{u.how_notified} This is version {u.version} of our support policy, effective {u.effective:%-d %B %Y}."
+    current = f"This is version {u.version} of our support policy, effective {u.effective:%-d %B %Y}."
+    if s.closest is not None:
+        changes = [(release, change) for release in u.changelog for change in release.changes]
+        pick = s.closest(s.message, [*_ANY_CHANGE, *(change for _, change in changes)]) - len(_ANY_CHANGE)
+        if pick >= 0:
+            release, change = changes[pick]
+            return f"That changed in version {release.version}, effective {release.date:%-d %B %Y}: {change} {current}"
+    if _NOTICE.search(s.message):
+        return f"{u.how_notified} {current}"
+    return None
 
 
 FACTS: dict[str, Callable[[SupportPolicy, dt.datetime, Situation], str | None]] = {
