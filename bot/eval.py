@@ -195,6 +195,21 @@ def judge(case: Case, replies: Sequence[str]) -> Judged:
     return Judged(case, outcome, list(replies), missing, forbidden)
 
 
+def side_errors(j: Judged) -> list[str]:
+    """What a reply got wrong beside its answer: an urgent ticket offered for a message
+    that reports no urgent problem, one not offered for an urgent problem, and an apology
+    where nobody was upset or asked for a person."""
+    said = "\n".join(j.replies)
+    errors = []
+    if j.case.urgent is False and URGENT_OFFER.search(said):
+        errors.append("urgent offer unwanted")
+    if j.case.urgent and not URGENT_OFFER.search(said):
+        errors.append("urgent problem missed")
+    if j.case.category not in ("frustration", "language") and APOLOGY.search(said):
+        errors.append("needless apology")
+    return errors
+
+
 Send = Callable[[str, str], list[dict]]
 
 
@@ -264,12 +279,10 @@ def figures(judged: Sequence[Judged]) -> dict:
         "policy_sections": len(sections),
         # Urgent tickets offered for messages that report no urgent problem (a question
         # routed as an outage), and urgent problems not offered one.
-        "urgent_unwanted": sum(1 for j in judged if j.case.urgent is False and URGENT_OFFER.search("\n".join(j.replies))),
-        "urgent_missed": sum(1 for j in judged if j.case.urgent and not URGENT_OFFER.search("\n".join(j.replies))),
+        "urgent_unwanted": sum(1 for j in judged if "urgent offer unwanted" in side_errors(j)),
+        "urgent_missed": sum(1 for j in judged if "urgent problem missed" in side_errors(j)),
         # People first where nobody was upset or asked for a person (the cheap error).
-        "needless_apologies": sum(
-            1 for j in judged if j.case.category not in ("frustration", "language") and APOLOGY.search("\n".join(j.replies))
-        ),
+        "needless_apologies": sum(1 for j in judged if "needless apology" in side_errors(j)),
         "all": block(judged),
     }
 
@@ -332,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("--url", required=True, help="the web service, e.g. http://127.0.0.1:8080")
     conv.add_argument("--split", choices=(*CONVERSATION_SPLITS, "all"), default="dev")
     conv.add_argument("--category", choices=CATEGORIES, help="only this category")
-    conv.add_argument("-v", "--verbose", action="store_true", help="print every case that is not right")
+    conv.add_argument("-v", "--verbose", action="store_true", help="print every case that is not right or has a side error (urgent offer, apology)")
     kb = commands.add_parser("kb", help="the answerer on labelled knowledge-base queries, in process")
     kb.add_argument("--kb", type=Path, default=Path("data/faq"))
     kb.add_argument("--index", type=Path, default=Path("kb_index/build"))
@@ -355,9 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         cases = [c for c in load_cases(args.cases, splits) if args.category in (None, c.category)]
 
         def progress(j: Judged) -> None:
-            if args.verbose and j.outcome != "right":
+            if args.verbose and (j.outcome != "right" or side_errors(j)):
                 print(
-                    f"[{j.outcome}] {j.case.id}: {j.case.message}\n  missing={j.missing} forbidden={j.forbidden}\n  "
+                    f"[{', '.join([j.outcome, *side_errors(j)])}] {j.case.id}: {j.case.message}\n"
+                    f"  missing={j.missing} forbidden={j.forbidden}\n  "
                     + "\n  ".join(r.replace("\n", " ")[:300] for r in j.replies),
                     file=sys.stderr,
                 )
