@@ -90,8 +90,10 @@ class ActionAnswerQuestion(Action):
         if offered:
             dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
         # A problem that triages Critical or High goes to a ticket now (issue 14); a
-        # message the answerer declines (not about Makana) is no Makana problem.
-        if not all(r.kind == "decline" for r in results):
+        # message the answerer declines (not about Makana) is no Makana problem, and one
+        # answered only by what support does not cover (a WooCommerce plugin, a router, a
+        # contractor's script) is no covered product down: the answer says whom to ask.
+        if not all(r.kind == "decline" for r in results) and not answerer.not_covered(results):
             urgent = await urgent_routing(dispatcher, tracker, message, proposal=proposal)
             if urgent is not None:
                 # An answer that fits comes alongside (for example, how escalation works

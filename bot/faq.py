@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Protocol, Sequence
 
-from bot.policy_answers import Situation, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
+from bot.policy_answers import NOT_COVERED_TOPICS, Situation, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
 from bot.form_replies import question_form
 from bot.policy import SupportPolicy
 
@@ -180,6 +180,19 @@ class FaqAnswerer:
 
     def has(self, entry_id: str) -> bool:
         return entry_id in self._entries
+
+    def topic(self, entry_id: str | None) -> str | None:
+        """The policy topic an entry renders (None for an article or an unknown id)."""
+        entry = self._entries.get(entry_id or "")
+        return entry.policy_answer if entry else None
+
+    def not_covered(self, results: list[FaqResult]) -> bool:
+        """Every question is answered, each from a topic on what support does not cover
+        (NOT_COVERED_TOPICS): the message is about someone else's product, custom work or
+        an exclusion, whatever urgency it reads with."""
+        return bool(results) and all(
+            r.kind == "answer" and self.topic(r.entry_id) in NOT_COVERED_TOPICS for r in results
+        )
 
     def named_vendor(self, message: str) -> str | None:
         """Another company's product named in the message (policy list or declines file)."""

@@ -285,6 +285,13 @@ TOPICS: dict[str, Topic] = {
 }
 
 
+# The topics that say what support does not cover: other companies' products, custom
+# solutions (quoted separately) and the exclusions (advice, hardware and networks, code a
+# customer or contractor wrote). The severities and their deadlines are for covered
+# products, so a problem answered only from these topics is no urgent Makana ticket.
+NOT_COVERED_TOPICS = frozenset({"exclusions", "third_party", "custom_solutions"})
+
+
 def policy_answer(topic: str, policy: SupportPolicy, now: dt.datetime, message: str = "") -> str:
     """The answer to a policy topic at instant `now` (KeyError for an unknown topic)."""
     if topic not in TOPICS:

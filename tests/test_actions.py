@@ -110,6 +110,23 @@ async def test_an_urgent_first_message_gets_the_commitment_and_one_button():
     assert message["buttons"] == [{"title": "Open a Critical ticket now", "payload": '/request_human{"urgency":"critical"}'}]
 
 
+@pytest.mark.parametrize("message, topic", [
+    ("the magento connector a consultant installed for us stopped sending orders into makana for every store, can you fix it?", "third_party"),
+    ("our office wifi drops every few minutes and nobody can work, can your team sort out the network?", "exclusions_hardware"),
+])
+async def test_an_urgent_sounding_problem_with_what_support_does_not_cover_gets_no_urgent_ticket(message, topic):
+    from actions.answers import ActionAnswerQuestion
+    from actions.urgent_routing import propose
+
+    # The triage alone would route it: it reads Critical or High.
+    assert (await propose(message)).urgent
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerQuestion().run(dispatcher, tracker(message, "ask_question"), {})
+    said = " ".join(m.get("text") or "" for m in dispatcher.messages)
+    assert "that sounds urgent" not in said and SlotSet("faq_outcome", "urgent") not in events
+    assert SlotSet("last_faq_id", topic) in events and SlotSet("faq_outcome", "answered") in events
+
+
 async def test_the_urgent_button_prefills_the_description_and_the_chosen_severity():
     latest = {"text": '/request_human{"urgency":"critical"}', "intent": {"name": "request_human", "confidence": 1.0},
               "entities": [{"entity": "urgency", "value": "critical"}], "metadata": {}}
