@@ -198,14 +198,15 @@ def judge(case: Case, replies: Sequence[str]) -> Judged:
 def side_errors(j: Judged) -> list[str]:
     """What a reply got wrong beside its answer: an urgent ticket offered for a message
     that reports no urgent problem, one not offered for an urgent problem, and an apology
-    where nobody was upset or asked for a person."""
+    where nobody was upset, asked for a person or reported an urgent problem."""
     said = "\n".join(j.replies)
     errors = []
     if j.case.urgent is False and URGENT_OFFER.search(said):
         errors.append("urgent offer unwanted")
     if j.case.urgent and not URGENT_OFFER.search(said):
         errors.append("urgent problem missed")
-    if j.case.category not in ("frustration", "language") and APOLOGY.search(said):
+    # Sympathy for a reported outage is no needless apology ("I'm sorry, that sounds urgent").
+    if j.case.category not in ("frustration", "language") and not j.case.urgent and APOLOGY.search(said):
         errors.append("needless apology")
     return errors
 

@@ -49,6 +49,9 @@ def test_urgent_offers_are_counted_apart_from_the_answer(tmp_path):
     assert (got["urgent_unwanted"], got["urgent_missed"]) == (1, 1)
     sorry = judge(case(), ["I'm sorry this has been frustrating. A person from our support team…", "Call us on +1 808 555 0142."])
     assert figures([sorry])["needless_apologies"] == 1 and figures(judged)["needless_apologies"] == 0
+    # Sympathy for a reported outage is not needless.
+    stuck = judge(outage, ["I'm sorry this has been frustrating. A person from our support team…", offer])
+    assert figures([stuck])["needless_apologies"] == 0
     # Frustration cases are not judged on the offer unless labelled; a bad label is refused.
     (tmp_path / "dev.jsonl").write_text(
         '{"message": "m", "category": "frustration", "expect": ["x"]}\n{"message": "n", "category": "policy", "expect": ["x"]}\n',
