@@ -27,6 +27,10 @@ from bot.triage import (
 )
 
 TEST_CASES = ROOT / "data" / "triage" / "test.jsonl"
+# Stop 33's held-out questions around problems and reports that end in a question: the
+# safety figures are asserted on them; their severity accuracy (0.68) is reported, short
+# of the 0.90 the original split meets (data/triage/README.md).
+STOP33_TEST_CASES = ROOT / "data" / "triage" / "test_stop33.jsonl"
 DEV_CASES = ROOT / "data" / "triage" / "dev.jsonl"
 
 
@@ -53,7 +57,8 @@ def test_the_labelled_set_covers_what_the_policy_names(policy):
     assert {c.product for c in problems} == {p.name for p in policy.doc.scope.products}
     assert any(c.kind == "question" for c in load_cases(TEST_CASES))
     dev = {(c.description, c.impact) for c in load_cases(DEV_CASES)}
-    assert not dev & {(c.description, c.impact) for c in load_cases(TEST_CASES)}  # held out
+    for held_out in (TEST_CASES, STOP33_TEST_CASES):
+        assert not dev & {(c.description, c.impact) for c in load_cases(held_out)}
 
 
 def test_policy_examples_are_not_in_the_cases(policy):
@@ -148,6 +153,14 @@ def test_acceptance_figures_on_the_test_split(test_figures):
     assert test_figures["critical_below_high"] == 0
     assert test_figures["under_rated"] == 0.0
     assert test_figures["accuracy"] >= 0.90
+
+
+def test_reports_that_end_in_a_question_are_routed_and_questions_are_not(model):
+    figures = evaluate(model, load_cases(STOP33_TEST_CASES))
+    assert figures["critical_recall"] >= 0.95 and figures["critical_below_high"] == 0
+    assert figures["under_rated"] == 0.0
+    assert figures["urgent_routing_recall"] >= 0.9
+    assert figures["questions"] >= 50 and figures["questions_routed_urgent"] <= 1
 
 
 def test_a_negation_never_raises_a_severity(test_figures, model):
