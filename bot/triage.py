@@ -76,6 +76,13 @@ class Case:
     # The policy criteria of its severity that this report meets (the reason to give):
     # optional, labelled for the Critical reports so far; read by TriageModel.explain.
     criteria: tuple[str, ...] = ()
+    # What the case trains: "all" heads, or only the problem-or-question head ("kind"): a
+    # report ending in "if I open a ticket now, how soon…?" teaches that such a clause
+    # does not make a report a question, without moving the severity operating point.
+    train: str = "all"
+
+
+TRAINS = ("all", "kind")
 
 
 def load_cases(path: str | Path) -> list[Case]:
@@ -115,8 +122,11 @@ def load_cases(path: str | Path) -> list[Case]:
             raise CasesError(f"{where}: `criteria` must be a list of the policy's criteria for its severity")
         if criteria and kind != "problem":
             raise CasesError(f"{where}: `criteria` is for problem reports, not questions")
+        train = raw.get("train") or "all"
+        if train not in TRAINS:
+            raise CasesError(f"{where}: `train` must be one of {', '.join(TRAINS)}, not {train!r}")
         cases.append(
-            Case(description.strip(), impact.strip(), severity, category, str(raw.get("product") or ""), kind, tuple(criteria))
+            Case(description.strip(), impact.strip(), severity, category, str(raw.get("product") or ""), kind, tuple(criteria), train)
         )
     if not cases:
         raise CasesError(f"{path}: no cases")
@@ -275,7 +285,7 @@ def problem_text(description: str, impact: str = "") -> str:
 
 def training_examples(policy: SupportPolicy, cases: Sequence[Case]) -> tuple[list[Case], list[Case]]:
     """Problem reports (severity known) and questions: the cases plus the policy's own examples."""
-    problems = [c for c in cases if c.kind == "problem"]
+    problems = [c for c in cases if c.kind == "problem" and c.train == "all"]
     questions = [c for c in cases if c.kind == "question"]
     for severity in policy.doc.severities:
         for example in severity.examples:
@@ -812,6 +822,9 @@ def build_model(
     # message; questions as first messages.
     pairs = [(c.description, c.impact) for c in problems] + [(problem_text(c.description, c.impact), "") for c in problems]
     pairs += [(q.description, "") for q in questions]
+    # Reports that train the problem-or-question head only, as first messages, last.
+    kind_only = [c for c in cases if c.kind == "problem" and c.train == "kind"]
+    pairs += [(problem_text(c.description, c.impact), "") for c in kind_only]
     with progress_bar(featurizer.views(pairs), "encoding triage cases") as bar:
         x_all = featurizer(pairs, bar.update)
     texts_all = [lexical_text(d, i) for d, i in pairs]
@@ -842,9 +855,9 @@ def build_model(
     heads["category"] = _Head.fit(
         without_form(x_reports[labelled2]), [problems[i % n].category for i in labelled2], settings.c, CATEGORIES, settings.seed
     )
-    y_kind = ["problem"] * (2 * n) + ["question"] * len(questions)
+    y_kind = ["problem"] * (2 * n) + ["question"] * len(questions) + ["problem"] * len(kind_only)
     heads["kind"] = _Head.fit(x_all, y_kind, settings.c, KINDS, settings.seed)
-    urgent = [c.severity in URGENT for c in problems]
+    urgent = [c.severity in URGENT for c in [*problems, *kind_only]]
     kind_threshold, kind_figures = choose_kind_threshold(x_all, y_kind, n, settings, urgent)
 
     meta = {
@@ -856,7 +869,7 @@ def build_model(
         "kind_threshold": kind_threshold,
         "kind_dev_out_of_fold": kind_figures,
         "classes": {name: heads[name].classes for name in HEADS},
-        "training": {"problems": n, "questions": len(questions)},
+        "training": {"problems": n, "questions": len(questions), "kind_only_problems": len(kind_only)},
         "build_seconds": round(time.perf_counter() - started, 2),
     }
     from kb_index.index import replace_folder  # one atomic folder swap for both models
@@ -897,7 +910,8 @@ def choose_kind_threshold(
     """The P(problem) threshold, from out-of-fold predictions on the dev cases.
 
     Rows: the n reports as (description, impact), the same n as first messages, then
-    the questions; `urgent[i]` says report i is Critical or High. The costs: an urgent
+    the questions and the reports that train this head only (first messages); `urgent`
+    says, for each first message in that order, whether it is Critical or High. The costs: an urgent
     report read as a question loses its urgent routing (the customer is answered like a
     question; the worst error, as a Critical outage rated Medium), a question read as a
     problem may be offered an urgent ticket it did not need (a nuisance). So the threshold
@@ -919,8 +933,8 @@ def choose_kind_threshold(
         train_rows = np.setdiff1d(np.arange(len(y)), np.concatenate([held_rows, twins]))
         head = _Head.fit(x[train_rows], list(y[train_rows]), settings.c, KINDS, settings.seed)
         p[held_rows] = head.probabilities(x[held_rows])[:, head.classes.index("problem")]
-    first = p[n: 2 * n]
-    questions = p[2 * n:]
+    first = p[[*range(n, 2 * n), *(i for i in range(2 * n, len(y)) if y[i] == "problem")]]
+    questions = p[2 * n:][y[2 * n:] == "question"]
     must = first[np.asarray(urgent, dtype=bool)]
     threshold = cheapest_threshold(must, questions, settings.urgent_miss_cost)
     return round(threshold, 4), {
