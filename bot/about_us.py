@@ -40,18 +40,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bot.cases import CasesError, InvalidCase, read_cases
+from bot.policy_answers import NOT_COVERED_TOPICS, TOPICS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_CASES = ROOT / "data" / "about_us" / "dev.jsonl"
 POLICY_PHRASINGS = ROOT / "data" / "faq" / "policy.yml"
 US_DECLINED_COST = 3.0
-# The policy topics that state facts about Makana itself. The topics on what support does
-# not cover (bot/policy_answers.py NOT_COVERED_TOPICS) are about other things by design.
-ABOUT_US_TOPICS = frozenset({
-    "introduction", "products", "open_now", "hours", "channels", "self_service", "response_times", "severities",
-    "process", "escalation", "responsibilities", "holidays", "maintenance", "liability", "training", "updates",
-    "contact",
-})
+# The policy topics that state facts about Makana itself: all but those on what support
+# does not cover, which are about other things by design.
+ABOUT_US_TOPICS = frozenset(TOPICS) - NOT_COVERED_TOPICS
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,7 @@ def figures(judged: Sequence[Judged]) -> dict:
     covered = [j for j in judged if j.case.category in ("policy", "product")]
     timed = [j for j in judged if j.case.time]
     sections = Counter(j.case.section for j in judged if j.case.section)
+    errors = [side_errors(j) for j in judged]
     return {
         "categories": {k: v for k, v in by_category.items() if v["cases"]},
         "covered": block(covered),
@@ -280,10 +281,10 @@ def figures(judged: Sequence[Judged]) -> dict:
         "policy_sections": len(sections),
         # Urgent tickets offered for messages that report no urgent problem (a question
         # routed as an outage), and urgent problems not offered one.
-        "urgent_unwanted": sum(1 for j in judged if "urgent offer unwanted" in side_errors(j)),
-        "urgent_missed": sum(1 for j in judged if "urgent problem missed" in side_errors(j)),
+        "urgent_unwanted": sum("urgent offer unwanted" in e for e in errors),
+        "urgent_missed": sum("urgent problem missed" in e for e in errors),
         # People first where nobody was upset or asked for a person (the cheap error).
-        "needless_apologies": sum(1 for j in judged if "needless apology" in side_errors(j)),
+        "needless_apologies": sum("needless apology" in e for e in errors),
         "all": block(judged),
     }
 
@@ -369,9 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         cases = [c for c in load_cases(args.cases, splits) if args.category in (None, c.category)]
 
         def progress(j: Judged) -> None:
-            if args.verbose and (j.outcome != "right" or side_errors(j)):
+            errors = side_errors(j) if args.verbose else []
+            if args.verbose and (j.outcome != "right" or errors):
                 print(
-                    f"[{', '.join([j.outcome, *side_errors(j)])}] {j.case.id}: {j.case.message}\n"
+                    f"[{', '.join([j.outcome, *errors])}] {j.case.id}: {j.case.message}\n"
                     f"  missing={j.missing} forbidden={j.forbidden}\n  "
                     + "\n  ".join(r.replace("\n", " ")[:300] for r in j.replies),
                     file=sys.stderr,
