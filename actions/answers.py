@@ -29,9 +29,11 @@ ENGLISH_NOTE = "(This assistant answers in English for now; you can also email u
 
 
 # Policy entries that say how to reach a person (how requests are made, the channels, the
-# contacts, escalation): the answer to a question about reaching us, and no answer to a
-# request to be put through (which the person check tells apart, bot/routes.py).
-HOW_TO_REACH_US = {"process", "channels", "contact", "escalation"}
+# contacts, escalation, what a request must include): the answer to a question about
+# reaching us, and no answer to a request to be put through (which the person check
+# tells apart, bot/routes.py). A policy fact can come from any of them ("could you open a
+# ticket for me" is close to the sentence on one ticket per problem).
+HOW_TO_REACH_US = {"process", "channels", "contact", "escalation", "responsibilities"}
 
 
 def details_button(entry_id: str) -> dict[str, str]:

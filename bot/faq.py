@@ -20,11 +20,14 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
 from bot.policy_answers import NOT_COVERED_TOPICS, Situation, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
 from bot.form_replies import question_form
 from bot.policy import SupportPolicy
+
+if TYPE_CHECKING:
+    from bot.policy_facts import FactFinder, FactSettings
 
 SCOPE_QUESTION = re.compile(
     r"\b(support(s|ed)?|cover(s|ed)?|help(s)? (me )?with|troubleshoot|fix|compatible|responsible|assist)\b", re.IGNORECASE
@@ -142,13 +145,21 @@ class FaqAnswerer:
         suggest_min_score: float = 0.2,
         closest: Callable[[str, Sequence[str]], int] | None = None,
         answer_min_score: float | None = None,
+        facts: FactFinder | None = None,
     ) -> None:
         self._index = index
+        # Picks the sentence of a policy section that answers the question (bot/policy_facts).
+        self._facts = facts
         # The confidence that candidates agreeing on one fact need together (_agreed_fact):
         # the index's own answer threshold unless given.
         settings = getattr(index, "settings", None)
         self._answer_min_score = answer_min_score if answer_min_score is not None else getattr(settings, "threshold", 0.55)
         self._entries = {e.id: e for e in entries}
+        # The entry that renders each policy topic (the first, when several do).
+        self._topic_entries: dict[str, str] = {}
+        for e in entries:
+            if e.policy_answer and not e.declines:
+                self._topic_entries.setdefault(e.policy_answer, e.id)
         self._policy = policy
         self._suggest_min_score = suggest_min_score
         self._closest = closest
@@ -325,6 +336,12 @@ class FaqAnswerer:
         agreed = None if vendor else self._agreed_fact(result, message, now, severity, question)
         if agreed is not None:
             return agreed
+        fact = None if vendor or self._facts is None else self._facts.across(message, now)
+        topic_entry = self._topic_entries.get(fact.topic) if fact is not None else None
+        if topic_entry is not None:
+            # Retrieval was unsure which section the question is about, but one sentence of
+            # the policy answers it ("does anyone read my email at night?").
+            return FaqResult("answer", fact.text, topic_entry, None, details=True, question=question)
         suggestions = [
             (c.entry_id, self._entries[c.entry_id].title)
             for c in result.candidates
@@ -382,6 +399,8 @@ class FaqAnswerer:
     ) -> FaqResult:
         if entry.policy_answer:
             fact = policy_fact(entry.policy_answer, self._policy, now, Situation(message, severity, self._closest))
+            if fact is None and self._facts is not None:
+                fact = self._facts.within(entry.policy_answer, message, now)
             if fact is not None:
                 return FaqResult("answer", fact, entry.id, score, details=True, question=question)
             return FaqResult("answer", self.render(entry.id, now, message), entry.id, score, question=question)
@@ -399,8 +418,11 @@ def encoder_closest(encoder) -> Callable[[str, Sequence[str]], int]:
     return closest
 
 
-def open_answerer(kb_dir: Path, index_dir: Path, policy: SupportPolicy) -> FaqAnswerer:
+def open_answerer(kb_dir: Path, index_dir: Path, policy: SupportPolicy, facts: FactSettings | None | bool = True) -> FaqAnswerer:
     """Load the knowledge base and its built index (built by `python -m kb_index build`).
+
+    `facts`: the operating point of the policy fact finder (True: its defaults; False or
+    None: answers without it, for comparison).
 
     Raises kb_index.IndexFolderError when the index is missing or older than the
     knowledge base: a server must not spend minutes building one on a request.
@@ -412,4 +434,7 @@ def open_answerer(kb_dir: Path, index_dir: Path, policy: SupportPolicy) -> FaqAn
     if index.meta.get("hash") != content_hash(entries, IndexSettings()):
         raise IndexFolderError(f"{index_dir} is out of date for {kb_dir}; run `python -m kb_index build` (make index)")
     kb = [KbEntry(e.id, e.title, e.answer, e.policy_answer, tuple(e.tags), tuple(e.questions)) for e in entries]
-    return FaqAnswerer(index, kb, policy, closest=encoder_closest(index.encoder))
+    from bot.policy_facts import FactFinder
+
+    finder = None if facts is None or facts is False else FactFinder(index.encoder, policy, None if facts is True else facts)
+    return FaqAnswerer(index, kb, policy, closest=encoder_closest(index.encoder), facts=finder)

@@ -222,7 +222,7 @@ def _maintenance(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
     for w in sorted(upcoming, key=lambda w: w.starts):
         when = f"in progress now, until {format_time(p, w.ends, now)}" if w.starts <= now else format_span(
             p, w.starts, w.ends, now)
-        lines.append(f"- {when}: {w.notice}")
+        lines.append(f"- {when}: {w.notice} (announced {w.notice_days} days ahead on the status page)")
     return "Planned maintenance:\n" + "\n".join(lines)
 
 
@@ -233,7 +233,7 @@ def _liability(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
 def _custom(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
     c = p.doc.custom_solutions
     return (
-        f"{c.description} They are charged separately from your subscription: "
+        f"{c.description} Custom work is charged separately from your subscription: "
         f"US${c.hourly_rate_usd:,.0f} per hour, minimum {format_hours(c.minimum_hours)}, with a written quote within "
         f"{c.quote_business_days} business days. {c.conditions}"
     )

@@ -1,0 +1,137 @@
+"""The sentence of the policy that answers a question (bot/policy_facts.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.faq import FaqAnswerer, KbEntry
+from bot.policy_facts import FactFinder, FactSettings, load_cases, pipeline, policy_facts, score, units
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def now(policy) -> dt.datetime:
+    return dt.datetime(2026, 12, 4, 10, 0, tzinfo=policy.tz)
+
+
+def test_a_section_is_cut_into_sentences_named_items_and_whole_lists():
+    rendered = "Please include:\n- Your name.\n- The product.\nKeep to one ticket. Never send passwords.\nTraining:\n- Live webinars: Tuesdays."
+    facts = units("responsibilities", rendered)
+    assert [f.text for f in facts] == [
+        "Please include: Your name. The product.",
+        "Keep to one ticket.",
+        "Never send passwords.",
+        "Live webinars: Tuesdays.",
+    ]
+    # A list is compared item by item too: read whole, it is close to no question.
+    assert facts[0].probes == ("Please include: Your name.", "Please include: The product.")
+
+
+def test_every_fact_comes_from_the_policy_file(policy):
+    facts = policy_facts(policy, now(policy))
+    assert len(facts) > 25
+    texts = " ".join(f.text for f in facts)
+    for value in ("US$180", "5 business days", "head of support every 4 hours", "question-mark icon", "45 minutes"):
+        assert value in texts
+
+
+class WordEncoder:
+    """Bag of words, L2-normalised: enough to tell the facts of a test apart."""
+
+    def __init__(self) -> None:
+        self.vocabulary: dict[str, int] = {}
+
+    def encode(self, texts):
+        rows = []
+        for text in texts:
+            row = np.zeros(512, dtype=np.float32)
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                row[self.vocabulary.setdefault(word, len(self.vocabulary) % 512)] += 1
+            rows.append(row / (np.linalg.norm(row) or 1.0))
+        return np.stack(rows)
+
+
+def test_within_a_section_the_fact_asked_leads_and_the_opening_keeps_the_whole_section(policy):
+    finder = FactFinder(WordEncoder(), policy, FactSettings(within=0.2, spread=0.0))
+    deposit = finder.within("custom_solutions", "is a 50% deposit paid before work starts", now(policy))
+    assert deposit == "Work starts after a written quote is accepted and a 50% deposit is paid; the rest is invoiced on delivery."
+    # Closest to the section's opening sentence: the section as a whole (None).
+    assert finder.within("custom_solutions", "can your professional services team build custom integrations", now(policy)) is None
+    # A topic that composes its own fact, or nothing close enough: None.
+    assert finder.within("hours", "when do you open", now(policy)) is None
+    assert finder.within("custom_solutions", "zzz", now(policy)) is None
+
+
+def test_across_sections_a_fact_needs_similarity_and_a_margin(policy):
+    strict = FactFinder(WordEncoder(), policy, FactSettings(across=0.99))
+    assert strict.across("is a 50% deposit paid before work starts", now(policy)) is None
+    loose = FactFinder(WordEncoder(), policy, FactSettings(across=0.2, across_margin=0.0))
+    found = loose.across("is a 50% deposit paid before work starts", now(policy))
+    assert found is not None and found.topic == "custom_solutions" and "deposit" in found.text
+
+
+class UnsureIndex:
+    """An index that is never confident: the answerer falls back on its candidates."""
+
+    def __init__(self, entry_id: str) -> None:
+        self.entry_id = entry_id
+
+    def search(self, query, k=3):
+        from kb_index.index import Hit, SearchResult
+
+        return SearchResult(query, None, [Hit(self.entry_id, "", 0.1, 0.2)])
+
+
+def test_the_answerer_gives_a_fact_with_the_section_on_request_when_retrieval_is_unsure(policy):
+    entries = [KbEntry("custom_solutions", "Custom work", "", "custom_solutions")]
+    finder = FactFinder(WordEncoder(), policy, FactSettings(across=0.2, across_margin=0.0))
+    result = FaqAnswerer(UnsureIndex("custom_solutions"), entries, policy, facts=finder).answer(
+        "is a 50% deposit paid before work starts", now(policy)
+    )
+    assert result.kind == "answer" and result.entry_id == "custom_solutions" and result.details
+    assert "50% deposit" in result.text and "US$180" not in result.text
+    # Without the finder, the same question is not answered.
+    assert FaqAnswerer(UnsureIndex("custom_solutions"), entries, policy).answer(
+        "is a 50% deposit paid before work starts", now(policy)
+    ).kind != "answer"
+
+
+def test_the_labelled_set_is_well_formed():
+    cases = load_cases()
+    assert {c.split for c in cases} == {"dev", "test"}
+    assert all((c.fact is None) == (c.expect is None) for c in cases)
+    assert sum(c.expect is None for c in cases) >= 30 and sum(c.expect is not None for c in cases) >= 140
+
+
+def test_score_counts_a_wrong_fact_and_a_fact_given_to_a_question_the_policy_does_not_answer():
+    from bot.policy_facts import Case, Fact, FactMatch
+
+    cases = [Case("q1", "f", "deposit", "dev"), Case("q2", "g", "pending", "dev"), Case("q3", None, None, "dev")]
+    deposit = FactMatch(Fact("custom_solutions", "a deposit"), 0.8, 0.2)
+    figures = score(cases, [deposit, deposit, deposit], across=0.5, margin=0.0)
+    assert (figures["right"], figures["wrong"], figures["negatives_declined"]) == (1, 2, 0.0)
+    assert score(cases, [deposit, deposit, deposit], across=0.9, margin=0.0)["abstained"] == 2
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_facts_answer_more_of_the_labelled_questions_without_more_wrong_answers(policy, split):
+    """The whole answerer on data/policy_facts, with and without the fact finder.
+    Measured 2026-12-04: dev right 44 -> 48 (fact leads the reply 26 -> 37), wrong 11 -> 12;
+    test right 32 -> 35 (lead 21 -> 28), wrong 11 -> 11."""
+    from bot.settings import Settings
+
+    settings = Settings.from_env({})
+    cases = load_cases(split=split)
+    at = now(policy)
+    without = pipeline(cases, settings, policy, at, facts=False, verbose=False)
+    with_facts = pipeline(cases, settings, policy, at, facts=True, verbose=False)
+    print(split, without, with_facts)
+    assert with_facts["right"] >= without["right"] + 3
+    assert with_facts["lead"] >= without["lead"] + 5
+    assert with_facts["wrong"] <= without["wrong"] + 1
+    assert with_facts["negatives_declined"] == 1.0
