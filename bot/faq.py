@@ -53,6 +53,10 @@ _NEXT_QUESTION = re.compile(
 )
 
 
+# A question word anywhere in a clause, not only at its start.
+_ASKING = re.compile(r"\b(?:what|how|where|when|which|who|why)(?:['’]?s)?\b|\bwhether\b", re.IGNORECASE)
+
+
 class Hit(Protocol):
     entry_id: str
     title: str
@@ -287,7 +291,15 @@ class FaqAnswerer:
         if each_question or blended:
             kept = {id(r) for r in [*answered, *unsure]}
             return [r for r in results if id(r) in kept][:MAX_QUESTIONS]
-        if len(answered) >= 2 and confident:
+        # A sentence that only sets the scene ("Suppose I email you on a Sunday afternoon.
+        # When would somebody read it?") is no question of its own: when the whole message
+        # is answered by the entry its one question gets, the whole message is answered
+        # (its scene is the question's situation).
+        # Only a scene before the question, with no question word of its own ("…, how do I
+        # do that" is a second question however it is punctuated).
+        asks = [_is_question(p) or bool(_ASKING.search(p)) for p in parts]
+        premise = asks == [False] * (len(parts) - 1) + [True] and whole.kind == "answer" and results[-1].entry_id == whole.entry_id
+        if len(answered) >= 2 and confident and not premise:
             return answered[:MAX_QUESTIONS]
         if whole.kind != "answer" and confident:
             return confident[:1]

@@ -605,13 +605,104 @@ def _day_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
     return " ".join(sentences)
 
 
-def _deadline_line(p: SupportPolicy, severity: str, now: dt.datetime) -> str:
+def _deadline_line(p: SupportPolicy, severity: str, sent: dt.datetime, now: dt.datetime | None = None) -> str:
     s = p.severity(severity)
     clock = "around the clock" if s.clock == "around_the_clock" else "business hours"
-    return f"{s.name} ({format_hours(s.first_response_hours)}, {clock}): by {format_time(p, p.response_due(severity, now), now)}"
+    return f"{s.name} ({format_hours(s.first_response_hours)}, {clock}): by {format_time(p, p.response_due(severity, sent), now or sent)}"
+
+
+# The parts of a day a customer names, as the hour a request written then is sent.
+_PARTS_OF_DAY = {"morning": 10, "lunchtime": 12, "noon": 12, "midday": 12, "afternoon": 15, "evening": 19, "night": 22}
+_CLOCK_TIME = re.compile(r"\b(?:at|around|about)?\s*(\d{1,2})(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?(?=[\s,.?!]|$)", re.IGNORECASE)
+
+
+_SENDING = re.compile(
+    r"\b(?:send|sent|sending|e-?mail\w*|writ\w*|wrote|messag\w*|mail|call\w*|ring|phon\w*|contact\w*|log\w*|open(?:ed|ing)? (?:a |an |the )?(?:ticket|request|case)"
+    r"|submit\w*|raise\w*|post\w*|reach\w*|file|report\w*|ping\w*|text\w*|chat\w*|ask\w*|drop\w*|put in|request)\b",
+    re.IGNORECASE,
+)
+_SENT_ALREADY = re.compile(
+    r"\b(?:i|we|i've|we've|i have|we have|already)\s+(?:already\s+|just\s+)?(?:sent|e-?mailed|wrote|messaged|called|rang|phoned|contacted|logged|opened|submitted|raised|posted|reported"
+    r"|pinged|texted|asked|dropped|filed|put in)\b",
+    re.IGNORECASE,
+)
+_SENDING_NOW = re.compile(r"\b(?:right now|now|today|this (?:morning|afternoon|evening)|tonight|at the moment|immediately)\b", re.IGNORECASE)
+
+
+def asked_send_time(p: SupportPolicy, now: dt.datetime, message: str) -> tuple[str, dt.datetime] | None:
+    """The moment a time question imagines sending a request ("if I email you on a
+    Sunday afternoon, when…"): one named day (a weekday, "tomorrow", a holiday or a
+    date, see `asked_days`) and, if given, a part of the day or a clock time. Returns
+    (how the customer put it, the moment in the policy's zone), or None when the
+    message names no single day (the question is about sending now)."""
+    if _SENDING_NOW.search(message):
+        return None
+    # The day must be named where the sending is ("on a Sunday, if I email you…"), not
+    # elsewhere ("we close the month on Friday; if I write, when…" asks about now).
+    clauses = [c for c in re.split(r"[.?!;]+", message) if _SENDING.search(c) and not _SENT_ALREADY.search(c)]
+    days = asked_days(p, now, " ".join(clauses)) if clauses else []
+    if len(days) != 1:
+        return None
+    label, day, weekday = days[0]
+    today = now.astimezone(p.tz).date()
+    if day is None:
+        day = today + dt.timedelta(days=(weekday - today.weekday()) % 7)
+    text = message.lower()
+    part = next((w for w in _PARTS_OF_DAY if re.search(rf"\b{w}\b", text)), None)
+    hour, minute = (_PARTS_OF_DAY[part], 0) if part else (12, 0)
+    clock = None
+    for m in _CLOCK_TIME.finditer(text):
+        h = int(m.group(1))
+        suffix = (m.group(3) or "").replace(".", "")
+        if not (suffix or m.group(2)) or h > 23 or (suffix and not 1 <= h <= 12):
+            continue
+        if suffix == "pm" and h != 12:
+            h += 12
+        elif suffix == "am" and h == 12:
+            h = 0
+        clock = (h, int(m.group(2) or 0))
+        break
+    if clock:
+        hour, minute = clock
+    sent = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=p.tz)
+    if sent <= now:
+        if weekday is None:
+            return None  # a past moment: nothing to compute from
+        sent += dt.timedelta(days=7)
+    name = f"{sent:%A}" if weekday is not None else (label if label == "tomorrow" else f"{sent:%A} {sent.day} {sent:%B}")
+    when = f"at {hour}:{minute:02d}" if clock else (part or "")
+    return (f"{name} {when}".strip(), sent)
+
+
+def _sent_later_fact(p: SupportPolicy, now: dt.datetime, s: Situation, asked: tuple[str, dt.datetime]) -> str:
+    """Deadlines for a request sent at the moment the customer names."""
+    label, sent = asked
+    if s.severity and p.severity(s.severity).clock == "around_the_clock":
+        sev = p.severity(s.severity)
+        due = p.response_due(s.severity, sent)
+        return (f"{sev.name} problems are handled around the clock: sent on {label}, a {sev.name.lower()}-severity "
+                f"request gets its first response by {format_time(p, due, now)}. {severity_line(p, s.severity)}")
+    if p.is_open(sent):
+        lead = f"Sent on {label}, during our business hours, a request is read as it arrives."
+    else:
+        opening = p.next_opening(sent)
+        reason = p.closed_reason(sent.date())
+        why = f" for {reason}" if reason and reason.lower() != f"{sent:%A}".lower() else ""
+        lead = (f"Sent on {label}, when we're closed{why}, a request is read when we open: {format_time(p, opening, now)}; "
+                "Critical problems are handled around the clock.")
+    if s.severity:
+        sev = p.severity(s.severity)
+        return f"{lead} A {sev.name.lower()}-severity request sent then gets its first response by " \
+               f"{format_time(p, p.response_due(s.severity, sent), now)}. {severity_line(p, s.severity)}"
+    lines = [lead, "First responses are then due by:"]
+    lines += [f"- {_deadline_line(p, severity, sent, now)}" for severity in SEVERITY_ORDER]
+    return "\n".join(lines)
 
 
 def _response_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
+    asked = asked_send_time(p, now, s.message)
+    if asked is not None:
+        return _sent_later_fact(p, now, s, asked)
     if s.severity:
         sev = p.severity(s.severity)
         due = p.response_due(s.severity, now)

@@ -503,3 +503,70 @@ def test_an_error_code_the_knowledge_base_documents_identifies_its_entry(policy)
     assert answerer.answer("getting mk 403 on the tax page", now).entry_id == "mk403"
     assert answerer.answer("what's the status of MK-7QX2P9, it was about tax rates", now).entry_id == "tax_rates"
     assert answerer.answer("MK-500 when i add a tax rate", now).entry_id == "tax_rates"
+
+
+# When a time question imagines sending later (labelled by hand; now is Friday 27
+# November 2026, 10:00 in Honolulu). None: the question is about sending now, or names
+# a day that is not when the request is sent.
+SEND_TIMES = [
+    ("Suppose I send an email to your support address on a Sunday afternoon. When would somebody read it?", (2026, 11, 29, 15, 0)),
+    ("if I email you on sunday when will someone read it", (2026, 11, 29, 12, 0)),
+    ("I write to you on a Saturday evening, when is it picked up?", (2026, 11, 28, 19, 0)),
+    ("if I message you friday at 6pm how long until a reply", (2026, 11, 27, 18, 0)),
+    ("what if I call on Monday at 8:15 am, before you open?", (2026, 11, 30, 8, 15)),
+    ("a ticket submitted on christmas day, when does someone look at it?", (2026, 12, 25, 12, 0)),
+    ("if I log a request tomorrow morning how soon will you get back to me", (2026, 11, 28, 10, 0)),
+    ("on a sunday night, if I raise a low priority issue, when will I hear back?", (2026, 11, 29, 22, 0)),
+    ("when will I hear back if I write now?", None),
+    ("we close the month on friday. if i log it right now when should i expect to hear from someone?", None),
+    ("our deadline is Monday. how quickly do you normally answer emails?", None),
+    ("if I send it today how long will it take", None),
+    ("are you open on sundays?", None),
+    ("how fast do you reply to a high priority ticket", None),
+    ("we have 4 of us waiting, if I email at lunch how long?", None),
+    # Sent already: the answer is about that request (the case form), not a table from a past day.
+    ("I emailed on Monday and still nothing, when do you answer?", None),
+    ("we sent it in on saturday morning, when will someone read it?", None),
+]
+
+
+@pytest.mark.parametrize(("message", "expected"), SEND_TIMES)
+def test_the_moment_a_time_question_imagines_sending(policy, message, expected):
+    from bot.policy_answers import asked_send_time
+
+    asked = asked_send_time(policy, at(2026, 11, 27, 10, 0), message)
+    assert (asked and asked[1]) == (at(*expected) if expected else None)
+
+
+def test_deadlines_from_the_moment_the_customer_names(policy):
+    now = at(2026, 11, 27, 10, 0)  # Friday
+    text = fact(policy, "response_times", "if I email you on a Sunday afternoon, when will someone read it?", now)
+    assert text.startswith("Sent on Sunday afternoon, when we're closed, a request is read when we open: Monday 30 November at 9:30")
+    assert "- High (4 hours, business hours): by Monday 30 November at 13:30" in text
+    critical = fact(policy, "response_times", "if I email on Sunday about a critical outage, when do you reply?", now, "critical")
+    assert critical.startswith("Critical problems are handled around the clock: sent on Sunday, a critical-severity request gets its first response by Sunday 29 November at 13:00")
+
+
+def test_a_scene_before_one_question_is_its_situation(policy):
+    """"Suppose I email you on a Sunday afternoon. When would somebody read it?": the first
+    sentence asks nothing; split off, it got the email address and the question lost its
+    Sunday. The whole message is answered, from the Sunday afternoon. A clause that asks
+    something, however punctuated ("whats the support email; also how do I …"), is still
+    a question of its own."""
+    entries = [*ENTRIES, KbEntry("contact", "Contact details", policy_answer="contact"),
+               KbEntry("response_times", "Response times", policy_answer="response_times")]
+    times = FakeHit("response_times", "Response times", 0.8)
+    contact = FakeHit("contact", "Contact details", 0.8)
+    index = ByWord({
+        "sunday afternoon. when": FixedIndex(times, [times]),  # the whole message
+        "when would": FixedIndex(times, [times]),
+        "email": FixedIndex(contact, [contact]),
+    })
+    answerer = FaqAnswerer(index, entries, policy)
+    now = at(2026, 11, 27, 10, 0)  # Friday
+    results = answerer.answer_all("Suppose I email you on a Sunday afternoon. When would somebody read it?", now)
+    assert [r.entry_id for r in results] == ["response_times"]
+    assert results[0].text.startswith("Sent on Sunday afternoon, when we're closed, a request is read when we open: Monday 30 November")
+    index.table = {"; also": FixedIndex(times, [times]), "printer": FixedIndex(times, [times]), "email": FixedIndex(contact, [contact])}
+    results = answerer.answer_all("whats the support email; also how do i hook up a printer", now)
+    assert [r.entry_id for r in results] == ["contact", "response_times"]
