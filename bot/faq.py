@@ -256,6 +256,7 @@ class FaqAnswerer:
         parts = questions_in(message)
         if len(parts) < 2:
             return [whole]
+        forms = [_is_question(p) for p in parts]
         # A question that names no product of its own ("any idea how to reset it?" after "the
         # verifone terminal keeps showing an error") asks about the product the message names.
         named = None if self._object_is_makana(message) else self.named_vendor(message)
@@ -285,7 +286,7 @@ class FaqAnswerer:
         # that leans on it ("is there a way to make it do that automatically?") is no
         # question of its own, and the whole message is what it asks.
         blended = (
-            whole.kind == "answer" and (answered or unsure) and sum(map(_is_question, parts)) >= 2
+            whole.kind == "answer" and (answered or unsure) and sum(forms) >= 2
             and all(_first_choice(r) != whole.entry_id for r in results)
         )
         if each_question or blended:
@@ -297,7 +298,7 @@ class FaqAnswerer:
         # (its scene is the question's situation).
         # Only a scene before the question, with no question word of its own ("…, how do I
         # do that" is a second question however it is punctuated).
-        asks = [_is_question(p) or bool(_ASKING.search(p)) for p in parts]
+        asks = [form or bool(_ASKING.search(p)) for form, p in zip(forms, parts)]
         premise = asks == [False] * (len(parts) - 1) + [True] and whole.kind == "answer" and results[-1].entry_id == whole.entry_id
         if len(answered) >= 2 and confident and not premise:
             return answered[:MAX_QUESTIONS]

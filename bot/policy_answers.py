@@ -605,10 +605,11 @@ def _day_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
     return " ".join(sentences)
 
 
-def _deadline_line(p: SupportPolicy, severity: str, sent: dt.datetime, now: dt.datetime | None = None) -> str:
+def _deadline_line(p: SupportPolicy, severity: str, sent: dt.datetime, now: dt.datetime) -> str:
+    """One severity's first-response deadline for a request sent at `sent`, told at `now`."""
     s = p.severity(severity)
     clock = "around the clock" if s.clock == "around_the_clock" else "business hours"
-    return f"{s.name} ({format_hours(s.first_response_hours)}, {clock}): by {format_time(p, p.response_due(severity, sent), now or sent)}"
+    return f"{s.name} ({format_hours(s.first_response_hours)}, {clock}): by {format_time(p, p.response_due(severity, sent), now)}"
 
 
 # The parts of a day a customer names, as the hour a request written then is sent.
@@ -677,23 +678,22 @@ def asked_send_time(p: SupportPolicy, now: dt.datetime, message: str) -> tuple[s
 def _sent_later_fact(p: SupportPolicy, now: dt.datetime, s: Situation, asked: tuple[str, dt.datetime]) -> str:
     """Deadlines for a request sent at the moment the customer names."""
     label, sent = asked
-    if s.severity and p.severity(s.severity).clock == "around_the_clock":
-        sev = p.severity(s.severity)
-        due = p.response_due(s.severity, sent)
+    sev = p.severity(s.severity) if s.severity else None
+    if sev is not None and sev.clock == "around_the_clock":
+        due = p.response_due(sev.id, sent)
         return (f"{sev.name} problems are handled around the clock: sent on {label}, a {sev.name.lower()}-severity "
                 f"request gets its first response by {format_time(p, due, now)}. {severity_line(p, s.severity)}")
     if p.is_open(sent):
         lead = f"Sent on {label}, during our business hours, a request is read as it arrives."
     else:
         opening = p.next_opening(sent)
-        reason = p.closed_reason(sent.date())
-        why = f" for {reason}" if reason and reason.lower() != f"{sent:%A}".lower() else ""
+        holiday = p.holiday(sent.date())
+        why = f" for {holiday}" if holiday else ""
         lead = (f"Sent on {label}, when we're closed{why}, a request is read when we open: {format_time(p, opening, now)}; "
                 "Critical problems are handled around the clock.")
-    if s.severity:
-        sev = p.severity(s.severity)
+    if sev is not None:
         return f"{lead} A {sev.name.lower()}-severity request sent then gets its first response by " \
-               f"{format_time(p, p.response_due(s.severity, sent), now)}. {severity_line(p, s.severity)}"
+               f"{format_time(p, p.response_due(sev.id, sent), now)}. {severity_line(p, sev.id)}"
     lines = [lead, "First responses are then due by:"]
     lines += [f"- {_deadline_line(p, severity, sent, now)}" for severity in SEVERITY_ORDER]
     return "\n".join(lines)
@@ -711,7 +711,7 @@ def _response_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | No
             f"{severity_line(p, s.severity)} {sev.name} means: {sev.definition}"
         )
     lines = ["If you write now, your first response is due by:"]
-    lines += [f"- {_deadline_line(p, severity, now)}" for severity in SEVERITY_ORDER]
+    lines += [f"- {_deadline_line(p, severity, now, now)}" for severity in SEVERITY_ORDER]
     lines.append("The severity follows our policy's definitions; tell me about your problem and I'll say which applies.")
     return "\n".join(lines)
 
