@@ -119,6 +119,35 @@ def test_answer_renders_placeholders_and_policy_topics(policy):
     assert result.text.startswith("Our support hours are Monday to Saturday, 9:30 to 18:30 Hawaii time")
 
 
+class OneFact:
+    """Stands in for the fact finder: always finds the same sentence of one section."""
+
+    def __init__(self, fact):
+        self.fact = fact
+
+    def across(self, message, now):
+        return self.fact
+
+    def within(self, topic, message, now):
+        return None
+
+
+def test_a_fact_from_a_section_retrieval_did_not_rank_first_or_second_is_not_given(policy):
+    from bot.policy_facts import Fact
+
+    now = at(2026, 11, 27, 10, 0)
+    entries = [KbEntry(t, t, policy_answer=t) for t in ("severities", "response_times", "process")]
+    paged = OneFact(Fact("process", "Critical tickets are paged to the on-call engineer at any hour."))
+    torn = [FakeHit("severities", "Severities", 0.3), FakeHit("response_times", "Response times", 0.25),
+            FakeHit("process", "Process", 0.2)]
+    result = FaqAnswerer(FixedIndex(None, torn), entries, policy, facts=paged).answer("resolution target, critical?", now)
+    assert result.kind == "suggest" and "paged" not in result.text
+    # The same sentence is given when its section is one of the two retrieval hesitates over.
+    ranked = [torn[0], torn[2], torn[1]]
+    result = FaqAnswerer(FixedIndex(None, ranked), entries, policy, facts=paged).answer("is a critical ticket paged?", now)
+    assert (result.kind, result.entry_id) == ("answer", "process") and "paged" in result.text
+
+
 def test_scope_question_about_a_third_party_product_gets_the_exclusion(policy):
     now = at(2026, 11, 27, 10, 0)
     index = FixedIndex(FakeHit("online_payments", "", 0.95))  # the FAQ guess it must not give
