@@ -469,5 +469,5 @@ def test_a_link_the_customer_typed_is_not_made_clickable_when_repeated(stack, pa
     assert page.locator('a[href^="https://evil.example"]').count() == 0  # …as text, not a link
     policy_link = page.locator('a[href^="https://help.makana.example"]')
     say(page, "cancel")
-    say(page, "how do I change the role of a user in my team?")
+    say(page, "what user roles are there?")
     expect(policy_link.first).to_be_visible()  # the company's own links still are
