@@ -90,7 +90,7 @@ class FakeHit:
     entry_id: str
     title: str
     score: float
-    similarity: float = 0.0
+    similarity: float = 0.6  # near the knowledge base unless a test says otherwise
 
 
 @dataclass
@@ -146,6 +146,17 @@ def test_a_fact_from_a_section_retrieval_did_not_rank_first_or_second_is_not_giv
     ranked = [torn[0], torn[2], torn[1]]
     result = FaqAnswerer(FixedIndex(None, ranked), entries, policy, facts=paged).answer("is a critical ticket paged?", now)
     assert (result.kind, result.entry_id) == ("answer", "process") and "paged" in result.text
+
+
+def test_a_question_far_from_every_entry_gets_no_did_you_mean(policy):
+    now = at(2026, 11, 27, 10, 0)
+    far = [FakeHit("reset_password", "Reset a password", 0.35, similarity=0.35), FakeHit("hours", "Support hours", 0.1, similarity=0.3)]
+    result = FaqAnswerer(FixedIndex(None, far), ENTRIES, policy).answer("what's the capital of Australia", now)
+    assert result.kind == "miss" and not result.suggestions
+    # The same candidates, nearer: they are worth offering.
+    near = [FakeHit("reset_password", "Reset a password", 0.35, similarity=0.5), far[1]]
+    result = FaqAnswerer(FixedIndex(None, near), ENTRIES, policy).answer("my login thing is weird", now)
+    assert result.kind == "suggest" and [e for e, _ in result.suggestions] == ["reset_password"]
 
 
 def test_scope_question_about_a_third_party_product_gets_the_exclusion(policy):
