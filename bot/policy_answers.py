@@ -467,20 +467,24 @@ def _channel(p: SupportPolicy, channel_id: str):
     return next((c for c in p.doc.channels if c.id == channel_id), None)
 
 
-def _contact_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
+def contact_details(p: SupportPolicy) -> dict[str, str]:
+    """One sentence per contact detail of the policy, by facet."""
     c = p.doc.contact
+    return {
+        "phone": f"Our phone number is {c.phone}, answered {hours_text(p)} (not on public holidays).",
+        "email": f"Email us at {c.email}; we read it in business hours and critical issues are paged around the clock.",
+        "billing": f"For billing questions, email {c.billing_email}.",
+        "security": f"Report security issues to {c.security_email}.",
+        "address": f"Our postal address is {c.address}.",
+    }
+
+
+def _contact_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
+    details = contact_details(p)
     sentences = []
     for facet in _facets(s.message):
-        if facet == "phone":
-            sentences.append(f"Our phone number is {c.phone}, answered {hours_text(p)} (not on public holidays).")
-        elif facet == "email":
-            sentences.append(f"Email us at {c.email}; we read it in business hours and critical issues are paged around the clock.")
-        elif facet == "billing":
-            sentences.append(f"For billing questions, email {c.billing_email}.")
-        elif facet == "security":
-            sentences.append(f"Report security issues to {c.security_email}.")
-        elif facet == "address":
-            sentences.append(f"Our postal address is {c.address}.")
+        if facet in details:
+            sentences.append(details[facet])
         else:
             channel = _channel(p, {"meet": "google_meet"}.get(facet, facet if facet != "chat" else "web_chat"))
             if channel is not None:

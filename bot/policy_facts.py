@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bot.policy import SupportPolicy
-from bot.policy_answers import policy_answer
+from bot.policy_answers import contact_details, policy_answer
 
 # The sections whose facts are units of their rendered text. The others compose their
 # fact from the question already (hours and days, response times for a severity, the
@@ -52,6 +52,12 @@ FACT_TOPICS = (
     "self_service",
 )
 
+# The sections searched when retrieval is unsure which section is asked: the fact
+# sections and the contact details, one fact each ("how do I report a security hole?" is
+# the security address, which retrieval, torn between the contact section and what to
+# include in a request, left to "did you mean"). The contact section itself composes
+# its answer from the question (bot/policy_answers.py), so `within` leaves it alone.
+ACROSS_TOPICS = (*FACT_TOPICS, "contact")
 # The most facts of one section an answer gives before the section itself is better.
 MAX_FACTS = 3
 
@@ -108,7 +114,14 @@ def units(topic: str, rendered: str) -> list[Fact]:
 
 def policy_facts(policy: SupportPolicy, now: dt.datetime, topics: Sequence[str] = FACT_TOPICS) -> list[Fact]:
     """Every fact of the given sections at instant `now`, in the policy's order."""
-    return [fact for topic in topics for fact in units(topic, policy_answer(topic, policy, now))]
+    return [
+        fact
+        for topic in topics
+        for fact in (
+            [Fact(topic, text) for text in contact_details(policy).values()] if topic == "contact"
+            else units(topic, policy_answer(topic, policy, now))
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -176,7 +189,7 @@ class FactFinder:
         order = np.argsort(-scores, kind="stable")
         return [(facts[i], float(scores[i])) for i in order]
 
-    def best(self, message: str, now: dt.datetime, topics: Sequence[str] = FACT_TOPICS) -> FactMatch | None:
+    def best(self, message: str, now: dt.datetime, topics: Sequence[str] = ACROSS_TOPICS) -> FactMatch | None:
         ranked = self.ranked(message, now, topics)
         if not ranked:
             return None
@@ -371,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     policy = load_policy(settings.policy_path)
     now = dt.datetime.now(policy.tz)
     if args.command == "show":
-        for fact in policy_facts(policy, now):
+        for fact in policy_facts(policy, now, ACROSS_TOPICS):
             print(f"{fact.topic:18} {fact.text}")
         return 0
     try:
@@ -395,9 +408,9 @@ def _evaluate(args: argparse.Namespace, settings: Any, policy: SupportPolicy, no
         print(json.dumps({"split": args.split, "pipeline": args.pipeline, "settings": fs.__dict__, **figures}))
         return 0
     finder = FactFinder(_open(settings.index_dir, args.encoder), policy)
-    # A fact the finder's sections do not hold (a contact detail, a response time) is
+    # A fact the finder's sections do not hold (a response time, a supported version) is
     # composed by its own section: the finder is right to choose nothing for it.
-    facts = policy_facts(policy, now)
+    facts = policy_facts(policy, now, ACROSS_TOPICS)
     cases = [c if c.expect is None or any(re.search(c.expect, f.text) for f in facts) else Case(c.text, None, None, c.split) for c in cases]
     matches = []
     for number, case in enumerate(cases, 1):

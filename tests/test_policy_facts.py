@@ -101,6 +101,29 @@ def test_the_answerer_gives_a_fact_with_the_section_on_request_when_retrieval_is
     ).kind != "answer"
 
 
+def test_a_contact_detail_is_found_when_retrieval_is_unsure_which_section(policy):
+    """Torn between the contact section and another, the question about one contact
+    detail gets that detail; the contact section's facts are its details, one each, and
+    only the unsure path searches them (the section composes its own answer)."""
+    details = [f.text for f in policy_facts(policy, now(policy), ("contact",))]
+    assert details == [
+        f"Our phone number is {policy.doc.contact.phone}, answered Monday to Saturday, 9:30 to 18:30 Hawaii time (not on public holidays).",
+        f"Email us at {policy.doc.contact.email}; we read it in business hours and critical issues are paged around the clock.",
+        f"For billing questions, email {policy.doc.contact.billing_email}.",
+        f"Report security issues to {policy.doc.contact.security_email}.",
+        f"Our postal address is {policy.doc.contact.address}.",
+    ]
+    assert not any(f.topic == "contact" for f in policy_facts(policy, now(policy)))
+    entries = [KbEntry("contact", "Contact details", "", "contact")]
+    finder = FactFinder(WordEncoder(), policy, FactSettings(across=0.2, across_margin=0.0))
+    result = FaqAnswerer(UnsureIndex("contact"), entries, policy, facts=finder).answer(
+        "where do I report security issues I found", now(policy)
+    )
+    assert result.kind == "answer" and result.entry_id == "contact"
+    assert result.text == f"Report security issues to {policy.doc.contact.security_email}."
+    assert finder.within("contact", "where do I report security issues", now(policy)) is None
+
+
 def test_the_labelled_set_is_well_formed():
     cases = load_cases()
     assert {c.split for c in cases} == {"dev", "test"}
