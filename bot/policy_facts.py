@@ -114,14 +114,15 @@ def units(topic: str, rendered: str) -> list[Fact]:
 
 def policy_facts(policy: SupportPolicy, now: dt.datetime, topics: Sequence[str] = FACT_TOPICS) -> list[Fact]:
     """Every fact of the given sections at instant `now`, in the policy's order."""
-    return [
-        fact
-        for topic in topics
-        for fact in (
-            [Fact(topic, text) for text in contact_details(policy).values()] if topic == "contact"
-            else units(topic, policy_answer(topic, policy, now))
-        )
-    ]
+    return [fact for topic in topics for fact in section_facts(topic, policy, now)]
+
+
+def section_facts(topic: str, policy: SupportPolicy, now: dt.datetime) -> list[Fact]:
+    """The facts of one section: the units of its rendered text, or for the contact
+    section (which renders its details in one line) each detail's own sentence."""
+    if topic == "contact":
+        return [Fact(topic, text) for text in contact_details(policy).values()]
+    return units(topic, policy_answer(topic, policy, now))
 
 
 @dataclass(frozen=True)

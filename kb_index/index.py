@@ -162,14 +162,15 @@ def build_index(
     sampled = len(texts) > settings.adapt_max_phrasings
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    if settings.adapt is not None and hasattr(encoder, "adapt") and sampled and not settings.adapt_large:
+    can_adapt = settings.adapt is not None and hasattr(encoder, "adapt")
+    if can_adapt and sampled and not settings.adapt_large:
         # Said where the build is watched: answers get worse without it on a small KB.
         print(
             f"note: {len(texts):,} phrasings is over adapt_max_phrasings ({settings.adapt_max_phrasings:,}): "
             "the encoder is used without fine-tuning (see IndexSettings)",
             file=sys.stderr,
         )
-    if settings.adapt is not None and hasattr(encoder, "adapt") and (settings.adapt_large or not sampled):
+    elif can_adapt:
         chosen = adaptation_sample(groups, settings) if sampled else groups
         steps = adaptation_steps([len(g) for g in chosen], settings.adapt)
         if steps:
