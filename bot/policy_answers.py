@@ -192,7 +192,7 @@ def _escalation(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
 
 def _responsibilities(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
     info = p.doc.customer_responsibilities
-    return "Please include:\n" + "\n".join(f"- {i}" for i in info.required_information) + f"\n{info.communication}"
+    return "When you open a ticket or write to us, please include:\n" + "\n".join(f"- {i}" for i in info.required_information) + f"\n{info.communication}"
 
 
 def _holidays(p: SupportPolicy, now: dt.datetime, msg: str) -> str:

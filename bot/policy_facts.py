@@ -159,6 +159,15 @@ class FactSettings:
     across_margin: float = 0.05
 
 
+def _best_of(ranked: Sequence[tuple[Fact, float]]) -> FactMatch | None:
+    """The best fact, with its margin over the best fact of another section."""
+    if not ranked:
+        return None
+    fact, score = ranked[0]
+    other = next((s for f, s in ranked[1:] if f.topic != fact.topic), None)
+    return FactMatch(fact, score, 1.0 if other is None else score - other)
+
+
 class FactFinder:
     """Picks the policy fact closest in meaning to a question (cosine of the encoder's
     L2-normalised embeddings). Fact vectors are cached by text: most facts never change,
@@ -191,12 +200,7 @@ class FactFinder:
         return [(facts[i], float(scores[i])) for i in order]
 
     def best(self, message: str, now: dt.datetime, topics: Sequence[str] = ACROSS_TOPICS) -> FactMatch | None:
-        ranked = self.ranked(message, now, topics)
-        if not ranked:
-            return None
-        fact, score = ranked[0]
-        other = next((s for f, s in ranked[1:] if f.topic != fact.topic), None)
-        return FactMatch(fact, score, 1.0 if other is None else score - other)
+        return _best_of(self.ranked(message, now, topics))
 
     def within(self, topic: str, message: str, now: dt.datetime) -> str | None:
         """The facts of `topic` that answer the question, in the section's order, or None
@@ -220,11 +224,21 @@ class FactFinder:
 
     def across(self, message: str, now: dt.datetime) -> Fact | None:
         """The fact that answers a question retrieval was unsure of, or None."""
-        match = self.best(message, now)
         s = self.settings
-        if match and match.similarity >= s.across and match.margin >= s.across_margin:
+        ranked = self.ranked(message, now, ACROSS_TOPICS)
+        match = _best_of(ranked)
+        if not (match and match.similarity >= s.across and match.margin >= s.across_margin):
+            return None
+        # Facts of the same section as close as the best come too, as `within` does: "I
+        # didn't answer your agent's email for a week, what happens to my ticket?" is
+        # near both the sentence on replying from the ticket's address and the one on
+        # tickets set to pending.
+        topic = match.fact.topic
+        kept = {f.text for f, score in ranked if f.topic == topic and score >= match.similarity - s.spread}
+        if len(kept) == 1:
             return match.fact
-        return None
+        ordered = [f.text for f in section_facts(topic, self._policy, now) if f.text in kept][:MAX_FACTS]
+        return Fact(topic, " ".join(ordered))
 
 
 # --- the labelled set and its eval -------------------------------------------------------

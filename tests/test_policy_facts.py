@@ -75,6 +75,20 @@ def test_across_sections_a_fact_needs_similarity_and_a_margin(policy):
     assert found is not None and found.topic == "custom_solutions" and "deposit" in found.text
 
 
+def test_across_sections_the_facts_of_the_same_section_as_close_as_the_best_come_too(policy):
+    """As `within` does: a question near two sentences of one section gets both, in the
+    section's order; with no spread, only the best."""
+    question = "is the custom work warrantied, and is a deposit paid before work starts"
+    deposit = "Work starts after a written quote is accepted and a 50% deposit is paid; the rest is invoiced on delivery."
+    warranty = "Custom work is warrantied for 30 days after delivery and is then maintained only under a separate agreement."
+    wide = FactFinder(WordEncoder(), policy, FactSettings(across=0.2, across_margin=0.0, spread=0.3))
+    both = wide.across(question, now(policy))
+    assert both is not None and both.topic == "custom_solutions" and both.text.startswith(deposit + " " + warranty)
+    narrow = FactFinder(WordEncoder(), policy, FactSettings(across=0.2, across_margin=0.0, spread=0.0))
+    one = narrow.across(question, now(policy))
+    assert one is not None and one.text in (deposit, warranty)
+
+
 class UnsureIndex:
     """An index that is never confident: the answerer falls back on its candidates."""
 
