@@ -610,3 +610,30 @@ def test_a_scene_before_one_question_is_its_situation(policy):
     index.table = {"; also": FixedIndex(times, [times]), "printer": FixedIndex(times, [times]), "email": FixedIndex(contact, [contact])}
     results = answerer.answer_all("whats the support email; also how do i hook up a printer", now)
     assert [r.entry_id for r in results] == ["contact", "response_times"]
+
+
+def test_a_story_about_the_product_then_one_time_question_gets_the_time_first(policy):
+    """"The online payments page shows odd totals for two of us, but the export is right so
+    we're getting by. How long would it take you to fix something like that?": the whole
+    message is nearest the payments article (its story), the one question a response time.
+    The time for the severity the story describes comes first, the article after it. A
+    question that leans on the story and is not about when we answer keeps the article."""
+    entries = [*ENTRIES, KbEntry("response_times", "Response times", policy_answer="response_times")]
+    article = FakeHit("online_payments", "Take card payments online", 0.8)
+    times = FakeHit("response_times", "Response times", 0.8)
+    hours = FakeHit("hours", "Support hours", 0.8)
+    index = ByWord({
+        "getting by. how": FixedIndex(article, [article]),  # the whole message
+        "how long": FixedIndex(times, [times]),
+        "anything i": FixedIndex(hours, [hours]),
+        "payments page": FixedIndex(None, []),
+    })
+    answerer = FaqAnswerer(index, entries, policy)
+    now = at(2026, 11, 27, 10, 0)  # Friday, open
+    story = "The online payments page shows odd totals for two of us, but the export is right so we're getting by."
+    results = answerer.answer_all(f"{story} How long would it take you to fix something like that?", now, "medium")
+    assert [r.entry_id for r in results] == ["response_times", "online_payments"]
+    assert results[0].text.startswith("A medium-severity request sent now gets its first response by")
+    index.table = {"getting by. anything": FixedIndex(article, [article]), **index.table}
+    results = answerer.answer_all(f"{story} Anything I can do on my end?", now, "medium")
+    assert [r.entry_id for r in results] == ["online_payments"]
