@@ -160,6 +160,7 @@ class FaqAnswerer:
         closest: Callable[[str, Sequence[str]], int] | None = None,
         answer_min_score: float | None = None,
         facts: FactFinder | None = None,
+        facets: Callable[[str], list[str]] | None = None,
     ) -> None:
         self._index = index
         # Picks the sentence of a policy section that answers the question (bot/policy_facts).
@@ -178,6 +179,8 @@ class FaqAnswerer:
         self._suggest_min_score = suggest_min_score
         self._suggest_min_similarity = suggest_min_similarity
         self._closest = closest
+        # Which contact detail a message asks for (bot/contact_facets.py; None: the words).
+        self._facets = facets
         vendors = {t[len(VENDOR_TAG):] for e in entries for t in e.tags if t.startswith(VENDOR_TAG)}
         # Each error code named in exactly one entry's title or phrasings identifies it.
         owners: dict[str, set[str]] = {}
@@ -419,7 +422,7 @@ class FaqAnswerer:
         although the answer does not depend on which of them is right. The probability
         that the answer is right is the sum of the calibrated confidences of the
         candidates that give it; the answer is given when that sum reaches the threshold."""
-        situation = Situation(message, severity, self._closest)
+        situation = Situation(message, severity, self._closest, self._facets)
         totals: dict[str, tuple[float, list[str]]] = {}
         for candidate in result.candidates:
             entry = self._entries.get(candidate.entry_id)
@@ -445,7 +448,7 @@ class FaqAnswerer:
         self, entry: KbEntry, message: str, now: dt.datetime, severity: str | None, score: float, question: str
     ) -> FaqResult:
         if entry.policy_answer:
-            fact = policy_fact(entry.policy_answer, self._policy, now, Situation(message, severity, self._closest))
+            fact = policy_fact(entry.policy_answer, self._policy, now, Situation(message, severity, self._closest, self._facets))
             if fact is None and self._facts is not None:
                 fact = self._facts.within(entry.policy_answer, message, now)
             if fact is not None:
@@ -484,4 +487,7 @@ def open_answerer(kb_dir: Path, index_dir: Path, policy: SupportPolicy, facts: F
     from bot.policy_facts import FactFinder
 
     finder = None if facts is None or facts is False else FactFinder(index.encoder, policy, None if facts is True else facts)
-    return FaqAnswerer(index, kb, policy, closest=encoder_closest(index.encoder), facts=finder)
+    from bot.contact_facets import FacetChooser, load_cases
+
+    facets = FacetChooser.fit(index.encoder, load_cases(split="dev"))
+    return FaqAnswerer(index, kb, policy, closest=encoder_closest(index.encoder), facts=finder, facets=facets.choose)

@@ -357,6 +357,11 @@ class Situation:
     severity: str | None = None
     # Picks the text closest in meaning to the message (the index's encoder); optional.
     closest: Callable[[str, Sequence[str]], int] | None = None
+    # The contact details the message asks for (bot/contact_facets.py); optional.
+    facets: Callable[[str], list[str]] | None = None
+
+    def contact_facets(self) -> list[str]:
+        return self.facets(self.message) if self.facets is not None else facet_words(self.message)
 
 
 def described_severity(message: str, triaged: str | None, is_problem: bool, imagined: str | None = None) -> str | None:
@@ -452,7 +457,9 @@ _FACETS = (
 )
 
 
-def _facets(message: str) -> list[str]:
+def facet_words(message: str) -> list[str]:
+    """The contact facets the message's words name: evidence for bot/contact_facets.py,
+    which decides by meaning (and the decision when no model is given)."""
     asked = [name for name, pattern in _FACETS if re.search(pattern, message, flags=re.IGNORECASE)]
     if "billing" in asked and not re.search(r"e-?mail|write|contact|address", message, flags=re.IGNORECASE):
         asked.remove("billing")
@@ -482,7 +489,8 @@ def contact_details(p: SupportPolicy) -> dict[str, str]:
 def _contact_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
     details = contact_details(p)
     sentences = []
-    for facet in _facets(s.message):
+    asked = s.contact_facets()
+    for facet in asked:
         if facet in details:
             sentences.append(details[facet])
         else:
@@ -492,7 +500,7 @@ def _contact_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | Non
                 sentences.append(f"{channel.name}: {channel.how.rstrip('.')} ({when}).")
     if not sentences:
         return None
-    if any(f in _facets(s.message) for f in ("phone", "chat", "in_app", "meet")):
+    if any(f in asked for f in ("phone", "chat", "in_app", "meet")):
         sentences.append(status_text(p, now))
     return " ".join(sentences)
 
@@ -604,7 +612,7 @@ def _day_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
     if any(x.startswith("No") for x in sentences):
         sentences.append(f"Our hours are {hours_text(p)}; critical issues are handled around the clock.")
     sentences = [_plain(x, s.message) for x in sentences]
-    if "phone" in _facets(s.message):
+    if "phone" in s.contact_facets():
         sentences.append(f"Our phone number is {p.doc.contact.phone}.")
     return " ".join(sentences)
 
