@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
-from bot.policy_answers import NOT_COVERED_TOPICS, Situation, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
+from bot.policy_answers import NOT_COVERED_TOPICS, Situation, described_severity, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
 from bot.form_replies import question_form
 from bot.policy import SupportPolicy
 
@@ -447,6 +447,15 @@ class FaqAnswerer:
     def _answer(
         self, entry: KbEntry, message: str, now: dt.datetime, severity: str | None, score: float, question: str
     ) -> FaqResult:
+        if entry.policy_answer == "response_times" and self._facts is not None and severity is None and described_severity(message, None, False) is None:
+            # With no severity to answer for, response times are the whole table of
+            # deadlines; a policy sentence that clearly answers the question comes instead
+            # ("my ticket got switched to pending, how long until you shut it for good?"
+            # is the sentence on pending tickets, not a first-response deadline).
+            other = self._facts.across(message, now)
+            topic_entry = self._topic_entries.get(other.topic) if other is not None else None
+            if topic_entry is not None:
+                return FaqResult("answer", other.text, topic_entry, score, details=True, question=question)
         if entry.policy_answer:
             fact = policy_fact(entry.policy_answer, self._policy, now, Situation(message, severity, self._closest, self._facets))
             if fact is None and self._facts is not None:

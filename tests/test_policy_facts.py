@@ -176,3 +176,36 @@ def test_facts_lead_more_replies_and_cost_at_most_two_wrong_answers(policy, spli
     assert with_facts["lead"] >= without["lead"] + 3
     assert with_facts["wrong"] <= without["wrong"] + 2
     assert with_facts["negatives_declined"] == 1.0
+
+
+class SureIndex:
+    """An index sure of one entry."""
+
+    def __init__(self, entry_id: str) -> None:
+        self.entry_id = entry_id
+
+    def search(self, query, k=3):
+        from kb_index.index import Hit, SearchResult
+
+        hit = Hit(self.entry_id, "", 0.9, 0.7)
+        return SearchResult(query, hit, [hit])
+
+
+def test_a_policy_sentence_that_answers_comes_before_the_table_of_deadlines(policy):
+    """Retrieval sure of response times, no severity to answer for: the table of
+    deadlines is the generic answer, and a sentence of another section that answers the
+    question comes instead. A severity named or given keeps the deadline."""
+    entries = [KbEntry("response_times", "Response times", "", "response_times"),
+               KbEntry("responsibilities", "What we need from you", "", "responsibilities")]
+    finder = FactFinder(WordEncoder(), policy, FactSettings(across=0.3, across_margin=0.0))
+    answerer = FaqAnswerer(SureIndex("response_times"), entries, policy, facts=finder)
+    at = now(policy)
+    pending = answerer.answer("if you don't answer our questions we set the ticket to pending, and close it when", at)
+    assert pending.entry_id == "responsibilities" and "pending" in pending.text
+    assert answerer.answer("if I don't answer your questions, is the ticket set to pending", at, "high").entry_id == "response_times"
+    # A severity named (the caller turns it into `severity`, bot/policy_answers.py
+    # described_severity): response times stay.
+    assert answerer.answer("if you don't answer a high severity ticket when is it pending", at).entry_id == "response_times"
+    # Without the finder: the table of deadlines.
+    table = FaqAnswerer(SureIndex("response_times"), entries, policy).answer("when is the ticket set to pending", at)
+    assert table.entry_id == "response_times" and table.text.startswith("If you write now")
