@@ -163,7 +163,10 @@ def test_facts_lead_more_replies_and_cost_at_most_two_wrong_answers(policy, spli
     moved both sides (2026-12-05): dev right 48 -> 49 (lead 28 -> 39), wrong 7 -> 9; test right
     34 -> 34 (lead 22 -> 26), wrong 11 -> 11. What the facts add is now mostly the lead; the
     two dev questions they get wrong pick the wrong sentence inside the right section ("do i
-    have to pay anything upfront for custom work" gets the hourly price, not the deposit)."""
+    have to pay anything upfront for custom work" gets the hourly price, not the deposit).
+    Stop 39 (2026-12-05: the ticket rules one per sentence, close facts together on the
+    unsure path, a sentence before the table of deadlines): dev right 49 -> 52, wrong
+    9 -> 7; test unchanged (34, 11)."""
     from bot.settings import Settings
 
     settings = Settings.from_env({})
