@@ -234,11 +234,11 @@ class FactFinder:
         # near both the sentence on replying from the ticket's address and the one on
         # tickets set to pending.
         topic = match.fact.topic
-        kept = {f.text for f, score in ranked if f.topic == topic and score >= match.similarity - s.spread}
-        if len(kept) == 1:
+        close = [f.text for f, score in ranked if f.topic == topic and score >= match.similarity - s.spread]
+        if len(close) == 1:
             return match.fact
-        ordered = [f.text for f in section_facts(topic, self._policy, now) if f.text in kept][:MAX_FACTS]
-        return Fact(topic, " ".join(ordered))
+        kept = set(close[:MAX_FACTS])  # the closest, told in the section's order
+        return Fact(topic, " ".join(f.text for f in section_facts(topic, self._policy, now) if f.text in kept))
 
 
 # --- the labelled set and its eval -------------------------------------------------------
