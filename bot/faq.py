@@ -447,8 +447,8 @@ class FaqAnswerer:
     def _answer(
         self, entry: KbEntry, message: str, now: dt.datetime, severity: str | None, score: float, question: str
     ) -> FaqResult:
-        no_severity = severity is None and described_severity(message, None, False) is None
-        if entry.policy_answer == "response_times" and no_severity and self._facts is not None:
+        times = entry.policy_answer == "response_times" and self._facts is not None
+        if times and severity is None and described_severity(message, None, False) is None:
             # With no severity to answer for, response times are the whole table of
             # deadlines; a policy sentence that clearly answers the question comes instead
             # ("my ticket got switched to pending, how long until you shut it for good?"

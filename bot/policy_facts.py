@@ -219,8 +219,7 @@ class FactFinder:
         opening = policy_facts(self._policy, now, (topic,))[0].text
         if next(score for f, score in ranked if f.text == opening) >= top - self.settings.opening_margin:
             return None
-        kept = {f.text for f, score in ranked[:MAX_FACTS] if score >= top - self.settings.spread}
-        return " ".join(f.text for f in policy_facts(self._policy, now, (topic,)) if f.text in kept)
+        return " ".join(self._close_to(top, topic, ranked, now))
 
     def across(self, message: str, now: dt.datetime) -> Fact | None:
         """The fact that answers a question retrieval was unsure of, or None."""
@@ -233,12 +232,17 @@ class FactFinder:
         # didn't answer your agent's email for a week, what happens to my ticket?" is
         # near both the sentence on replying from the ticket's address and the one on
         # tickets set to pending.
-        topic = match.fact.topic
-        close = [f.text for f, score in ranked if f.topic == topic and score >= match.similarity - s.spread]
-        if len(close) == 1:
-            return match.fact
-        kept = set(close[:MAX_FACTS])  # the closest, told in the section's order
-        return Fact(topic, " ".join(f.text for f in section_facts(topic, self._policy, now) if f.text in kept))
+        # Facts of the same section as close as the best come too, as in `within`: "I
+        # didn't answer your agent's email for a week, what happens to my ticket?" is near
+        # both the sentence on replying from the ticket's address and the one on pending.
+        told = self._close_to(match.similarity, match.fact.topic, ranked, now)
+        return match.fact if len(told) == 1 else Fact(match.fact.topic, " ".join(told))
+
+    def _close_to(self, top: float, topic: str, ranked: Sequence[tuple[Fact, float]], now: dt.datetime) -> list[str]:
+        """The facts of `topic` within `settings.spread` of the best (`top`), the closest
+        `MAX_FACTS` of them, in the section's order."""
+        close = [f.text for f, score in ranked if f.topic == topic and score >= top - self.settings.spread][:MAX_FACTS]
+        return [f.text for f in section_facts(topic, self._policy, now) if f.text in close]
 
 
 # --- the labelled set and its eval -------------------------------------------------------
