@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
@@ -56,11 +56,15 @@ MAX_QUESTIONS = 3
 MULTI_SUGGEST_MIN_SIMILARITY = 0.5
 # A clause that starts a new question after "and"/"also" ("…, and how do I …").
 _NEXT_QUESTION = re.compile(
-    r",?\s+(?:and|also|plus)\s+(?:also\s+)?(?=(?:what|what's|how|where|when|which|who|why|is|are|do|does|can|could|will|should)\b)"
+    r",?\s+(?:and|also|plus)\s+(?:also\s+)?(?=(?:what|what's|how|where|when|which|who|why|is|are|do|does|can|could|will|should|would|am|may|did)\b)"
     r"|\s*;\s*|(?<=[?!.])\s+|\n+|(?<=:)\s+(?=(?:what|how|where|when|which|who|why|is|are|do|does|can)\b)",
     re.IGNORECASE,
 )
 
+
+# A word that refers back to something named before it ("any idea how to reset it?"): a
+# question that has one leans on the sentence before it, a question without one stands alone.
+_REFERS_BACK = re.compile(r"\b(?:it|its|they|them|this|these|those)\b", re.IGNORECASE)
 
 # A question word anywhere in a clause, not only at its start.
 _ASKING = re.compile(r"\b(?:what|how|where|when|which|who|why)(?:['’]?s)?\b|\bwhether\b", re.IGNORECASE)
@@ -274,7 +278,30 @@ class FaqAnswerer:
         # A question that names no product of its own ("any idea how to reset it?" after "the
         # verifone terminal keeps showing an error") asks about the product the message names.
         named = None if self._object_is_makana(message) else self.named_vendor(message)
-        results = [self._judge(p, self._index.search(p, k=3), now, severity, p, context_vendor=named) for p in parts]
+        # Only a question that refers back leans on it: "Also, I got locked out after too many
+        # wrong passwords - how long does the lock last?" after a question about Shopify is
+        # about Makana.
+        results = [
+            self._judge(
+                p, self._index.search(p, k=3), now, severity, p,
+                context_vendor=named if i and _REFERS_BACK.search(p) else None,
+            )
+            for i, p in enumerate(parts)
+        ]
+        if whole.kind == "answer":
+            # A question the index was unsure of, when the whole message is sure of the entry
+            # that question leaned to, is answered by it: "is sync 1.8 still ok to use? also
+            # we're replacing the server it runs on, how do i move it across" (the second
+            # question alone hesitates between moving and upgrading; the whole message picks
+            # moving), and the first question keeps its own answer.
+            others = {r.entry_id for r in results if r.kind == "answer"}
+            results = [
+                replace(whole, question=p) if (
+                    r.kind == "suggest" and _first_choice(r) == whole.entry_id and whole.entry_id not in others
+                    and (_is_question(p) or bool(_ASKING.search(p)))
+                ) else r
+                for r, p in zip(results, parts)
+            ]
         answered: list[FaqResult] = []
         for r in results:
             if r.kind in ("answer", "decline") and all(r.entry_id != a.entry_id for a in answered):

@@ -21,7 +21,7 @@ from bot.policy_answers import (
 )
 from bot.settings import ROOT
 from bot.triage import imagined_situation
-from bot.faq import DECLINE_TEXT, FaqAnswerer, KbEntry, questions_in
+from bot.faq import DECLINE_TEXT, FaqAnswerer, KbEntry, _first_choice, questions_in
 
 HNL = ZoneInfo("Pacific/Honolulu")
 KB = Path(__file__).resolve().parent.parent / "data" / "faq"
@@ -345,6 +345,9 @@ def test_several_questions_are_split():
         "how fast do you respond to a critical issue", "what's your phone number"
     ]
     assert questions_in("how do I reset my password") == ["how do I reset my password"]
+    assert questions_in("What details do you need from me, and am I allowed to just send it by email?") == [
+        "What details do you need from me", "am I allowed to just send it by email?"
+    ]
 
 
 @dataclass
@@ -451,9 +454,11 @@ def test_a_whole_message_matched_to_an_entry_none_of_its_questions_is_about_is_s
     message = "how long till a refund shows up? and who do i call about a charge?"
     results = answerer.answer_all(message, now)
     assert [(r.kind, r.suggestions[0][0]) for r in results] == [("suggest", "pos_refund"), ("suggest", "hours")]
-    # When one of the questions is about the entry the whole message matched, that answer stands.
+    # When one of the questions leans to the entry the whole message matched, that answer
+    # stands for it, and the other question keeps its own "did you mean".
     index.table["refund"] = FixedIndex(None, [blend])
-    assert [(r.kind, r.entry_id) for r in answerer.answer_all(message, now)] == [("answer", "online_payments")]
+    results = answerer.answer_all(message, now)
+    assert [(r.kind, _first_choice(r)) for r in results] == [("answer", "online_payments"), ("suggest", "hours")]
 
 
 def test_context_before_one_question_is_no_blend(policy):
@@ -504,6 +509,47 @@ def test_a_question_that_leans_on_another_companys_product_is_declined(policy):
     assert [r.kind for r in answerer.answer_all(message, now)] == ["decline"]
     with_makana = "the clover terminal at the front counter keeps showing an error in makana. any idea how to reset it?"
     assert "reset_password" in [r.entry_id for r in answerer.answer_all(with_makana, now)]
+
+
+def test_a_question_that_does_not_refer_back_is_not_about_the_other_companys_product(policy):
+    """After a question about Shopify, "Also, I got locked out after too many wrong
+    passwords - how long does the lock last?" names nothing it refers back to: it is about
+    Makana and keeps its answer (it was declined as a question about Shopify)."""
+    entries = [
+        *ENTRIES,
+        KbEntry("decline_other_vendors", "Another company's product", tags=("decline", "vendor:Shopify")),
+    ]
+    reset = FakeHit("reset_password", "Reset a forgotten password", 0.85, similarity=0.79)
+    vague = FakeHit("online_payments", "Take card payments online", 0.3, similarity=0.55)
+    index = ByWord({"store": FixedIndex(None, [vague]), "locked": FixedIndex(reset, [reset])})
+    answerer = FaqAnswerer(index, entries, policy)
+    now = at(2026, 11, 27, 10, 0)
+    message = (
+        "Does your support team help with problems in our Shopify store? "
+        "Also, I got locked out after too many wrong passwords - how long does the lock last?"
+    )
+    assert "reset_password" in [r.entry_id for r in answerer.answer_all(message, now)]
+    leaning = "Does your support team help with problems in our Shopify store? Also, how long does it stay locked?"
+    assert "reset_password" not in [r.entry_id for r in answerer.answer_all(leaning, now)]
+
+
+def test_the_whole_message_settles_a_question_its_part_was_unsure_of(policy):
+    """"is sync 1.8 still ok? also we're replacing the server it runs on, how do i move it
+    across": the second question alone hesitates between two articles, the whole message
+    is sure of the one it leaned to; both questions are answered, in the order asked (only
+    the whole message's answer was given)."""
+    entries = [*ENTRIES, KbEntry("move_computer", "Move to a new computer", "Disconnect this computer first.")]
+    move = FakeHit("move_computer", "Move to a new computer", 0.7, similarity=0.64)
+    hours = FakeHit("hours", "Support hours", 0.9, similarity=0.7)
+    index = ByWord({
+        "saturdays? also": FixedIndex(move, [move, hours]),
+        "still ok": FixedIndex(hours, [hours]),
+        "move it": FixedIndex(None, [FakeHit("move_computer", "Move to a new computer", 0.48, similarity=0.64), hours]),
+    })
+    answerer = FaqAnswerer(index, entries, policy)
+    results = answerer.answer_all("are you still ok on saturdays? also we're replacing the server, how do i move it across", at(2026, 11, 27, 10, 0))
+    assert [(r.kind, r.entry_id) for r in results] == [("answer", "hours"), ("answer", "move_computer")]
+    assert results[1].question == "also we're replacing the server, how do i move it across"
 
 
 def test_an_unsure_question_beside_an_answered_one_is_kept_when_the_whole_message_is_unsure(policy):
