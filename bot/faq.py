@@ -405,7 +405,8 @@ class FaqAnswerer:
         agreed = None if vendor else self._agreed_fact(result, message, now, severity, question)
         if agreed is not None:
             return agreed
-        fact = None if vendor or self._facts is None else self._facts.across(message, now)
+        leaning = [self.topic(c.entry_id) for c in result.candidates[:2]]
+        fact = None if vendor or self._facts is None else self._facts.across(message, now, [t for t in leaning if t])
         topic_entry = self._topic_entries.get(fact.topic) if fact is not None else None
         if topic_entry is not None and topic_entry not in [c.entry_id for c in result.candidates[:2]]:
             # Retrieval torn between two sections is not a question about a third: "what's the

@@ -125,7 +125,7 @@ class OneFact:
     def __init__(self, fact):
         self.fact = fact
 
-    def across(self, message, now):
+    def across(self, message, now, leaning=()):
         return self.fact
 
     def within(self, topic, message, now):

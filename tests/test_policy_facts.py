@@ -75,6 +75,17 @@ def test_across_sections_a_fact_needs_similarity_and_a_margin(policy):
     assert found is not None and found.topic == "custom_solutions" and "deposit" in found.text
 
 
+def test_a_fact_of_a_section_retrieval_leaned_to_needs_less_similarity(policy):
+    """Retrieval hesitating between two sections and a fact of one of them agree: the lower
+    threshold applies to that section only."""
+    question = "is a 50% deposit paid before work starts"
+    finder = FactFinder(WordEncoder(), policy, FactSettings(across=0.99, across_margin=0.0, across_agreed=0.2))
+    assert finder.across(question, now(policy)) is None
+    assert finder.across(question, now(policy), ["liability", "training"]) is None
+    found = finder.across(question, now(policy), ["liability", "custom_solutions"])
+    assert found is not None and "deposit" in found.text
+
+
 def test_across_sections_the_facts_of_the_same_section_as_close_as_the_best_come_too(policy):
     """As `within` does: a question near two sentences of one section gets both, in the
     section's order; with no spread, only the best."""
