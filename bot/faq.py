@@ -284,7 +284,7 @@ class FaqAnswerer:
         results = [
             self._judge(
                 p, self._index.search(p, k=3), now, severity, p,
-                context_vendor=named if i and _REFERS_BACK.search(p) else None,
+                context_vendor=named if i and _REFERS_BACK.search(p) else None, whole=message,
             )
             for i, p in enumerate(parts)
         ]
@@ -364,7 +364,7 @@ class FaqAnswerer:
 
     def _judge(
         self, message: str, result: SearchResult, now: dt.datetime, severity: str | None, question: str = "",
-        context_vendor: str | None = None,
+        context_vendor: str | None = None, whole: str = "",
     ) -> FaqResult:
         question = question or message
         vendor = self.named_vendor(message) or context_vendor
@@ -378,13 +378,13 @@ class FaqAnswerer:
             # supported is the policy's answer, not an article about that product.
             entry = self._entries.get("products")
             if entry is not None:
-                return self._answer(entry, message, now, severity, 1.0, question)
+                return self._answer(entry, message, now, severity, 1.0, question, whole)
         coded = {self._coded[c] for c in error_codes(message) if c in self._coded}
         if len(coded) == 1 and (not vendor or self._object_is_makana(message)):
             # The error the customer quotes: its entry, however the rest of the message reads.
             entry_id = next(iter(coded))
             if result.answer is None or result.answer.entry_id != entry_id:
-                return self._answer(self._entries[entry_id], message, now, severity, 1.0, question)
+                return self._answer(self._entries[entry_id], message, now, severity, 1.0, question, whole)
         hit = result.answer
         entry = self._entries.get(hit.entry_id) if hit is not None else None
         if (
@@ -401,7 +401,7 @@ class FaqAnswerer:
                 return self._third_party(message, now, question)
             return FaqResult("decline", DECLINE_TEXT, entry.id, hit.score if hit else None, question=question)
         if entry is not None and hit is not None:
-            return self._answer(entry, message, now, severity, hit.score, question)
+            return self._answer(entry, message, now, severity, hit.score, question, whole)
         agreed = None if vendor else self._agreed_fact(result, message, now, severity, question)
         if agreed is not None:
             return agreed
@@ -473,14 +473,23 @@ class FaqAnswerer:
         return FaqResult("answer", policy_answer("third_party", self._policy, now, message), "third_party", 1.0, question=question)
 
     def _answer(
-        self, entry: KbEntry, message: str, now: dt.datetime, severity: str | None, score: float, question: str
+        self, entry: KbEntry, message: str, now: dt.datetime, severity: str | None, score: float, question: str,
+        whole: str = "",
     ) -> FaqResult:
+        """`whole`: the message `message` is one question of (a severity named or a calm
+        word there is the customer's, for this question too)."""
         times = entry.policy_answer == "response_times" and self._facts is not None
-        if times and severity is None and described_severity(message, None, False) is None:
-            # With no severity to answer for, response times are the whole table of
-            # deadlines; a policy sentence that clearly answers the question comes instead
-            # ("my ticket got switched to pending, how long until you shut it for good?"
-            # is the sentence on pending tickets, not a first-response deadline).
+        stated = described_severity(message, None, False) or described_severity(whole, None, False)
+        if times and severity not in ("critical", "high") and stated is None:
+            # With no urgent situation to answer for, a policy sentence that clearly answers
+            # the question comes before the deadlines ("my ticket got switched to pending,
+            # how long until you shut it for good?" is the sentence on pending tickets, not
+            # a first-response deadline). Not when the question names a severity or says it
+            # is not urgent, nor for a Critical or High problem the message describes (its
+            # deadline is the answer); a Low or Medium triage of the message does not stop
+            # it ("How long can a ticket sit waiting on my reply before you close it out?
+            # Also I need our invoices sent to accounts@…" was triaged Low and got the Low
+            # deadline).
             other = self._facts.across(message, now)
             topic_entry = self._topic_entries.get(other.topic) if other is not None else None
             if topic_entry is not None:

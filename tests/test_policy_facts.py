@@ -220,6 +220,12 @@ def test_a_policy_sentence_that_answers_comes_before_the_table_of_deadlines(poli
     # A severity named (the caller turns it into `severity`, bot/policy_answers.py
     # described_severity): response times stay.
     assert answerer.answer("if you don't answer a high severity ticket when is it pending", at).entry_id == "response_times"
+    # A Low or Medium triage of the message is no reason to keep the deadline ...
+    assert answerer.answer("if I don't answer your questions, is the ticket set to pending", at, "low").entry_id == "responsibilities"
+    # ... but a calm word in the message the question is part of is the customer's: the
+    # time for Low is what they asked.
+    parts = answerer.answer_all("Not urgent at all. If I don't answer your questions, is the ticket set to pending?", at, "low")
+    assert [r.entry_id for r in parts] == ["response_times"]
     # Without the finder: the table of deadlines.
     table = FaqAnswerer(SureIndex("response_times"), entries, policy).answer("when is the ticket set to pending", at)
     assert table.entry_id == "response_times" and table.text.startswith("If you write now")
