@@ -298,7 +298,7 @@ class FaqAnswerer:
             results = [
                 replace(whole, question=p) if (
                     r.kind == "suggest" and _first_choice(r) == whole.entry_id and whole.entry_id not in others
-                    and (_is_question(p) or bool(_ASKING.search(p)))
+                    and (_is_question(p) or _ASKING.search(p))
                 ) else r
                 for r, p in zip(results, parts)
             ]
@@ -479,8 +479,10 @@ class FaqAnswerer:
         """`whole`: the message `message` is one question of (a severity named or a calm
         word there is the customer's, for this question too)."""
         times = entry.policy_answer == "response_times" and self._facts is not None
-        stated = described_severity(message, None, False) or described_severity(whole, None, False)
-        if times and severity not in ("critical", "high") and stated is None:
+        if (
+            times and severity not in ("critical", "high")
+            and described_severity(message, None, False) is None and described_severity(whole, None, False) is None
+        ):
             # With no urgent situation to answer for, a policy sentence that clearly answers
             # the question comes before the deadlines ("my ticket got switched to pending,
             # how long until you shut it for good?" is the sentence on pending tickets, not
