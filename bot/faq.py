@@ -275,6 +275,9 @@ class FaqAnswerer:
         if len(parts) < 2:
             return [whole]
         forms = [_is_question(p) for p in parts]
+        # What asks something: the form of a question, or a question word anywhere ("…, how do
+        # I do that" is a question however it is punctuated).
+        asks = [form or bool(_ASKING.search(p)) for form, p in zip(forms, parts)]
         # A question that names no product of its own ("any idea how to reset it?" after "the
         # verifone terminal keeps showing an error") asks about the product the message names.
         named = None if self._object_is_makana(message) else self.named_vendor(message)
@@ -297,10 +300,9 @@ class FaqAnswerer:
             others = {r.entry_id for r in results if r.kind == "answer"}
             results = [
                 replace(whole, question=p) if (
-                    r.kind == "suggest" and _first_choice(r) == whole.entry_id and whole.entry_id not in others
-                    and (_is_question(p) or _ASKING.search(p))
+                    r.kind == "suggest" and _first_choice(r) == whole.entry_id and whole.entry_id not in others and asking
                 ) else r
-                for r, p in zip(results, parts)
+                for r, p, asking in zip(results, parts, asks)
             ]
         answered: list[FaqResult] = []
         for r in results:
@@ -337,9 +339,7 @@ class FaqAnswerer:
         # When would somebody read it?") is no question of its own: when the whole message
         # is answered by the entry its one question gets, the whole message is answered
         # (its scene is the question's situation).
-        # Only a scene before the question, with no question word of its own ("…, how do I
-        # do that" is a second question however it is punctuated).
-        asks = [form or bool(_ASKING.search(p)) for form, p in zip(forms, parts)]
+        # Only a scene before the question, with no question word of its own.
         lone_question = asks == [False] * (len(parts) - 1) + [True]
         if (
             lone_question and whole.kind == "answer" and self.topic(whole.entry_id) is None

@@ -244,9 +244,6 @@ class FactFinder:
         # didn't answer your agent's email for a week, what happens to my ticket?" is
         # near both the sentence on replying from the ticket's address and the one on
         # tickets set to pending.
-        # Facts of the same section as close as the best come too, as in `within`: "I
-        # didn't answer your agent's email for a week, what happens to my ticket?" is near
-        # both the sentence on replying from the ticket's address and the one on pending.
         told = self._close_to(match.similarity, match.fact.topic, ranked, now)
         return match.fact if len(told) == 1 else Fact(match.fact.topic, " ".join(told))
 

@@ -491,19 +491,20 @@ def test_another_companys_product_with_no_entry_about_it_is_declined_not_missed(
     assert answerer.answer("moving from clover to makana, how do I bring my sales over", now).kind == "miss"
 
 
+def _vendor_answerer(policy, vendor, table):
+    """An answerer whose knowledge base declines `vendor`'s product, over a ByWord index."""
+    entries = [*ENTRIES, KbEntry("decline_other_vendors", "Another company's product", tags=("decline", f"vendor:{vendor}"))]
+    return FaqAnswerer(ByWord(table), entries, policy)
+
+
 def test_a_question_that_leans_on_another_companys_product_is_declined(policy):
     """"any idea how to reset it?" after "the clover terminal keeps showing an error" asks
     about the terminal: the part's confident Makana answer (the password reset) is not
     given, and the message is declined as a whole, so no Makana ticket is offered for it.
     A message that names Makana too keeps its answer."""
-    entries = [
-        *ENTRIES,
-        KbEntry("decline_other_vendors", "Another company's product", tags=("decline", "vendor:Clover")),
-    ]
     reset = FakeHit("reset_password", "Reset a forgotten password", 0.8, similarity=0.64)
     vague = FakeHit("online_payments", "Take card payments online", 0.3, similarity=0.55)
-    index = ByWord({"error": FixedIndex(None, [vague]), "reset": FixedIndex(reset, [reset])})
-    answerer = FaqAnswerer(index, entries, policy)
+    answerer = _vendor_answerer(policy, "Clover", {"error": FixedIndex(None, [vague]), "reset": FixedIndex(reset, [reset])})
     now = at(2026, 11, 27, 10, 0)
     message = "the clover terminal at the front counter keeps showing an error. any idea how to reset it?"
     assert [r.kind for r in answerer.answer_all(message, now)] == ["decline"]
@@ -515,14 +516,9 @@ def test_a_question_that_does_not_refer_back_is_not_about_the_other_companys_pro
     """After a question about Shopify, "Also, I got locked out after too many wrong
     passwords - how long does the lock last?" names nothing it refers back to: it is about
     Makana and keeps its answer (it was declined as a question about Shopify)."""
-    entries = [
-        *ENTRIES,
-        KbEntry("decline_other_vendors", "Another company's product", tags=("decline", "vendor:Shopify")),
-    ]
     reset = FakeHit("reset_password", "Reset a forgotten password", 0.85, similarity=0.79)
     vague = FakeHit("online_payments", "Take card payments online", 0.3, similarity=0.55)
-    index = ByWord({"store": FixedIndex(None, [vague]), "locked": FixedIndex(reset, [reset])})
-    answerer = FaqAnswerer(index, entries, policy)
+    answerer = _vendor_answerer(policy, "Shopify", {"store": FixedIndex(None, [vague]), "locked": FixedIndex(reset, [reset])})
     now = at(2026, 11, 27, 10, 0)
     message = (
         "Does your support team help with problems in our Shopify store? "
