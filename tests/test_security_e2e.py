@@ -208,7 +208,10 @@ def stored_copies(stack, needles: list[str]) -> list[str]:
         files += [p for p in postgres_data_dir().rglob("*") if p.is_file()]
     encoded = [n.encode() for n in needles]
     for path in files:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue  # PostgreSQL removed it (a temporary or cache file) after it was listed
         found += [f"{path} holds {n[:6]!r}…" for n in encoded if n in data]
     return found
 
