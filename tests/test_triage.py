@@ -199,6 +199,16 @@ def test_an_outage_in_a_first_message_is_urgent(model):
     assert proposal.urgent and proposal.severity == "critical" and proposal.is_problem
 
 
+def test_who_is_affected_alone_does_not_make_a_problem_critical(model, policy):
+    """Policy 2.5: "nobody can" says how many are affected, which High ("broken for many
+    users") shares with Critical, so it is no Critical signal; what is broken decides."""
+    assert not signal_hits(policy, "since 8am nobody can attach a receipt")["critical"]
+    feature = model.propose("no one on the team can attach receipts to expenses today, the upload just errors")
+    assert feature.urgent and feature.severity == "high"
+    down = model.propose("nobody can log in to Makana Books, the whole office is locked out")
+    assert down.urgent and down.severity == "critical"
+
+
 def test_billing_is_customer_service(model):
     assert model.propose("we were charged twice for the annual plan, please refund one").category == "customer_service"
 
