@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
-from bot.policy_answers import NOT_COVERED_TOPICS, Situation, described_severity, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer
+from bot.policy_answers import NOT_COVERED_TOPICS, Situation, described_severity, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer, whole_word
 from bot.form_replies import question_form
 from bot.policy import SupportPolicy
 
@@ -230,13 +230,13 @@ class FaqAnswerer:
     def named_vendor(self, message: str) -> str | None:
         """Another company's product named in the message (policy list or declines file)."""
         for name in self._vendors:
-            if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message, flags=re.IGNORECASE):
+            if whole_word(message, name):
                 return name
         return None
 
     def _about(self, entry: KbEntry, vendor: str) -> bool:
         text = " ".join((entry.title, entry.answer, *entry.questions))
-        return bool(re.search(rf"(?<![\w-]){re.escape(vendor)}(?![\w-])", text, flags=re.IGNORECASE))
+        return bool(whole_word(text, vendor))
 
     def _object_is_makana(self, message: str) -> bool:
         """The question names Makana too ("moving from Xero to Makana, how do I bring my

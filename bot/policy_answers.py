@@ -384,7 +384,9 @@ def described_severity(message: str, triaged: str | None, is_problem: bool, imag
     return triaged if is_problem else None
 
 
-def _word(text: str, name: str) -> re.Match[str] | None:
+def whole_word(text: str, name: str) -> re.Match[str] | None:
+    """The first mention of `name` in `text` as a whole word, in any case ("my square
+    reader" names Square; "square-foot" and "brother-in-law" name nothing)."""
     return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, flags=re.IGNORECASE)
 
 
@@ -397,7 +399,7 @@ def mentioned_products(policy: SupportPolicy, message: str) -> list[tuple[Produc
     found: list[tuple[int, int, Product]] = []
     for product in policy.doc.scope.products:
         names = (product.name, product.name.split()[-1], *product.aliases)
-        hits = [m for m in (_word(message, n) for n in names) if m]
+        hits = [m for m in (whole_word(message, n) for n in names) if m]
         if hits:
             first = min(hits, key=lambda m: m.start())
             found.append((first.start(), max(m.end() for m in hits), product))
@@ -527,12 +529,12 @@ def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[s
         lowered = name.lower()
         aliases = next((a for key, a in HOLIDAY_ALIASES.items() if lowered.startswith(key)), ())
         words = [w for w in re.findall(r"[a-z']{5,}", lowered) if w not in ("company", "closure", "observed")]
-        if any(_word(text, a) for a in aliases) or (words and all(_word(text, w) for w in words)):
+        if any(whole_word(text, a) for a in aliases) or (words and all(whole_word(text, w) for w in words)):
             if not any(d == day for _, d, _ in days):
                 days.append((name, day, None))
     if days:
         # "Christmas" names Christmas Day and Christmas Eve: keep the closest name.
-        best = max(days, key=lambda d: sum(1 for w in re.findall(r"[a-z']+", d[0].lower()) if _word(text, w)))
+        best = max(days, key=lambda d: sum(1 for w in re.findall(r"[a-z']+", d[0].lower()) if whole_word(text, w)))
         return [best]
     months = "january|february|march|april|may|june|july|august|september|october|november|december"
     for m in re.finditer(rf"\b(\d{{1,2}})(?:st|nd|rd|th)? ({months})\b|\b({months}) (\d{{1,2}})(?:st|nd|rd|th)?\b", text):
@@ -729,7 +731,7 @@ def _response_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | No
 
 
 def _severity_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
-    named = [x for x in SEVERITY_ORDER if _word(s.message, x)]
+    named = [x for x in SEVERITY_ORDER if whole_word(s.message, x)]
     if len(named) != 1:
         return None
     sev = p.severity(named[0])

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bot.cases import InvalidCase, read_cases
+from bot.policy_answers import whole_word
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "data" / "vendor_mentions"
@@ -103,17 +104,12 @@ def load_cases(path: str | Path = CASES, split: str | None = None) -> list[Case]
         if not isinstance(raw["product"], bool):
             raise InvalidCase("`product` must be true or false")
         message, name = str(raw["message"]), str(raw["name"])
-        if mention(message, name) is None:
+        if whole_word(message, name) is None:
             raise InvalidCase(f"{name!r} does not appear in the message")
         return Case(message, name, raw["product"], raw["split"])
 
     cases = read_cases(path, parse)
     return [c for c in cases if split is None or c.split == split]
-
-
-def mention(message: str, name: str) -> re.Match | None:
-    """The first mention of `name` as a whole word (any case; "teams" for Teams too)."""
-    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message, flags=re.IGNORECASE)
 
 
 def capitalised_inside_a_sentence(message: str, found: re.Match) -> bool:
@@ -137,7 +133,6 @@ class SenseCheck:
         import numpy as np
 
         self._encoder = encoder
-        self.senses = senses
         self._head = head
         self.threshold = threshold
         self._by_name = {name.lower(): sense for name, sense in senses.items()}
@@ -155,7 +150,7 @@ class SenseCheck:
         import numpy as np
 
         sense = self.sense(name)
-        found = mention(message, name)
+        found = whole_word(message, name)
         if sense is None or found is None:
             raise ValueError(f"{name!r}: no sense listed, or not in the message")
         product, word = self._vectors[sense.name]
@@ -171,7 +166,7 @@ class SenseCheck:
         with no everyday sense listed always does."""
         if self.sense(name) is None:
             return True
-        if mention(message, name) is None:
+        if whole_word(message, name) is None:
             return False
         return self.probability(message, name) >= self.threshold
 
@@ -230,14 +225,9 @@ def evaluate(check: SenseCheck, cases: Sequence[Case]) -> dict[str, Any]:
     figures = cost([check.names_product(c.message, c.name) for c in cases], gold)
     figures["name_alone"] = cost([True] * len(cases), gold)
     figures["capitalisation_alone"] = cost(
-        [capitalised_inside_a_sentence(c.message, mention(c.message, c.name)) for c in cases], gold)
+        [capitalised_inside_a_sentence(c.message, whole_word(c.message, c.name)) for c in cases], gold)
     figures["threshold"] = check.threshold
     return figures
-
-
-def open_check(encoder: Any) -> SenseCheck:
-    """The check fitted on the dev cases, over `encoder` (the answerer's)."""
-    return SenseCheck.fit(encoder, load_senses(), load_cases(split="dev"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.policy_answers import whole_word
 from bot.vendor_sense import (
     SensesError,
     capitalised_inside_a_sentence,
@@ -13,7 +14,6 @@ from bot.vendor_sense import (
     evaluate,
     load_cases,
     load_senses,
-    mention,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def test_cost_counts_a_word_read_as_a_product_twice():
 
 def test_capitalisation_counts_inside_a_sentence_only():
     def caps(message, name):
-        return capitalised_inside_a_sentence(message, mention(message, name))
+        return capitalised_inside_a_sentence(message, whole_word(message, name))
 
     assert caps("can I send alerts to a Slack channel", "Slack")
     assert not caps("Teams at both stores can't log in", "Teams")
