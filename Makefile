@@ -13,6 +13,13 @@ RASA := $(RASA_VENV)/bin/rasa
 PY := $(APP_VENV)/bin/python
 
 # Rasa 3.6 needs Python 3.8-3.10; the product runs on 3.11. Look in pyenv, then PATH.
+# pip keeps no cache: the two environments take several GB, and a cached copy of every
+# wheel would double what the install needs on a small CI disk.
+PIP := pip install --no-cache-dir --disable-pip-version-check
+# Free space the two environments need (MB), checked before an install starts.
+need_space = @avail=$$(df -Pm . | awk 'NR==2 {print $$4}'); \
+	test "$$avail" -ge $(1) || { echo "error: $(1) MB free needed to install $(2), only $$avail MB free in $$(pwd)" >&2; exit 1; }
+
 find_python = $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(1).*/bin/python) $(shell command -v python$(1) 2>/dev/null))
 PY310 := $(call find_python,3.10)
 PY311 := $(call find_python,3.11)
@@ -30,8 +37,9 @@ $(RASA_VENV)/.installed: requirements/rasa.txt requirements/rasa-constraints.txt
 	@echo "creating $(RASA_VENV) with $(PY310)…"
 	rm -rf $(RASA_VENV)
 	$(PY310) -m venv $(RASA_VENV)
-	$(RASA_VENV)/bin/pip install --quiet --upgrade pip
-	$(RASA_VENV)/bin/pip install --progress-bar on -c requirements/rasa-constraints.txt -r requirements/rasa.txt
+	$(call need_space,3000,$(RASA_VENV))
+	$(RASA_VENV)/bin/$(PIP) --quiet --upgrade pip
+	$(RASA_VENV)/bin/$(PIP) --progress-bar on -c requirements/rasa-constraints.txt -r requirements/rasa.txt
 	touch $@
 
 $(APP_VENV)/.installed: requirements/app.txt requirements/app-constraints.txt
@@ -39,8 +47,9 @@ $(APP_VENV)/.installed: requirements/app.txt requirements/app-constraints.txt
 	@echo "creating $(APP_VENV) with $(PY311)…"
 	rm -rf $(APP_VENV)
 	$(PY311) -m venv $(APP_VENV)
-	$(APP_VENV)/bin/pip install --quiet --upgrade pip
-	$(APP_VENV)/bin/pip install --progress-bar on -c requirements/app-constraints.txt -r requirements/app.txt
+	$(call need_space,2400,$(APP_VENV))
+	$(APP_VENV)/bin/$(PIP) --quiet --upgrade pip
+	$(APP_VENV)/bin/$(PIP) --progress-bar on -c requirements/app-constraints.txt -r requirements/app.txt
 	touch $@
 
 setup: $(RASA_VENV)/.installed $(APP_VENV)/.installed
