@@ -165,8 +165,11 @@ class FaqAnswerer:
         answer_min_score: float | None = None,
         facts: FactFinder | None = None,
         facets: Callable[[str], list[str]] | None = None,
+        time_questions: Any = None,
     ) -> None:
         self._index = index
+        # Whether a "how long" question asks for our first response (bot/time_questions).
+        self._time_questions = time_questions
         # Picks the sentence of a policy section that answers the question (bot/policy_facts).
         self._facts = facts
         # The confidence that candidates agreeing on one fact need together (_agreed_fact):
@@ -491,8 +494,11 @@ class FaqAnswerer:
             # deadline is the answer); a Low or Medium triage of the message does not stop
             # it ("How long can a ticket sit waiting on my reply before you close it out?
             # Also I need our invoices sent to accounts@…" was triaged Low and got the Low
-            # deadline).
-            other = self._facts.across(message, now)
+            # deadline). Which duration a question asks for is bot/time_questions' decision
+            # (before stop 42 the closest policy sentence whenever it was close enough: "how
+            # long do you take to answer a ticket" got the one on replying from the ticket's
+            # address).
+            other = self._time_questions.other_fact(message, now) if self._time_questions is not None else None
             topic_entry = self._topic_entries.get(other.topic) if other is not None else None
             if topic_entry is not None:
                 return FaqResult("answer", other.text, topic_entry, score, details=True, question=question)
@@ -539,4 +545,12 @@ def open_answerer(kb_dir: Path, index_dir: Path, policy: SupportPolicy, facts: F
     from bot.contact_facets import FacetChooser, load_cases
 
     facets = FacetChooser.fit(index.encoder, load_cases(split="dev"))
-    return FaqAnswerer(index, kb, policy, closest=encoder_closest(index.encoder), facts=finder, facets=facets.choose)
+    times = None
+    if finder is not None:
+        from bot import time_questions
+
+        now = dt.datetime.now(dt.timezone.utc)
+        times = time_questions.TimeQuestionModel.fit(finder, time_questions.load_cases(split="dev"), now)
+    return FaqAnswerer(
+        index, kb, policy, closest=encoder_closest(index.encoder), facts=finder, facets=facets.choose, time_questions=times
+    )

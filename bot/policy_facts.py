@@ -64,6 +64,8 @@ MAX_FACTS = 3
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 _ITEM = re.compile(r"^(?:- |\d+\. )")
 # A named list item reads "Name: what it is" (the name is short and has no full stop).
+# A duration stated in a policy sentence ("within 5 business days", "every 4 hours").
+_DURATION = re.compile(r"\b\d+(?:[.,]\d+)?\s+(?:business\s+|working\s+|calendar\s+)?(?:minutes?|hours?|days?|weeks?|months?)\b", re.I)
 _NAMED = re.compile(r"^[^.:]{2,80}:\s")
 
 
@@ -166,6 +168,11 @@ class FactSettings:
     across_agreed: float = 0.55
 
 
+def states_duration(text: str) -> bool:
+    """Whether a policy sentence states a length of time (what a "how long" asks for)."""
+    return bool(_DURATION.search(text))
+
+
 def _best_of(ranked: Sequence[tuple[Fact, float]]) -> FactMatch | None:
     """The best fact, with its margin over the best fact of another section."""
     if not ranked:
@@ -192,6 +199,23 @@ class FactFinder:
             for text, vector in zip(missing, self._encoder.encode(missing)):
                 self._cache[text] = vector
         return np.stack([self._cache[t] for t in texts])
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._encoder.encode(list(texts)))
+
+    def timed(self, message: str, now: dt.datetime) -> list[tuple[Fact, float]]:
+        """The facts of every section but the response times that state a duration, best
+        first (what else a "how long" question can ask; bot/time_questions)."""
+        topics = [t for t in ACROSS_TOPICS if t != "response_times"]
+        return [(f, s) for f, s in self.ranked(message, now, topics) if states_duration(f.text)]
+
+    def timed_answer(self, message: str, now: dt.datetime) -> Fact | None:
+        """The closest fact that states a duration, with those of its section as close."""
+        timed = self.timed(message, now)
+        if not timed:
+            return None
+        best, top = timed[0]
+        return Fact(best.topic, " ".join(self._close_to(top, best.topic, timed, now)))
 
     def ranked(self, message: str, now: dt.datetime, topics: Sequence[str] = FACT_TOPICS) -> list[tuple[Fact, float]]:
         """Every fact of `topics` with its similarity to `message`, best first."""

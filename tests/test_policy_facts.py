@@ -212,7 +212,15 @@ def test_a_policy_sentence_that_answers_comes_before_the_table_of_deadlines(poli
     entries = [KbEntry("response_times", "Response times", "", "response_times"),
                KbEntry("responsibilities", "What we need from you", "", "responsibilities")]
     finder = FactFinder(WordEncoder(), policy, FactSettings(across=0.3, across_margin=0.0))
-    answerer = FaqAnswerer(SureIndex("response_times"), entries, policy, facts=finder)
+
+    class AsksAnotherDuration:
+        """bot/time_questions' decision, taken as "another duration" for every question:
+        what is tested here is when the answerer asks it and what it does with the answer."""
+
+        def other_fact(self, message, at):
+            return finder.timed_answer(message, at)
+
+    answerer = FaqAnswerer(SureIndex("response_times"), entries, policy, facts=finder, time_questions=AsksAnotherDuration())
     at = now(policy)
     pending = answerer.answer("if you don't answer our questions we set the ticket to pending, and close it when", at)
     assert pending.entry_id == "responsibilities" and "pending" in pending.text
@@ -226,6 +234,6 @@ def test_a_policy_sentence_that_answers_comes_before_the_table_of_deadlines(poli
     # time for Low is what they asked.
     parts = answerer.answer_all("Not urgent at all. If I don't answer your questions, is the ticket set to pending?", at, "low")
     assert [r.entry_id for r in parts] == ["response_times"]
-    # Without the finder: the table of deadlines.
+    # Without the finder (and so without the time-question model): the table of deadlines.
     table = FaqAnswerer(SureIndex("response_times"), entries, policy).answer("when is the ticket set to pending", at)
     assert table.entry_id == "response_times" and table.text.startswith("If you write now")
