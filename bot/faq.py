@@ -408,6 +408,9 @@ class FaqAnswerer:
         agreed = None if vendor else self._agreed_fact(result, message, now, severity, question)
         if agreed is not None:
             return agreed
+        detail = None if vendor else self._contact_detail(result, message, now, severity, question)
+        if detail is not None:
+            return detail
         leaning = [self.topic(c.entry_id) for c in result.candidates[:2]]
         fact = None if vendor or self._facts is None else self._facts.across(message, now, [t for t in leaning if t])
         topic_entry = self._topic_entries.get(fact.topic) if fact is not None else None
@@ -471,6 +474,36 @@ class FaqAnswerer:
         if score < self._answer_min_score:
             return None
         return FaqResult("answer", fact, ids[0], round(min(score, 1.0), 6), details=True, question=question)
+
+    def _contact_detail(
+        self, result: SearchResult, message: str, now: dt.datetime, severity: str | None, question: str
+    ) -> FaqResult | None:
+        """One contact detail, when retrieval is unsure but leans to how to reach us and the
+        contact-facet model (bot/contact_facets) is sure which detail is asked.
+
+        "is there a number I can ring when I'd rather talk than type?" is torn between the
+        channels and the open-now entries (0.34 and 0.18), both of which would give the
+        phone line; the facet model gives it P(phone) 0.92. Only when the contact or
+        channels section is one of the "did you mean" choices: the facet model alone is not
+        asked to tell a contact question from any other."""
+        if self._facets is None or "contact" not in self._topic_entries or not result.candidates:
+            return None
+        # Only what would otherwise be a "did you mean" offering one of those sections ("how
+        # do I block a number on my phone" and "what's the capital of Australia" have them
+        # among their candidates too, far below that: measured on the conversation cases).
+        if result.candidates[0].similarity < self._suggest_min_similarity:
+            return None
+        leaning = next((
+            c.entry_id for c in result.candidates[:2]
+            if c.score >= self._suggest_min_score and self.topic(c.entry_id) in ("contact", "channels")
+        ), None)
+        if leaning is None:
+            return None
+        fact = policy_fact("contact", self._policy, now, Situation(message, severity, self._closest, self._facets))
+        if fact is None:
+            return None
+        # The section retrieval leaned to (its full text is the "more details").
+        return FaqResult("answer", fact, leaning, None, details=True, question=question)
 
     def _third_party(self, message: str, now: dt.datetime, question: str) -> FaqResult:
         return FaqResult("answer", policy_answer("third_party", self._policy, now, message), "third_party", 1.0, question=question)

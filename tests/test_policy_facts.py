@@ -237,3 +237,32 @@ def test_a_policy_sentence_that_answers_comes_before_the_table_of_deadlines(poli
     # Without the finder (and so without the time-question model): the table of deadlines.
     table = FaqAnswerer(SureIndex("response_times"), entries, policy).answer("when is the ticket set to pending", at)
     assert table.entry_id == "response_times" and table.text.startswith("If you write now")
+
+
+class LeaningIndex:
+    """An index that abstains, leaning to the given entries in order."""
+
+    def __init__(self, *entry_ids: str) -> None:
+        self.entry_ids = entry_ids
+
+    def search(self, query, k=3):
+        from kb_index.index import Hit, SearchResult
+
+        return SearchResult(query, None, [Hit(e, e, 0.3 - 0.1 * i, 0.6 - 0.1 * i) for i, e in enumerate(self.entry_ids)])
+
+
+def test_an_unsure_question_leaning_to_how_to_reach_us_gets_the_detail_the_facet_model_is_sure_of(policy):
+    """Retrieval torn between the channels and open-now entries, the contact-facet model
+    sure the phone is asked: the phone line, not a "did you mean"."""
+    entries = [KbEntry("contact", "Contact details", "", "contact"), KbEntry("channels", "Ways to get support", "", "channels"),
+               KbEntry("open_now", "Is support open right now", "", "open_now"), KbEntry("invoices", "Invoices", "Use Invoices.")]
+    at = now(policy)
+    phone = FaqAnswerer(LeaningIndex("channels", "open_now"), entries, policy, facets=lambda m: ["phone"])
+    result = phone.answer("is there a number I can ring when I'd rather talk than type?", at)
+    assert result.kind == "answer" and result.entry_id == "channels" and "555" in result.text
+    # The facet model sure of nothing: the "did you mean" stays.
+    unsure = FaqAnswerer(LeaningIndex("channels", "open_now"), entries, policy, facets=lambda m: [])
+    assert unsure.answer("is there a number I can ring when I'd rather talk than type?", at).kind == "suggest"
+    # Retrieval leaning elsewhere: the facet model is not asked to tell a contact question from any other.
+    elsewhere = FaqAnswerer(LeaningIndex("invoices", "open_now"), entries, policy, facets=lambda m: ["phone"])
+    assert elsewhere.answer("how do I ring up an invoice", at).entry_id != "contact"
