@@ -493,6 +493,10 @@ class FaqAnswerer:
         # among their candidates too, far below that: measured on the conversation cases).
         if result.candidates[0].similarity < self._suggest_min_similarity:
             return None
+        # Nor when retrieval's other reading is out of scope: "how do I block a number on my
+        # phone" is torn between the contact entry and the other-companies' decline.
+        if any(self._entries[c.entry_id].declines for c in result.candidates[:2] if c.entry_id in self._entries):
+            return None
         leaning = next((
             c.entry_id for c in result.candidates[:2]
             if c.score >= self._suggest_min_score and self.topic(c.entry_id) in ("contact", "channels")

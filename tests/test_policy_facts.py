@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.faq import FaqAnswerer, KbEntry
+from bot.faq import DECLINE_TAG, FaqAnswerer, KbEntry
 from bot.policy_facts import FactFinder, FactSettings, load_cases, pipeline, policy_facts, score, units
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,6 +263,10 @@ def test_an_unsure_question_leaning_to_how_to_reach_us_gets_the_detail_the_facet
     # The facet model sure of nothing: the "did you mean" stays.
     unsure = FaqAnswerer(LeaningIndex("channels", "open_now"), entries, policy, facets=lambda m: [])
     assert unsure.answer("is there a number I can ring when I'd rather talk than type?", at).kind == "suggest"
+    # Retrieval's other reading out of scope: no detail either.
+    declines = [*entries, KbEntry("decline_other_vendors", "Another company's product", "", tags=(DECLINE_TAG,))]
+    torn = FaqAnswerer(LeaningIndex("contact", "decline_other_vendors"), declines, policy, facets=lambda m: ["phone"])
+    assert torn.answer("how do I block a number on my phone", at).entry_id != "contact"
     # Retrieval leaning elsewhere: the facet model is not asked to tell a contact question from any other.
     elsewhere = FaqAnswerer(LeaningIndex("invoices", "open_now"), entries, policy, facets=lambda m: ["phone"])
     assert elsewhere.answer("how do I ring up an invoice", at).entry_id != "contact"
