@@ -210,11 +210,17 @@ class FactFinder:
         return [(f, s) for f, s in self.ranked(message, now, topics) if states_duration(f.text)]
 
     def timed_answer(self, message: str, now: dt.datetime) -> Fact | None:
-        """The closest fact that states a duration, with those of its section as close."""
+        """The closest fact that states a duration, with those of its section as close;
+        None when the closest is a line of the response times ("how long would it take
+        you to actually fix something like that?" is asked of their resolution targets,
+        which the response-time answer gives for the severity described)."""
         timed = self.timed(message, now)
         if not timed:
             return None
         best, top = timed[0]
+        own = [s for f, s in self.ranked(message, now, ("response_times",)) if states_duration(f.text)]
+        if own and max(own) > top:
+            return None
         return Fact(best.topic, " ".join(self._close_to(top, best.topic, timed, now)))
 
     def ranked(self, message: str, now: dt.datetime, topics: Sequence[str] = FACT_TOPICS) -> list[tuple[Fact, float]]:

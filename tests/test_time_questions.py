@@ -43,15 +43,19 @@ def fitted():
 
 
 def test_on_the_test_split_the_model_costs_less_than_the_rule_it_replaced(fitted):
-    """Measured 2026-12-06 (`python -m bot.time_questions eval --split test`): 40 of 48
-    right, 1 first-response question answered otherwise, 7 other questions given the
-    deadlines (cost 9); the rule before (the closest policy sentence when close enough)
-    30 right, 3 and 15 (cost 21)."""
+    """Measured 2026-12-06 (`python -m bot.time_questions eval --split test`): 42 of 48
+    right, 1 first-response question answered otherwise, 5 other questions given the
+    deadlines (cost 7); the rule before (the closest policy sentence when close enough)
+    30 right, 3 and 15 (cost 21). (Before the 48 dev questions on pending and escalation:
+    40 right, 1 and 7, cost 9.) A question whose closest duration is a resolution target
+    counts as given the deadlines: the response-time answer states the target too. The
+    facts quote dates, so the figures move a little with the instant (cost 9 at the one
+    this test uses)."""
     model, finder, at = fitted
     figures = evaluate(model, load_cases(split="test"), at, lambda t: finder.across(t, at))
-    assert figures["cost"] < figures["before"]["cost"]
-    assert figures["first_response_answered_otherwise"] <= 1
-    assert figures["right"] >= 38
+    assert figures["cost"] <= 10 and figures["cost"] < figures["before"]["cost"] - 10
+    assert figures["first_response_answered_otherwise"] <= 2
+    assert figures["right"] >= 40
 
 
 def test_a_plain_question_about_our_reply_keeps_the_deadline(fitted):
