@@ -12,7 +12,6 @@ APP_VENV := .venv
 RASA := $(RASA_VENV)/bin/rasa
 PY := $(APP_VENV)/bin/python
 
-# Rasa 3.6 needs Python 3.8-3.10; the product runs on 3.11. Look in pyenv, then PATH.
 # pip keeps no cache: the two environments take several GB, and a cached copy of every
 # wheel would double what the install needs on a small CI disk.
 PIP := pip install --no-cache-dir --disable-pip-version-check
@@ -20,6 +19,7 @@ PIP := pip install --no-cache-dir --disable-pip-version-check
 need_space = @avail=$$(df -Pm . | awk 'NR==2 {print $$4}'); \
 	test "$$avail" -ge $(1) || { echo "error: $(1) MB free needed to install $(2), only $$avail MB free in $$(pwd)" >&2; exit 1; }
 
+# Rasa 3.6 needs Python 3.8-3.10; the product runs on 3.11. Look in pyenv, then PATH.
 find_python = $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(1).*/bin/python) $(shell command -v python$(1) 2>/dev/null))
 PY310 := $(call find_python,3.10)
 PY311 := $(call find_python,3.11)

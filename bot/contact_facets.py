@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bot.cases import InvalidCase, read_cases
+from bot.cost_threshold import least_cost_threshold, logistic_head
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "data" / "contact_facets" / "cases.jsonl"
@@ -124,17 +125,11 @@ class FacetChooser:
         y = np.array([[f in c.facets for f in FACETS] for c in cases])
         oof = np.zeros(y.shape)
         for train, held in KFold(5, shuffle=True, random_state=0).split(x):
-            head = _head().fit(x[train].reshape(-1, x.shape[2]), y[train].ravel())
+            head = logistic_head().fit(x[train].reshape(-1, x.shape[2]), y[train].ravel())
             oof[held] = head.predict_proba(x[held].reshape(-1, x.shape[2]))[:, 1].reshape(len(held), -1)
         chooser.threshold = choose_threshold(oof, y)
-        chooser._head = _head().fit(x.reshape(-1, x.shape[2]), y.ravel())
+        chooser._head = logistic_head().fit(x.reshape(-1, x.shape[2]), y.ravel())
         return chooser
-
-
-def _head() -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=1.0, max_iter=2000)
 
 
 def cost(chosen: Sequence[set[str]], gold: Sequence[set[str]]) -> dict[str, Any]:
@@ -155,13 +150,9 @@ def choose_threshold(probabilities: Any, gold: Any) -> float:
     import numpy as np
 
     truth = [{FACETS[j] for j in np.flatnonzero(row)} for row in gold]
-    best = (float("inf"), 0.5)
-    for t in np.round(np.arange(0.2, 0.96, 0.05), 2):
-        chosen = [{FACETS[j] for j in np.flatnonzero(row >= t)} for row in probabilities]
-        c = cost(chosen, truth)["cost"]
-        if c < best[0]:
-            best = (c, float(t))
-    return best[1]
+    return least_cost_threshold(
+        probabilities, lambda chosen: cost([{FACETS[j] for j in np.flatnonzero(row)} for row in chosen], truth)["cost"]
+    )
 
 
 def evaluate(chooser: FacetChooser, cases: Sequence[Case]) -> dict[str, Any]:

@@ -64,9 +64,9 @@ MAX_FACTS = 3
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 _ITEM = re.compile(r"^(?:- |\d+\. )")
 # A named list item reads "Name: what it is" (the name is short and has no full stop).
+_NAMED = re.compile(r"^[^.:]{2,80}:\s")
 # A duration stated in a policy sentence ("within 5 business days", "every 4 hours").
 _DURATION = re.compile(r"\b\d+(?:[.,]\d+)?\s+(?:business\s+|working\s+|calendar\s+)?(?:minutes?|hours?|days?|weeks?|months?)\b", re.I)
-_NAMED = re.compile(r"^[^.:]{2,80}:\s")
 
 
 @dataclass(frozen=True)
@@ -203,33 +203,36 @@ class FactFinder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self._encoder.encode(list(texts)))
 
-    def timed(self, message: str, now: dt.datetime) -> list[tuple[Fact, float]]:
-        """The facts of every section but the response times that state a duration, best
-        first (what else a "how long" question can ask; bot/time_questions)."""
-        topics = [t for t in ACROSS_TOPICS if t != "response_times"]
-        return [(f, s) for f, s in self.ranked(message, now, topics) if states_duration(f.text)]
+    def durations(self, message: str, now: dt.datetime, vector: np.ndarray | None = None) -> list[tuple[Fact, float]]:
+        """Every fact that states a duration, the response times' lines among them, with
+        its similarity to `message`, best first (what a "how long" question can ask;
+        bot/time_questions). `vector`: the message's, when the caller has it."""
+        ranked = self.ranked(message, now, (*ACROSS_TOPICS, "response_times"), vector)
+        return [(f, s) for f, s in ranked if states_duration(f.text)]
 
-    def timed_answer(self, message: str, now: dt.datetime) -> Fact | None:
-        """The closest fact that states a duration, with those of its section as close;
-        None when the closest is a line of the response times ("how long would it take
-        you to actually fix something like that?" is asked of their resolution targets,
-        which the response-time answer gives for the severity described)."""
-        timed = self.timed(message, now)
-        if not timed:
+    def timed_answer(self, durations: Sequence[tuple[Fact, float]], now: dt.datetime) -> Fact | None:
+        """From `durations` (as `durations` gives them): the closest fact of another
+        section than the response times, with those of its section as close; None when a
+        line of the response times is closer ("how long would it take you to actually fix
+        something like that?" is asked of their resolution targets, which the
+        response-time answer gives for the severity described)."""
+        if not durations or durations[0][0].topic == "response_times":
             return None
-        best, top = timed[0]
-        own = [s for f, s in self.ranked(message, now, ("response_times",)) if states_duration(f.text)]
-        if own and max(own) > top:
-            return None
-        return Fact(best.topic, " ".join(self._close_to(top, best.topic, timed, now)))
+        best, top = durations[0]
+        return Fact(best.topic, " ".join(self._close_to(top, best.topic, durations, now)))
 
-    def ranked(self, message: str, now: dt.datetime, topics: Sequence[str] = FACT_TOPICS) -> list[tuple[Fact, float]]:
-        """Every fact of `topics` with its similarity to `message`, best first."""
+    def ranked(
+        self, message: str, now: dt.datetime, topics: Sequence[str] = FACT_TOPICS, vector: np.ndarray | None = None,
+    ) -> list[tuple[Fact, float]]:
+        """Every fact of `topics` with its similarity to `message` (or to `vector`, its
+        embedding), best first."""
         facts = policy_facts(self._policy, now, topics)
         if not facts:
             return []
+        if vector is None:
+            vector = self._encoder.encode([message])[0]
         probes = [(i, text) for i, f in enumerate(facts) for text in f.compared()]
-        similarities = self._vectors([text for _, text in probes]) @ self._encoder.encode([message])[0]
+        similarities = self._vectors([text for _, text in probes]) @ vector
         scores = np.full(len(facts), -1.0, dtype=np.float32)
         for (i, _), similarity in zip(probes, similarities):
             scores[i] = max(scores[i], similarity)

@@ -12,7 +12,7 @@ take to answer a ticket" got "reply from the email address the ticket was opened
 The decision is by meaning. Features: the message's similarity to descriptions of a
 first response (`FIRST_RESPONSE`, written from the policy's response-time section, not
 from the labelled cases), its similarity to the closest policy sentence of another
-section that states a duration (`bot.policy_facts.FactFinder.timed`; a sentence that
+section that states a duration (`bot.policy_facts.FactFinder.durations`; a sentence that
 states none cannot answer "how long"), the lead of one over the other, and the
 message's embedding itself (the three similarities alone: test cost 14; with the
 embedding: 9; the rule before: 21). One logistic regression on `data/time_questions`
@@ -87,47 +87,47 @@ class TimeQuestionModel:
         self.threshold = threshold
         self._first = np.asarray(finder.encode(list(FIRST_RESPONSE)))
 
-    def features(self, message: str, now: dt.datetime) -> Any:
+    def _read(self, message: str, now: dt.datetime) -> tuple[Any, list]:
+        """The features, and the policy's durations ranked for the message (its answer
+        when it asks for another one): the message is encoded and ranked once."""
         import numpy as np
 
         vector = self._finder.encode([message])[0]
+        durations = self._finder.durations(message, now, vector)
         first = float((self._first @ vector).max())
-        timed = self._finder.timed(message, now)
-        other = timed[0][1] if timed else 0.0
-        return np.concatenate([[first, other, other - first], vector])
+        other = next((s for f, s in durations if f.topic != "response_times"), 0.0)
+        return np.concatenate([[first, other, other - first], vector]), durations
+
+    def features(self, message: str, now: dt.datetime) -> Any:
+        return self._read(message, now)[0]
+
+    def _p(self, features: Any) -> float:
+        return float(self._head.predict_proba(features[None, :])[0, 1])
 
     def p_other(self, message: str, now: dt.datetime) -> float:
-        return float(self._head.predict_proba(self.features(message, now)[None, :])[0, 1])
+        return self._p(self.features(message, now))
 
     def other_fact(self, message: str, now: dt.datetime) -> Any:
         """The policy sentences that answer the question (a `bot.policy_facts.Fact`) when
         it asks for another duration than our first response; None when it asks for the
         first response."""
-        if self.p_other(message, now) < self.threshold:
+        features, durations = self._read(message, now)
+        if self._p(features) < self.threshold:
             return None
-        return self._finder.timed_answer(message, now)
+        return self._finder.timed_answer(durations, now)
 
     @classmethod
     def fit(cls, finder: Any, cases: Sequence[Case], now: dt.datetime) -> "TimeQuestionModel":
         """Train on `cases`; the threshold from 5-fold cross-validated probabilities."""
         import numpy as np
-        from sklearn.model_selection import StratifiedKFold
+
+        from bot.cost_threshold import fit_binary
 
         model = cls(finder)
         x = np.stack([model.features(c.text, now) for c in cases])
         y = np.array([c.asks == "other" for c in cases])
-        oof = np.zeros(len(cases))
-        for train, held in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
-            oof[held] = _head().fit(x[train], y[train]).predict_proba(x[held])[:, 1]
-        model.threshold = choose_threshold(oof, y)
-        model._head = _head().fit(x, y)
+        model._head, model.threshold = fit_binary(x, y, lambda said: cost(said, y)["cost"])
         return model
-
-
-def _head() -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=1.0, max_iter=2000)
 
 
 def cost(said_other: Sequence[bool], gold_other: Sequence[bool]) -> dict[str, Any]:
@@ -140,17 +140,6 @@ def cost(said_other: Sequence[bool], gold_other: Sequence[bool]) -> dict[str, An
         "other_answered_with_deadlines": table_instead,
         "cost": NO_DEADLINE_COST * no_deadline + table_instead,
     }
-
-
-def choose_threshold(probabilities: Any, gold: Any) -> float:
-    import numpy as np
-
-    best = (float("inf"), 0.5)
-    for t in np.round(np.arange(0.2, 0.96, 0.05), 2):
-        c = cost(list(probabilities >= t), list(gold))["cost"]
-        if c < best[0]:
-            best = (c, float(t))
-    return best[1]
 
 
 def evaluate(model: TimeQuestionModel, cases: Sequence[Case], now: dt.datetime, old_rule: Any = None) -> dict[str, Any]:

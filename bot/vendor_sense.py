@@ -55,6 +55,7 @@ SENSES = FOLDER / "senses.yml"
 CASES = FOLDER / "cases.jsonl"
 WINDOW = 5  # words either side of the mention
 WORD_AS_PRODUCT_COST = 2.0
+THRESHOLDS = tuple(round(0.1 + 0.05 * i, 2) for i in range(17))  # 0.1 … 0.9
 
 
 class SensesError(ValueError):
@@ -174,24 +175,15 @@ class SenseCheck:
     def fit(cls, encoder: Any, senses: dict[str, Sense], cases: Sequence[Case]) -> "SenseCheck":
         """Train on `cases`; the threshold from 5-fold cross-validated probabilities."""
         import numpy as np
-        from sklearn.model_selection import StratifiedKFold
+
+        from bot.cost_threshold import fit_binary
 
         check = cls(encoder, senses)
         usable = [c for c in cases if check.sense(c.name) is not None]
         x = np.array([check.features(c.message, c.name) for c in usable])
         y = np.array([c.product for c in usable])
-        oof = np.zeros(len(y))
-        for train, held in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
-            oof[held] = _head().fit(x[train], y[train]).predict_proba(x[held])[:, 1]
-        check.threshold = choose_threshold(oof, y)
-        check._head = _head().fit(x, y)
+        check._head, check.threshold = fit_binary(x, y, lambda read: cost(read, y)["cost"], THRESHOLDS)
         return check
-
-
-def _head() -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=1.0, max_iter=2000)
 
 
 def cost(read_as_product: Sequence[bool], gold: Sequence[bool]) -> dict[str, Any]:
@@ -205,17 +197,6 @@ def cost(read_as_product: Sequence[bool], gold: Sequence[bool]) -> dict[str, Any
         "product_as_word": product_as_word,
         "cost": WORD_AS_PRODUCT_COST * word_as_product + product_as_word,
     }
-
-
-def choose_threshold(probabilities: Any, gold: Any) -> float:
-    import numpy as np
-
-    best = (float("inf"), 0.5)
-    for t in np.round(np.arange(0.1, 0.91, 0.05), 2):
-        c = cost(list(probabilities >= t), list(gold))["cost"]
-        if c < best[0]:
-            best = (c, float(t))
-    return best[1]
 
 
 def evaluate(check: SenseCheck, cases: Sequence[Case]) -> dict[str, Any]:
