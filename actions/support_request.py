@@ -111,8 +111,12 @@ class ActionRequestHuman(Action):
             "I'm sorry about the trouble. A person from our team will take this on. "
             if said and not said.startswith("/") and await resources.people_first(said) else ""
         )
+        # A contact detail asked for on the way ("give me a phone number so I can talk to a
+        # human") is given: the customer may prefer to ring rather than wait for the ticket.
+        typed = bool(said) and not said.startswith("/")
+        details = "".join(f"{d} " for d in (await resources.answerer()).asked_details(said)) if typed else ""
         text = (
-            f"{sorry}I'll pass this to our support team ({hours_text(policy, now)}). {status_text(policy, now)} "
+            f"{sorry}{details}I'll pass this to our support team ({hours_text(policy, now)}). {status_text(policy, now)} "
             "I just need a few details so nobody has to ask you twice. Say \"cancel\" at any time to stop."
         )
         if found.get("description") and found.get("description") != tracker.get_slot("description"):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
-from bot.policy_answers import NOT_COVERED_TOPICS, Situation, described_severity, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer, whole_word
+from bot.policy_answers import NOT_COVERED_TOPICS, Situation, contact_details, described_severity, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer, whole_word
 from bot.form_replies import question_form
 from bot.policy import SupportPolicy
 
@@ -139,6 +139,19 @@ def questions_in(message: str) -> list[str]:
     return [p for p in parts if len(re.findall(r"[\w'’]+", p)) >= 3]
 
 
+def _asks(text: str) -> bool:
+    """Whether a part of a message asks something: the form of a question, or a question
+    word anywhere ("…, how do I do that" is a question however it is punctuated)."""
+    return _is_question(text) or bool(_ASKING.search(text))
+
+
+def asked_questions(message: str) -> list[str]:
+    """The parts of a message that ask something, when it has two parts or more (a
+    sentence that sets the scene asks nothing)."""
+    parts = questions_in(message)
+    return [p for p in parts if _asks(p)] if len(parts) >= 2 else []
+
+
 def _is_question(text: str) -> bool:
     """The grammatical form of a question: it ends with "?" or opens like one."""
     return any(question_form(text))
@@ -241,6 +254,17 @@ class FaqAnswerer:
         text = " ".join((entry.title, entry.answer, *entry.questions))
         return bool(whole_word(text, vendor))
 
+    def asked_details(self, message: str) -> list[str]:
+        """The contact details a message asks for, one sentence each (the contact-facet
+        model's choice among the details the policy lists; none when it is unsure, or
+        without the model). "I'm done with the bot. Give me a phone number so I can talk to
+        an actual human being" asks for a person and for the phone line: the handover
+        says the number too."""
+        if self._facets is None:
+            return []
+        details = contact_details(self._policy)
+        return [details[f] for f in self._facets(message) if f in details]
+
     def _object_is_makana(self, message: str) -> bool:
         """The question names Makana too ("moving from Xero to Makana, how do I bring my
         data"): its object is Makana, so the other product named is not what it asks about."""
@@ -278,9 +302,7 @@ class FaqAnswerer:
         if len(parts) < 2:
             return [whole]
         forms = [_is_question(p) for p in parts]
-        # What asks something: the form of a question, or a question word anywhere ("…, how do
-        # I do that" is a question however it is punctuated).
-        asks = [form or bool(_ASKING.search(p)) for form, p in zip(forms, parts)]
+        asks = [_asks(p) for p in parts]
         # A question that names no product of its own ("any idea how to reset it?" after "the
         # verifone terminal keeps showing an error") asks about the product the message names.
         named = None if self._object_is_makana(message) else self.named_vendor(message)
@@ -316,9 +338,14 @@ class FaqAnswerer:
         # gets its own "did you mean" (when its best candidate is close enough to be a
         # question about Makana, not a greeting or a complaint around the question).
         answered_ids = {a.entry_id for a in answered}
+        # Only a part that asks something, when one does: a sentence that sets the scene
+        # ("we're planning a big year-end cleanup the first weekend of december.") got
+        # "About …: did you mean one of these?" beside the answer to the question after it.
+        # A message of statements alone ("the server that ran the sync agent died. the dead
+        # one still shows up as offline") asks through them, and each keeps its own.
         unsure = [
-            r for r in results
-            if r.kind == "suggest" and (r.similarity or 0.0) >= MULTI_SUGGEST_MIN_SIMILARITY
+            r for r, asking in zip(results, asks)
+            if (asking or not any(asks)) and r.kind == "suggest" and (r.similarity or 0.0) >= MULTI_SUGGEST_MIN_SIMILARITY
             and r.suggestions[0][0] not in answered_ids
         ]
         each_question = confident and unsure and (
@@ -542,7 +569,7 @@ class FaqAnswerer:
         if entry.policy_answer:
             fact = policy_fact(entry.policy_answer, self._policy, now, Situation(message, severity, self._closest, self._facets))
             if fact is None and self._facts is not None:
-                fact = self._facts.within(entry.policy_answer, message, now)
+                fact = self._facts.within(entry.policy_answer, message, now, asked_questions(message))
             if fact is not None:
                 return FaqResult("answer", fact, entry.id, score, details=True, question=question)
             return FaqResult("answer", self.render(entry.id, now, message), entry.id, score, question=question)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.policy_answers import format_hours, format_time, mentioned_third_party, severity_line, status_text
+from bot.policy_answers import format_hours, format_time, mentioned_third_party, severity_line, status_text, whole_word
 from bot.policy import Product, SupportPolicy
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -63,10 +63,9 @@ def check_email(text: str) -> str:
 
 def find_product(policy: SupportPolicy, text: str) -> Product | None:
     """The covered product that `text` names (by name, id or alias), if any."""
-    lowered = f" {text.lower()} "
     for product in policy.doc.scope.products:
         names = [product.name, product.id.replace("_", " "), *product.aliases]
-        if any(re.search(rf"(?<![\w-]){re.escape(n.lower())}(?![\w-])", lowered) for n in names):
+        if any(whole_word(text, n) for n in names):
             return product
     return None
 

@@ -411,7 +411,7 @@ def mentioned_products(policy: SupportPolicy, message: str) -> list[tuple[Produc
         known = {v.lower().lstrip("v"): v for v in (*product.supported_versions, *product.unsupported_versions)}
         version = None
         for m in VERSION.finditer(window):
-            token = (m.group(1) or m.group(2) or "").lower()
+            token = _listed_family((m.group(1) or m.group(2) or "").lower(), known)
             if token in known:
                 version = known[token]
                 break
@@ -419,6 +419,17 @@ def mentioned_products(policy: SupportPolicy, message: str) -> list[tuple[Produc
                 version = m.group(0)
         result.append((product, version))
     return result
+
+
+def _listed_family(token: str, known: dict[str, str]) -> str:
+    """The listed version a written one belongs to: itself when listed, else its nearest
+    listed parent ("2.4" of a product that lists "2" is version 2, "1.9.3" is "1.9").
+    A release of an unsupported major is not supported either: "the till app on version
+    2.4" got "Makana POS has no version 2.4" instead of "no longer supported". (The
+    request form's version check, bot/intake `check_version`, reads releases the same way.)"""
+    while token not in known and "." in token:
+        token = token.rsplit(".", 1)[0]
+    return token
 
 
 def _versions(product: Product) -> str:

@@ -242,11 +242,30 @@ class FactFinder:
     def best(self, message: str, now: dt.datetime, topics: Sequence[str] = ACROSS_TOPICS) -> FactMatch | None:
         return _best_of(self.ranked(message, now, topics))
 
-    def within(self, topic: str, message: str, now: dt.datetime) -> str | None:
+    def within(self, topic: str, message: str, now: dt.datetime, questions: Sequence[str] = ()) -> str | None:
         """The facts of `topic` that answer the question, in the section's order, or None
         (the section as a whole). Facts as close as the best, within `settings.spread`,
         come too, up to three: "can you build a report, and what does it cost?" asks two
-        facts of one section."""
+        facts of one section.
+
+        `questions`: the questions the message asks one by one (bot/faq `questions_in`).
+        Each one's own best fact comes too: "Is Makana liable for lost sales like that?
+        What's the max you'd ever pay out?" asks two facts of the liability section, and the
+        whole message, nearer the first, left the cap out. Only when the whole message is
+        answered by facts: when it is the whole section, that stays."""
+        told = self._within_one(topic, message, now)
+        if told is None:
+            return None
+        for question in questions:
+            if question.strip() == message.strip():
+                continue
+            more = self._within_one(topic, question, now, best_only=True)
+            told += [text for text in more or () if text not in told]
+        told = told[:MAX_FACTS]
+        return " ".join(f.text for f in section_facts(topic, self._policy, now) if f.text in told)
+
+    def _within_one(self, topic: str, message: str, now: dt.datetime, best_only: bool = False) -> list[str] | None:
+        """`within` for one text: its facts, closest first, or None (the whole section)."""
         if topic not in FACT_TOPICS:
             return None
         ranked = self.ranked(message, now, (topic,))
@@ -259,7 +278,9 @@ class FactFinder:
         opening = policy_facts(self._policy, now, (topic,))[0].text
         if next(score for f, score in ranked if f.text == opening) >= top - self.settings.opening_margin:
             return None
-        return " ".join(self._close_to(top, topic, ranked, now))
+        if best_only:
+            return [ranked[0][0].text]
+        return [f.text for f, score in ranked if score >= top - self.settings.spread][:MAX_FACTS]
 
     def across(self, message: str, now: dt.datetime, leaning: Sequence[str] = ()) -> Fact | None:
         """The fact that answers a question retrieval was unsure of, or None. `leaning`:

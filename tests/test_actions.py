@@ -91,6 +91,19 @@ async def test_request_human_prefills_from_earlier_turns_and_verified_identity()
     assert "We're closed now; we open again Monday 30 November at 9:30" in dispatcher.messages[0]["text"]
 
 
+async def test_request_human_gives_the_contact_detail_asked_on_the_way(policy):
+    phone = policy.doc.contact.phone
+    dispatcher = CollectingDispatcher()
+    asked = "I keep getting canned answers, I'm done with this bot. What number can I ring to talk to an actual person?"
+    await ActionRequestHuman().run(dispatcher, tracker(asked, intent="request_human"), {})
+    text = dispatcher.messages[0]["text"]
+    assert phone in text and text.index(phone) < text.index("I'll pass this to our support team")
+    # Asking for a person alone gets the handover, with no detail nobody asked for.
+    dispatcher = CollectingDispatcher()
+    await ActionRequestHuman().run(dispatcher, tracker("please get me a real person", intent="request_human"), {})
+    assert phone not in dispatcher.messages[0]["text"] and "@" not in dispatcher.messages[0]["text"]
+
+
 OUTAGE = "since this morning not a single till in any of our shops will take a card payment"
 
 

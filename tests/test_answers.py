@@ -216,6 +216,14 @@ def test_product_and_version_answered_yes_or_no(policy):
     assert fact(policy, "products", "which products do you support") is None  # the whole section
 
 
+def test_a_release_is_judged_by_the_version_the_policy_lists(policy):
+    # The policy lists majors ("2" of POS); a customer names the release on the screen.
+    assert fact(policy, "products", "the till app is on version 2.4, will you still help?").startswith(
+        "No, Makana POS 2 is no longer supported.")
+    assert fact(policy, "products", "is books 6.2 still supported").startswith("Yes, Makana Books 6 is supported")
+    assert fact(policy, "products", "is pos 7.1 supported?").startswith("Makana POS has no version 7.1")
+
+
 def test_one_channel_first(policy):
     assert fact(policy, "contact", "what number can I call").startswith("Our phone number is +1 808 555 0142, answered Monday to Saturday")
     assert fact(policy, "contact", "what's your mailing address") == "Our postal address is 1901 Shiloh, Hawaii 81063."

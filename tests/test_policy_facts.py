@@ -67,6 +67,20 @@ def test_within_a_section_the_fact_asked_leads_and_the_opening_keeps_the_whole_s
     assert finder.within("custom_solutions", "zzz", now(policy)) is None
 
 
+def test_within_a_section_each_question_of_the_message_brings_its_own_fact(policy):
+    finder = FactFinder(WordEncoder(), policy, FactSettings(within=0.2, spread=0.0))
+    message = "is makana liable for indirect losses from a delay? and what is the most, total, you would pay for support services"
+    questions = ["is makana liable for indirect losses from a delay?", "and what is the most, total, you would pay for support services"]
+    alone = finder.within("liability", message, now(policy))
+    both = finder.within("liability", message, now(policy), questions)
+    assert alone is not None and alone.count(". ") == 0  # one sentence
+    assert "not liable for indirect" in both and "limited to the fees" in both
+    assert both.index("not liable") < both.index("limited to")  # in the section's order
+    # When the whole message is the section as a whole, its questions do not cut it down.
+    opening = "can your professional services team build custom integrations? is a 50% deposit paid"
+    assert finder.within("custom_solutions", opening, now(policy), ["is a 50% deposit paid"]) is None
+
+
 def test_across_sections_a_fact_needs_similarity_and_a_margin(policy):
     strict = FactFinder(WordEncoder(), policy, FactSettings(across=0.99))
     assert strict.across("is a 50% deposit paid before work starts", now(policy)) is None
@@ -101,15 +115,21 @@ def test_across_sections_the_facts_of_the_same_section_as_close_as_the_best_come
 
 
 class UnsureIndex:
-    """An index that is never confident: the answerer falls back on its candidates."""
+    """An index that is never confident: the answerer falls back on its candidates, the
+    given entries in order, each 0.1 less sure and less similar than the one before."""
 
-    def __init__(self, entry_id: str) -> None:
-        self.entry_id = entry_id
+    def __init__(self, *entry_ids: str, score: float = 0.1, similarity: float = 0.2) -> None:
+        self.entry_ids = entry_ids
+        self.score = score
+        self.similarity = similarity
 
     def search(self, query, k=3):
         from kb_index.index import Hit, SearchResult
 
-        return SearchResult(query, None, [Hit(self.entry_id, "", 0.1, 0.2)])
+        return SearchResult(
+            query, None,
+            [Hit(e, e, self.score - 0.1 * i, self.similarity - 0.1 * i) for i, e in enumerate(self.entry_ids)],
+        )
 
 
 def test_the_answerer_gives_a_fact_with_the_section_on_request_when_retrieval_is_unsure(policy):
@@ -239,34 +259,22 @@ def test_a_policy_sentence_that_answers_comes_before_the_table_of_deadlines(poli
     assert table.entry_id == "response_times" and table.text.startswith("If you write now")
 
 
-class LeaningIndex:
-    """An index that abstains, leaning to the given entries in order."""
-
-    def __init__(self, *entry_ids: str) -> None:
-        self.entry_ids = entry_ids
-
-    def search(self, query, k=3):
-        from kb_index.index import Hit, SearchResult
-
-        return SearchResult(query, None, [Hit(e, e, 0.3 - 0.1 * i, 0.6 - 0.1 * i) for i, e in enumerate(self.entry_ids)])
-
-
 def test_an_unsure_question_leaning_to_how_to_reach_us_gets_the_detail_the_facet_model_is_sure_of(policy):
     """Retrieval torn between the channels and open-now entries, the contact-facet model
     sure the phone is asked: the phone line, not a "did you mean"."""
     entries = [KbEntry("contact", "Contact details", "", "contact"), KbEntry("channels", "Ways to get support", "", "channels"),
                KbEntry("open_now", "Is support open right now", "", "open_now"), KbEntry("invoices", "Invoices", "Use Invoices.")]
     at = now(policy)
-    phone = FaqAnswerer(LeaningIndex("channels", "open_now"), entries, policy, facets=lambda m: ["phone"])
+    phone = FaqAnswerer(UnsureIndex("channels", "open_now", score=0.3, similarity=0.6), entries, policy, facets=lambda m: ["phone"])
     result = phone.answer("is there a number I can ring when I'd rather talk than type?", at)
     assert result.kind == "answer" and result.entry_id == "channels" and "555" in result.text
     # The facet model sure of nothing: the "did you mean" stays.
-    unsure = FaqAnswerer(LeaningIndex("channels", "open_now"), entries, policy, facets=lambda m: [])
+    unsure = FaqAnswerer(UnsureIndex("channels", "open_now", score=0.3, similarity=0.6), entries, policy, facets=lambda m: [])
     assert unsure.answer("is there a number I can ring when I'd rather talk than type?", at).kind == "suggest"
     # Retrieval's other reading out of scope: no detail either.
     declines = [*entries, KbEntry("decline_other_vendors", "Another company's product", "", tags=(DECLINE_TAG,))]
-    torn = FaqAnswerer(LeaningIndex("contact", "decline_other_vendors"), declines, policy, facets=lambda m: ["phone"])
+    torn = FaqAnswerer(UnsureIndex("contact", "decline_other_vendors", score=0.3, similarity=0.6), declines, policy, facets=lambda m: ["phone"])
     assert torn.answer("how do I block a number on my phone", at).entry_id != "contact"
     # Retrieval leaning elsewhere: the facet model is not asked to tell a contact question from any other.
-    elsewhere = FaqAnswerer(LeaningIndex("invoices", "open_now"), entries, policy, facets=lambda m: ["phone"])
+    elsewhere = FaqAnswerer(UnsureIndex("invoices", "open_now", score=0.3, similarity=0.6), entries, policy, facets=lambda m: ["phone"])
     assert elsewhere.answer("how do I ring up an invoice", at).entry_id != "contact"
