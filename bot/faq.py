@@ -389,7 +389,21 @@ class FaqAnswerer:
         if len(answered) >= 2 and confident and not premise:
             return answered[:MAX_QUESTIONS]
         if whole.kind != "answer" and confident:
-            return confident[:1]
+            # A sentence that sets the scene is not answered on its own when the question
+            # after it stands alone (its own words, no "it" or "that" leaning back) and is
+            # unsure: "A client is 90 days late paying three of my invoices. … can I take him
+            # to small claims court myself?" got the article on undelivered invoices. A
+            # question that leans on the scene ("our bank feed stopped. how do i fix
+            # that?") or says nothing of its own ("What should I do?", a miss) is answered
+            # through it, as before.
+            asking = {id(r): a for r, a in zip(results, asks)}
+            stands_alone = any(
+                a and r.kind == "suggest" and not _REFERS_BACK.search(p) for r, p, a in zip(results, parts, asks)
+            )
+            if stands_alone:
+                confident = [r for r in confident if asking[id(r)]]
+            if confident:
+                return confident[:1]
         return [whole]
 
     def _judge(

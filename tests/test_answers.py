@@ -687,3 +687,27 @@ def test_a_story_about_the_product_then_one_time_question_gets_the_time_first(po
     index.table = {"getting by. anything": FixedIndex(article, [article]), **index.table}
     results = answerer.answer_all(f"{story} Anything I can do on my end?", now, "medium")
     assert [r.entry_id for r in results] == ["online_payments"]
+
+
+def test_a_sentence_that_sets_the_scene_is_neither_suggested_nor_answered_instead_of_the_question(policy):
+    now = at(2026, 11, 27, 10, 0)
+    sure = FakeHit("reset_password", "Reset a password", 0.9)
+    scene = FixedIndex(None, [FakeHit("online_payments", "Take card payments online", 0.4, similarity=0.58)])
+    index = ByWord({"weekend. how": FixedIndex(sure, [sure]), "planning": scene, "password": FixedIndex(sure, [sure])})
+    answerer = FaqAnswerer(index, ENTRIES, policy)
+    # The scene gets no "About …: did you mean" of its own beside the answer to the question.
+    results = answerer.answer_all("We are planning a big cleanup this weekend. How do I reset my password?", now)
+    assert [(r.kind, r.entry_id) for r in results] == [("answer", "reset_password")]
+
+    paying = FakeHit("online_payments", "Take card payments online", 0.6)
+    # Near enough for a "did you mean" of the whole message, not for one of its own
+    # beside another answer (MULTI_SUGGEST_MIN_SIMILARITY).
+    unsure = FixedIndex(None, [FakeHit("hours", "Support hours", 0.3, similarity=0.48)])
+    index = ByWord({"invoices. ": unsure, "late paying": FixedIndex(paying, [paying]), "court": unsure, "what should": FixedIndex(None, [])})
+    answerer = FaqAnswerer(index, ENTRIES, policy)
+    # The question stands alone and is unsure: the scene's article is not the answer.
+    results = answerer.answer_all("A client is late paying my invoices. Can I take him to small claims court?", now)
+    assert [r.kind for r in results] == ["suggest"]
+    # A question with nothing of its own is asked through the scene: its article stays.
+    results = answerer.answer_all("A client is late paying my invoices. What should I do?", now)
+    assert [(r.kind, r.entry_id) for r in results] == [("answer", "online_payments")]
