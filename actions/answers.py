@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
-from actions.urgent_routing import propose, urgent_routing
+from actions.urgent_routing import fix_at_hand, propose, urgent_routing
 from bot.policy_answers import described_severity
 from bot.faq import FaqResult
 from bot.language import reply as language_reply
@@ -95,7 +95,11 @@ class ActionAnswerQuestion(Action):
         # message the answerer declines (not about Makana) is no Makana problem, and one
         # answered only by what support does not cover (a WooCommerce plugin, a router, a
         # contractor's script) is no covered product down: the answer says whom to ask.
-        if not all(r.kind == "decline" for r in results) and not answerer.not_covered(results):
+        # Nor one a sure article fixes when the triage is not sure it is urgent (fix_at_hand).
+        if (
+            not all(r.kind == "decline" for r in results) and not answerer.not_covered(results)
+            and not fix_at_hand(proposal, results, answerer.topic)
+        ):
             urgent = await urgent_routing(dispatcher, tracker, message, proposal=proposal)
             if urgent is not None:
                 # An answer that fits comes alongside (for example, how escalation works

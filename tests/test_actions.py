@@ -350,3 +350,25 @@ def test_an_error_code_is_no_mistyped_ticket_number():
     assert resources.ticket_reference("opening the company gives MK-D210") is None
     assert resources.ticket_reference("status of MK-ABC1 please").group(0) == "MK-ABC1"
     assert resources.ticket_reference("MK-S409 again, see MK-7Q4K2F").group(0) == "MK-7Q4K2F"
+
+
+def test_a_sure_article_comes_without_the_urgent_ticket_when_the_triage_is_not_sure():
+    from actions.urgent_routing import fix_at_hand
+    from bot.faq import FaqResult
+    from bot.triage import Proposal
+
+    def proposal(critical, high):
+        rest = (1.0 - critical - high) / 2
+        probabilities = {"critical": critical, "high": high, "medium": rest, "low": rest}
+        return Proposal("critical", "troubleshooting", True, probabilities, 0.95)
+
+    article = [FaqResult("answer", "Wait 15 minutes or reset your password.", "error_account_locked", 0.97)]
+    policy_fact = [FaqResult("answer", "Critical: first response within 1 hour.", "response_times", 0.97)]
+    topic = {"response_times": "response_times"}.get
+    assert fix_at_hand(proposal(0.48, 0.18), article, topic)
+    # Sure it is urgent: the ticket is offered, article or not.
+    assert not fix_at_hand(proposal(0.7, 0.2), article, topic)
+    # An article the knowledge base is unsure of, or a policy answer, is no fix at hand.
+    unsure = [FaqResult("answer", "Wait 15 minutes.", "error_account_locked", 0.7)]
+    assert not fix_at_hand(proposal(0.48, 0.18), unsure, topic)
+    assert not fix_at_hand(proposal(0.48, 0.18), policy_fact, topic)
