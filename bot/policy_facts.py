@@ -248,7 +248,7 @@ class FactFinder:
         come too, up to three: "can you build a report, and what does it cost?" asks two
         facts of one section.
 
-        `questions`: the questions the message asks one by one (bot/faq `questions_in`).
+        `questions`: the parts of the message that ask something (bot/faq `asked_questions`).
         Each one's own best fact comes too: "Is Makana liable for lost sales like that?
         What's the max you'd ever pay out?" asks two facts of the liability section, and the
         whole message, nearer the first, left the cap out. Only when the whole message is
