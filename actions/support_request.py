@@ -105,15 +105,15 @@ class ActionRequestHuman(Action):
                 SlotSet("kept_request", None), SlotSet("request_ready", False), SlotSet("faq_outcome", None),
             ]
         said = str(tracker.latest_message.get("text") or "")
+        typed = bool(said) and not said.startswith("/")  # a button press is no message
         # People first: a typed request for a person (or frustration that Rasa heard as one)
         # gets an apology before the handover; a button press does not.
         sorry = (
             "I'm sorry about the trouble. A person from our team will take this on. "
-            if said and not said.startswith("/") and await resources.people_first(said) else ""
+            if typed and await resources.people_first(said) else ""
         )
         # A contact detail asked for on the way ("give me a phone number so I can talk to a
         # human") is given: the customer may prefer to ring rather than wait for the ticket.
-        typed = bool(said) and not said.startswith("/")
         details = "".join(f"{d} " for d in (await resources.answerer()).asked_details(said)) if typed else ""
         text = (
             f"{sorry}{details}I'll pass this to our support team ({hours_text(policy, now)}). {status_text(policy, now)} "

@@ -19,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import resources
 from bot.faq import FaqResult
 from bot.intake import MIN_DESCRIPTION_WORDS, urgent_text
-from bot.triage import URGENT, Proposal, Reason
+from bot.triage import Proposal, Reason
 
 
 # A problem the knowledge base answers with an article it is this sure of ...
@@ -50,8 +50,7 @@ def fix_at_hand(proposal: Proposal, results: Sequence[FaqResult], topic: Callabl
     ("Sync marks every file as conflicted for our entire bookkeeping team", answered by
     the sync-conflict article), no Critical one. Policy answers (topic not None) never
     count: a deadline or a rule is no fix."""
-    urgent = sum(proposal.probabilities.get(s, 0.0) for s in URGENT)
-    return urgent < URGENT_SURE and any(
+    return proposal.urgent_probability < URGENT_SURE and any(
         r.kind == "answer" and topic(r.entry_id) is None and (r.score or 0.0) >= ARTICLE_SURE for r in results
     )
 

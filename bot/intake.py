@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.policy_answers import format_hours, format_time, mentioned_third_party, severity_line, status_text, whole_word
+from bot.policy_answers import format_hours, format_time, listed_version, mentioned_third_party, severity_line, status_text, whole_word
 from bot.policy import Product, SupportPolicy
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -97,14 +97,10 @@ def check_version(product: Product, text: str) -> str:
     supported = ", ".join(product.supported_versions)
     if not version:
         raise InvalidField("version", f"Which version of {product.name} do you use? Supported versions: {supported}.")
-
-    def matches(listed: str) -> bool:
-        bare_v, bare_l = version.lstrip("v"), listed.lstrip("v")
-        return bare_v == bare_l or bare_v.startswith(bare_l + ".")
-
-    if any(matches(v) for v in product.supported_versions):
+    listed = listed_version(product, version)
+    if listed in product.supported_versions:
         return version
-    if any(matches(v) for v in product.unsupported_versions):
+    if listed in product.unsupported_versions:
         raise InvalidField(
             "version",
             f"{product.name} {version} is no longer supported, so we can't open a ticket for it. "

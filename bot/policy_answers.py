@@ -408,12 +408,11 @@ def mentioned_products(policy: SupportPolicy, message: str) -> list[tuple[Produc
     for i, (start, end, product) in enumerate(found):
         stop = found[i + 1][0] if i + 1 < len(found) else len(message)
         window = message[end:stop] if len(found) > 1 else message[:start] + " " + message[end:]
-        known = {v.lower().lstrip("v"): v for v in (*product.supported_versions, *product.unsupported_versions)}
         version = None
         for m in VERSION.finditer(window):
-            token = _listed_family((m.group(1) or m.group(2) or "").lower(), known)
-            if token in known:
-                version = known[token]
+            listed = listed_version(product, m.group(1) or m.group(2) or "")
+            if listed is not None:
+                version = listed
                 break
             if version is None and m.group(1):
                 version = m.group(0)
@@ -421,15 +420,18 @@ def mentioned_products(policy: SupportPolicy, message: str) -> list[tuple[Produc
     return result
 
 
-def _listed_family(token: str, known: dict[str, str]) -> str:
-    """The listed version a written one belongs to: itself when listed, else its nearest
-    listed parent ("2.4" of a product that lists "2" is version 2, "1.9.3" is "1.9").
-    A release of an unsupported major is not supported either: "the till app on version
-    2.4" got "Makana POS has no version 2.4" instead of "no longer supported". (The
-    request form's version check, bot/intake `check_version`, reads releases the same way.)"""
+def listed_version(product: Product, written: str) -> str | None:
+    """The version the policy lists (as it spells it) that a written one belongs to:
+    itself, else its nearest listed parent ("2.4" of a product that lists "2" is version
+    2, "1.9.3" is "1.9"); None when it belongs to none. A release of an unsupported major
+    is not supported either: "the till app on version 2.4" got "Makana POS has no version
+    2.4" instead of "no longer supported". The request form's version check
+    (bot/intake `check_version`) reads versions with it too."""
+    known = {v.lower().lstrip("v"): v for v in (*product.supported_versions, *product.unsupported_versions)}
+    token = written.lower().lstrip("v")
     while token not in known and "." in token:
         token = token.rsplit(".", 1)[0]
-    return token
+    return known.get(token)
 
 
 def _versions(product: Product) -> str:

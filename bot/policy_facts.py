@@ -257,15 +257,14 @@ class FactFinder:
         if told is None:
             return None
         for question in questions:
-            if question.strip() == message.strip():
-                continue
             more = self._within_one(topic, question, now, best_only=True)
             told += [text for text in more or () if text not in told]
         told = told[:MAX_FACTS]
         return " ".join(f.text for f in section_facts(topic, self._policy, now) if f.text in told)
 
     def _within_one(self, topic: str, message: str, now: dt.datetime, best_only: bool = False) -> list[str] | None:
-        """`within` for one text: its facts, closest first, or None (the whole section)."""
+        """`within` for one text: its facts (in the section's order, or its best alone), or
+        None (the whole section)."""
         if topic not in FACT_TOPICS:
             return None
         ranked = self.ranked(message, now, (topic,))
@@ -278,9 +277,7 @@ class FactFinder:
         opening = policy_facts(self._policy, now, (topic,))[0].text
         if next(score for f, score in ranked if f.text == opening) >= top - self.settings.opening_margin:
             return None
-        if best_only:
-            return [ranked[0][0].text]
-        return [f.text for f, score in ranked if score >= top - self.settings.spread][:MAX_FACTS]
+        return [ranked[0][0].text] if best_only else self._close_to(top, topic, ranked, now)
 
     def across(self, message: str, now: dt.datetime, leaning: Sequence[str] = ()) -> Fact | None:
         """The fact that answers a question retrieval was unsure of, or None. `leaning`:

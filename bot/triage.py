@@ -533,10 +533,15 @@ class Proposal:
         return self.is_problem and self.settled_severity in URGENT
 
     @property
+    def urgent_probability(self) -> float:
+        """P(Critical or High)."""
+        return sum(self.probabilities.get(s, 0.0) for s in URGENT)
+
+    @property
     def settled_severity(self) -> str | None:
         """The proposed severity when its side (Critical or High, Medium or Low) is the more
         probable, else None: what a deadline quoted to the customer may rest on."""
-        urgent_side = sum(self.probabilities.get(s, 0.0) for s in URGENT) >= 0.5
+        urgent_side = self.urgent_probability >= 0.5
         return self.severity if (self.severity in URGENT) == urgent_side else None
 
 
