@@ -10,10 +10,11 @@ from typing import Any, Callable
 GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(16))  # 0.2 … 0.95
 
 
-def logistic_head() -> Any:
+def logistic_head(c: float = 1.0) -> Any:
+    """A logistic regression; `c` is the inverse of its regularisation (sklearn's C)."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=1.0, max_iter=2000)
+    return LogisticRegression(C=c, max_iter=5000)
 
 
 def least_cost_threshold(probabilities: Any, cost: Callable[[Any], float], grid: tuple[float, ...] = GRID) -> float:
@@ -30,14 +31,16 @@ def least_cost_threshold(probabilities: Any, cost: Callable[[Any], float], grid:
     return best[1]
 
 
-def fit_binary(x: Any, y: Any, cost: Callable[[Any], float], grid: tuple[float, ...] = GRID) -> tuple[Any, float]:
-    """A logistic head trained on (`x`, `y`) and its threshold, chosen by `cost` (a
-    function of the decisions, given in `y`'s order) on 5-fold stratified out-of-fold
-    probabilities."""
+def fit_binary(
+    x: Any, y: Any, cost: Callable[[Any], float], grid: tuple[float, ...] = GRID, c: float = 1.0
+) -> tuple[Any, float]:
+    """A logistic head (inverse regularisation `c`) trained on (`x`, `y`) and its
+    threshold, chosen by `cost` (a function of the decisions, given in `y`'s order) on
+    5-fold stratified out-of-fold probabilities."""
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
     oof = np.zeros(len(y))
     for train, held in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
-        oof[held] = logistic_head().fit(x[train], y[train]).predict_proba(x[held])[:, 1]
-    return logistic_head().fit(x, y), least_cost_threshold(oof, cost, grid)
+        oof[held] = logistic_head(c).fit(x[train], y[train]).predict_proba(x[held])[:, 1]
+    return logistic_head(c).fit(x, y), least_cost_threshold(oof, cost, grid)

@@ -686,6 +686,9 @@ class TriageModel:
         # Reports labelled with the criterion they meet (Case.criteria): explain's anchors.
         self.reasons: list[Case] = []
         self._anchors: dict[str, tuple[list[str], Any]] = {}
+        # bot.breadth's model (ensure_model attaches it): is what a Critical report says is
+        # down for everyone the product, or one feature of it?
+        self.breadth: Any = None
 
     def severity_probabilities(self, x: Any, texts: Sequence[str]) -> Any:
         """The mean of the embedding head's and the two lexical heads' probabilities."""
@@ -720,13 +723,18 @@ class TriageModel:
         kind_p = self.heads["kind"].probabilities(x)
         severities = decide(severity_p, self.thresholds)
         problem_col = self.heads["kind"].classes.index("problem")
-        out = []
-        for i, text in enumerate(texts):
+        settled = []
+        for i in range(len(texts)):
             severity = severities[i]
             if i in plain_index:
                 without = severities[plain_index[i]]
                 if RANK[without] > RANK[severity]:
                     severity = without
+            settled.append(severity)
+        settled = self._one_feature_is_high(texts, settled)
+        out = []
+        for i, text in enumerate(texts):
+            severity = settled[i]
             hits = signal_hits(self.policy, text)
             out.append(
                 Proposal(
@@ -740,6 +748,34 @@ class TriageModel:
                 )
             )
         return out
+
+    def _one_feature_is_high(self, texts: Sequence[str], severities: list[str]) -> list[str]:
+        """Critical for a product down for all users becomes High when what is down is one
+        feature (policy: "an important feature is broken for many users" is High).
+
+        Only a report whose Critical criterion (the one `explain` names) is the product
+        being down or unusable for all is asked; data lost, a breach or payments failing
+        everywhere stay Critical whatever is broken. Measured in stop 44 on the held-out
+        triage files and the conversation cases (README, data/breadth/README.md)."""
+        critical = [i for i, s in enumerate(severities) if s == "critical"]
+        if self.breadth is None or not critical:
+            return severities
+        down_for_all = self.policy.severity("critical").criteria[0]
+        asked = [i for i in critical if self._criterion(texts[i], "critical") == down_for_all]
+        out = list(severities)
+        for i, one in zip(asked, self.breadth.one_feature([texts[i] for i in asked])):
+            if one:
+                out[i] = "high"
+        return out
+
+    def _criterion(self, text: str, severity: str) -> str:
+        """The severity's criterion whose anchor is closest to the report."""
+        import numpy as np
+
+        from kb_index.encoder import unit_rows
+
+        criteria, anchors = self._criterion_anchors(severity)
+        return criteria[int(np.argmax(anchors @ unit_rows(self.encoder.encode([text]))[0]))]
 
     def explain(self, description: str, impact: str, severity: str) -> "Reason":
         """The policy criterion the report meets, and the customer's clause that shows it best.
@@ -980,14 +1016,22 @@ def ensure_model(
     try:
         if read_meta(folder).get("hash") == wanted:
             model = TriageModel.load(folder, policy, encoder_factory)
-            model.reasons = [c for c in cases if c.criteria]
-            return model
+            return _with_companions(model, cases)
     except TriageFolderError:
         pass
     if log is not None:
         log(f"building the triage model in {folder} (policy or {cases_path} changed)…")
     model = build_model(policy, cases, folder, settings, encoder_factory)
+    return _with_companions(model, cases)
+
+
+def _with_companions(model: TriageModel, cases: Sequence[Case]) -> TriageModel:
+    """The reports labelled with a criterion (explain's anchors), and bot.breadth's model
+    trained on its dev cases (a few seconds; not stored)."""
+    from bot import breadth
+
     model.reasons = [c for c in cases if c.criteria]
+    model.breadth = breadth.default_model()
     return model
 
 

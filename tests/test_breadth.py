@@ -1,0 +1,80 @@
+"""What is broken for everyone, the product or one feature (bot/breadth.py), and the
+triage's use of it: one feature down for the whole team is High, as policy 2.5 says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.breadth import BreadthModel, cost, load_cases, main
+from bot.cases import CasesError
+
+
+def test_the_labelled_set_has_both_readings_in_both_splits():
+    cases = load_cases()
+    for split in ("dev", "test"):
+        labels = [c.breadth for c in cases if c.split == split]
+        assert labels.count("feature") >= 40 and labels.count("product") >= 40, split
+
+
+def test_a_product_read_as_one_feature_costs_five_times_a_feature_left_critical():
+    figures = cost([True, False, True, False], [False, True, True, False])
+    assert (figures["right"], figures["product_read_as_feature"], figures["feature_left_critical"]) == (2, 1, 1)
+    assert figures["cost"] == 6.0
+
+
+def test_a_bad_label_names_the_line(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    path.write_text(json.dumps({"text": "x", "breadth": "team", "split": "dev"}) + "\n")
+    with pytest.raises(CasesError, match=r"cases.jsonl:1: `breadth` must be one of feature, product"):
+        load_cases(path)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    from bot.contact_facets import open_encoder
+    from bot.settings import Settings
+
+    return BreadthModel.fit(open_encoder(Settings.from_env({}).index_dir), load_cases(split="dev"))
+
+
+def test_on_the_test_split_no_product_outage_is_read_as_one_feature(fitted):
+    """Measured in stop 44 (`python -m bot.breadth eval --split test`): 74 of 96 right, no
+    product read as one feature, 22 features left at Critical (cost 22). Trained on the
+    dev cases alone: 85 right, 0 and 11, but two Critical reports of the triage's
+    held-out files (data sent to the wrong people, double charges) read as one feature."""
+    cases = load_cases(split="test")
+    said = fitted.one_feature([c.text for c in cases])
+    figures = cost(said, [c.breadth == "feature" for c in cases])
+    assert figures["product_read_as_feature"] <= 1
+    assert figures["right"] >= 68
+
+
+def test_the_eval_command_prints_json_last(capsys):
+    assert main(["eval", "--split", "test"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["split"] == "test" and figures["reports"] == len(load_cases(split="test"))
+
+
+def test_the_triage_rates_one_feature_down_for_everyone_high_and_the_product_down_critical():
+    from bot.policy import load_policy
+    from bot.settings import Settings
+    from bot.triage import ensure_model
+
+    settings = Settings.from_env({})
+    model = ensure_model(load_policy(settings.policy_path), settings.triage_cases, settings.triage_dir)
+    feature = "the whole sales team gets an error whenever they try to send a quote, all day today. the rest of makana books works"
+    heads_alone = model.breadth
+    try:
+        model.breadth = None
+        before = model.propose(feature)
+    finally:
+        model.breadth = heads_alone
+    after = model.propose(feature)
+    assert before.severity == "critical"
+    assert after.urgent and after.severity == "high"
+    down = model.propose("makana books is down for all of us, nobody in the company can log in at all")
+    assert down.urgent and down.severity == "critical"
+    lost = model.propose("our invoices are being emailed to the wrong customers, every invoice we send today")
+    assert lost.severity == "critical"
