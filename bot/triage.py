@@ -1031,7 +1031,7 @@ def _with_companions(model: TriageModel, cases: Sequence[Case]) -> TriageModel:
     from bot import breadth
 
     model.reasons = [c for c in cases if c.criteria]
-    model.breadth = breadth.default_model()
+    model.breadth = breadth.default_model(cases)
     return model
 
 

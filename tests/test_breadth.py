@@ -15,7 +15,7 @@ def test_the_labelled_set_has_both_readings_in_both_splits():
     cases = load_cases()
     for split in ("dev", "test"):
         labels = [c.breadth for c in cases if c.split == split]
-        assert labels.count("feature") >= 40 and labels.count("product") >= 40, split
+        assert labels.count("feature") >= 90 and labels.count("product") >= 70, split
 
 
 def test_a_product_read_as_one_feature_costs_five_times_a_feature_left_critical():
@@ -40,15 +40,16 @@ def fitted():
 
 
 def test_on_the_test_split_no_product_outage_is_read_as_one_feature(fitted):
-    """Measured in stop 44 (`python -m bot.breadth eval --split test`): 74 of 96 right, no
-    product read as one feature, 22 features left at Critical (cost 22). Trained on the
-    dev cases alone: 85 right, 0 and 11, but two Critical reports of the triage's
-    held-out files (data sent to the wrong people, double charges) read as one feature."""
+    """Measured in stop 44 (`python -m bot.breadth eval --split test`, both batches):
+    152 of 176 right, no product read as one feature, 24 features left at Critical (cost
+    24). Trained on the first batch's dev cases alone, two Critical reports of the
+    triage's held-out files (data sent to the wrong people, double charges) read as one
+    feature; the triage's Critical reports are in its training set since."""
     cases = load_cases(split="test")
     said = fitted.one_feature([c.text for c in cases])
     figures = cost(said, [c.breadth == "feature" for c in cases])
     assert figures["product_read_as_feature"] <= 1
-    assert figures["right"] >= 68
+    assert figures["right"] >= 140
 
 
 def test_the_eval_command_prints_json_last(capsys):
