@@ -731,7 +731,11 @@ class TriageModel:
                 if RANK[without] > RANK[severity]:
                     severity = without
             settled.append(severity)
-        settled = self._one_feature_is_high(texts, settled)
+        # What is broken is read without the negated phrases: "It's not urgent" says
+        # nothing of it, and must not keep a report Critical that is High without it.
+        settled = self._one_feature_is_high(
+            [problem_text(without_negations(d), without_negations(i)) for d, i in pairs], settled
+        )
         out = []
         for i, text in enumerate(texts):
             severity = settled[i]
