@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
-from actions.answers import answer_instead
+from actions.answers import PEOPLE_FIRST, PERSON_BUTTON, answer_instead
 from bot.policy_answers import format_time
 from bot.call_booking import slot_of
 from bot.store import StoreUnavailable
@@ -29,9 +29,14 @@ class ActionTicketStatus(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if await resources.misrouted(tracker):
             return await answer_instead(dispatcher, tracker, domain)  # "the best laptop for…": a question
+        said = str(tracker.latest_message.get("text") or "")
+        if said and not said.startswith("/") and await resources.people_first(said):
+            # People first here too: "I opened a ticket on Monday … not one reply. Is anyone
+            # actually working there?? Really disappointed." got "Which ticket?" alone.
+            dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
         number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
         if not number:
-            typed = resources.ticket_reference(str(tracker.latest_message.get("text") or ""))
+            typed = resources.ticket_reference(said)
             if typed:
                 dispatcher.utter_message(
                     text=f"{typed.group(0).upper()} isn't one of our ticket numbers: they are MK- and six letters or "

@@ -315,6 +315,24 @@ async def test_a_mistyped_ticket_number_is_named_and_the_shape_explained(monkeyp
     assert dispatcher.messages[0]["text"] == "Which ticket? Please give me its number, like MK-7Q4K2F."
 
 
+async def test_an_upset_customer_asking_after_a_ticket_gets_the_apology_before_which_ticket(monkeypatch):
+    from actions.ticket_status import ActionTicketStatus
+
+    async def confirmed(route, message):
+        return True
+
+    monkeypatch.setattr(resources, "route_confirmed", confirmed)
+    dispatcher = CollectingDispatcher()
+    upset = "I sent in a ticket last week and still nothing back from you. Does anybody there actually read these?? So fed up."
+    await ActionTicketStatus().run(dispatcher, tracker(upset, "check_ticket_status"), {})
+    first, second = dispatcher.messages
+    assert first["text"].startswith("I'm sorry") and first["buttons"][0]["payload"] == "/request_human"
+    assert second["text"].startswith("Which ticket?")
+    dispatcher = CollectingDispatcher()
+    await ActionTicketStatus().run(dispatcher, tracker("any news on my ticket?", "check_ticket_status"), {})
+    assert [m["text"] for m in dispatcher.messages] == ["Which ticket? Please give me its number, like MK-7Q4K2F."]
+
+
 async def test_other_times_before_any_offer_is_answered_as_a_question(monkeypatch):
     """Rasa hears "wow. another useless answer" as other_times; with no call times offered
     in the conversation it is answered (and gets people first there), not the call journey."""
