@@ -278,3 +278,36 @@ def test_an_unsure_question_leaning_to_how_to_reach_us_gets_the_detail_the_facet
     # Retrieval leaning elsewhere: the facet model is not asked to tell a contact question from any other.
     elsewhere = FaqAnswerer(UnsureIndex("invoices", "open_now", score=0.3, similarity=0.6), entries, policy, facets=lambda m: ["phone"])
     assert elsewhere.answer("how do I ring up an invoice", at).entry_id != "contact"
+
+
+class SureTimeModel:
+    """A time-question model (bot/time_questions) that gives every question the same
+    P(another duration than our first response)."""
+
+    def __init__(self, p_other: float) -> None:
+        self.p = p_other
+
+    def p_other(self, message, now):
+        return self.p
+
+    def other_fact(self, message, now):
+        return None
+
+
+@pytest.mark.parametrize(("p_other", "answered"), [(0.05, True), (0.4, False)])
+def test_an_unsure_question_nearest_the_response_times_gets_the_deadline_when_the_time_model_is_sure(
+    policy, p_other, answered
+):
+    """bot/faq.py `_first_response`: retrieval torn, its nearest entry the response times,
+    and the time-question model sure the question asks when we first answer."""
+    entries = [KbEntry("response_times", "Response times", "", "response_times"), KbEntry("process", "Process", "", "process")]
+    answerer = FaqAnswerer(
+        UnsureIndex("response_times", "process", score=0.5, similarity=0.6), entries, policy,
+        time_questions=SureTimeModel(p_other),
+    )
+    result = answerer.answer("if I report that, how long until somebody from your side replies?", now(policy), "low")
+    if answered:
+        assert result.kind == "answer" and result.entry_id == "response_times"
+        assert "low-severity request sent now gets its first response by" in result.text
+    else:
+        assert result.kind == "suggest"
