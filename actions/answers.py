@@ -36,6 +36,15 @@ ENGLISH_NOTE = "(This assistant answers in English for now; you can also email u
 HOW_TO_REACH_US = {"process", "channels", "contact", "escalation", "responsibilities"}
 
 
+async def offer_people_first(dispatcher: CollectingDispatcher, message: str) -> bool:
+    """The apology and the offer of a person, when the message is frustrated, angry, a
+    repeated failure or asks for a person (bot/frustration.py); whether it was offered."""
+    if not await resources.people_first(message):
+        return False
+    dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
+    return True
+
+
 def details_button(entry_id: str) -> dict[str, str]:
     return {"title": "More details", "payload": f'/ask_question{{"faq_id":"{entry_id}"}}'}
 
@@ -88,9 +97,7 @@ class ActionAnswerQuestion(Action):
             # it to answer but how to reach us. The request form starts (with its apology
             # when one is due): making the request beats describing how to make one.
             return events + [FollowupAction("action_request_human")]
-        offered = await resources.people_first(message)
-        if offered:
-            dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
+        offered = await offer_people_first(dispatcher, message)
         # A problem that triages Critical or High goes to a ticket now (issue 14); a
         # message the answerer declines (not about Makana) is no Makana problem, and one
         # answered only by what support does not cover (a WooCommerce plugin, a router, a

@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
-from actions.answers import PEOPLE_FIRST, PERSON_BUTTON, answer_instead
+from actions.answers import answer_instead, offer_people_first
 from bot.policy_answers import format_time
 from bot.call_booking import slot_of
 from bot.store import StoreUnavailable
@@ -30,10 +30,10 @@ class ActionTicketStatus(Action):
         if await resources.misrouted(tracker):
             return await answer_instead(dispatcher, tracker, domain)  # "the best laptop for…": a question
         said = str(tracker.latest_message.get("text") or "")
-        if said and not said.startswith("/") and await resources.people_first(said):
+        if said and not said.startswith("/"):
             # People first here too: "I opened a ticket on Monday … not one reply. Is anyone
             # actually working there?? Really disappointed." got "Which ticket?" alone.
-            dispatcher.utter_message(text=PEOPLE_FIRST, buttons=[PERSON_BUTTON])
+            await offer_people_first(dispatcher, said)
         number = next(tracker.get_latest_entity_values("ticket_number"), None) or tracker.get_slot("ticket_number")
         if not number:
             typed = resources.ticket_reference(said)

@@ -140,14 +140,12 @@ def default_model(triage_cases: Sequence[Any]) -> BreadthModel:
     from bot.contact_facets import open_encoder
     from bot.settings import Settings
 
-    return BreadthModel.fit(open_encoder(Settings.from_env().index_dir), load_cases(CASES, "dev") + critical_reports(triage_cases))
+    return BreadthModel.fit(open_encoder(Settings.from_env().index_dir), training_cases(triage_cases))
 
 
-def training_cases(triage_cases: str | Path, path: str | Path = CASES) -> list[Case]:
-    """The dev cases and the Critical reports of the triage's training file."""
-    from bot.triage import load_cases as triage_load
-
-    return load_cases(path, "dev") + critical_reports(triage_load(triage_cases))
+def training_cases(triage_cases: Sequence[Any], path: str | Path = CASES) -> list[Case]:
+    """The dev cases and the Critical reports of the triage's training cases."""
+    return load_cases(path, "dev") + critical_reports(triage_cases)
 
 
 def critical_reports(triage_cases: Sequence[Any]) -> list[Case]:
@@ -184,9 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.contact_facets import open_encoder
     from bot.settings import Settings
 
+    from bot.triage import load_cases as triage_cases
+
     settings = Settings.from_env()
     try:
-        dev, cases = training_cases(settings.triage_cases, args.cases), load_cases(args.cases, args.split)
+        dev, cases = training_cases(triage_cases(settings.triage_cases), args.cases), load_cases(args.cases, args.split)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
