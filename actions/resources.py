@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
+from typing import Any, Callable, TypeVar
 
 from rasa_sdk import Tracker
 
@@ -25,6 +26,7 @@ from bot.store import Store, Ticket
 from bot.triage import TriageModel
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _settings: Settings | None = None
 _policy: SupportPolicy | None = None
@@ -54,6 +56,23 @@ def policy() -> SupportPolicy:
 
 _index_stamp: float | None = None
 
+# The builds under way, by name. A build runs as its own task: a request that stops
+# waiting for it (Sanic's response timeout on a busy machine, a client gone) does not
+# discard it, and the next caller waits for the same build instead of starting another.
+_building: dict[str, asyncio.Task] = {}
+
+
+async def _built(name: str, build: Callable[..., T], *args: Any) -> T:
+    """`build(*args)` run once in a worker thread, shielded from the caller's cancellation."""
+    task = _building.get(name)
+    if task is None:
+        task = _building[name] = asyncio.get_running_loop().create_task(asyncio.to_thread(build, *args))
+    try:
+        return await asyncio.shield(task)
+    finally:
+        if task.done():
+            _building.pop(name, None)
+
 
 async def answerer() -> FaqAnswerer:
     """The FAQ answerer over the built index; reloaded when the index is rebuilt."""
@@ -61,7 +80,7 @@ async def answerer() -> FaqAnswerer:
     stamp = _index_mtime(settings())
     async with _answerer_lock:
         if _answerer is None or stamp != _index_stamp:
-            _answerer = await asyncio.to_thread(_load_answerer, settings(), policy())
+            _answerer = await _built("answerer", _load_answerer, settings(), policy())
             _index_stamp = stamp
     return _answerer
 
@@ -88,7 +107,7 @@ async def triage() -> TriageModel:
     global _triage
     async with _triage_lock:
         if _triage is None:
-            _triage = await asyncio.to_thread(_load_triage, settings(), policy())
+            _triage = await _built("triage", _load_triage, settings(), policy())
     return _triage
 
 
@@ -128,7 +147,7 @@ async def form_replies() -> FormReplyModel:
         if _form_replies is None:
             encoder = (await triage()).encoder
             faq = await answerer()
-            _form_replies = await asyncio.to_thread(_build_form_replies, encoder, faq, policy())
+            _form_replies = await _built("form_replies", _build_form_replies, encoder, faq, policy())
     return _form_replies
 
 
@@ -186,7 +205,7 @@ async def foreign_language(message: str) -> str | None:
         if _language is None:
             from bot.language import LanguageDetector
 
-            _language = await asyncio.to_thread(LanguageDetector)
+            _language = await _built("language", LanguageDetector)
     return await asyncio.to_thread(_language.foreign, message)
 
 
@@ -198,7 +217,7 @@ async def people_first(message: str) -> bool:
             from bot.frustration import load_model
 
             log.info("fitting the people-first model")
-            _frustration = await asyncio.to_thread(load_model)
+            _frustration = await _built("people_first", load_model)
     return await asyncio.to_thread(_frustration.people_first, message)
 
 
@@ -227,7 +246,7 @@ async def _route_model():
             from bot.routes import load_model
 
             log.info("fitting the route check")
-            _routes = await asyncio.to_thread(load_model)
+            _routes = await _built("routes", load_model)
     return _routes
 
 

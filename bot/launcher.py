@@ -272,11 +272,21 @@ def warm_up_actions(actions_url: str, token: str, timeout_s: float) -> None:
         actions_url.rstrip("/") + "/webhook", data=body,
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            response.read()
-    except (urllib.error.URLError, OSError) as exc:
-        raise LaunchError(f"the action server could not load the FAQ index: {exc}") from exc
+    # On a busy machine the loading can outlast the server's response timeout (Sanic
+    # answers 5xx): the loading goes on in the server (actions/resources.py), so ask again
+    # until it is done or the time is up.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=max(deadline - time.monotonic(), 1.0)) as response:
+                response.read()
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 or time.monotonic() >= deadline:
+                raise LaunchError(f"the action server could not load the FAQ index: {exc}") from exc
+            time.sleep(2)
+        except (urllib.error.URLError, OSError) as exc:
+            raise LaunchError(f"the action server could not load the FAQ index: {exc}") from exc
 
 
 def start_all(settings: Settings, model: Path, log: Callable[[str], None] = print) -> list[Service]:
