@@ -70,6 +70,7 @@ _NEXT_QUESTION = re.compile(
 
 # A word that refers back to something named before it ("any idea how to reset it?"): a
 # question that has one leans on the sentence before it, a question without one stands alone.
+_MAKANA = re.compile(r"\bmakana\b", re.IGNORECASE)
 _REFERS_BACK = re.compile(r"\b(?:it|its|they|them|this|these|those)\b", re.IGNORECASE)
 
 # A question word anywhere in a clause, not only at its start.
@@ -273,8 +274,14 @@ class FaqAnswerer:
 
     def _object_is_makana(self, message: str) -> bool:
         """The question names Makana too ("moving from Xero to Makana, how do I bring my
-        data"): its object is Makana, so the other product named is not what it asks about."""
-        return bool(re.search(r"\bmakana\b", message, flags=re.IGNORECASE))
+        data"): its object is Makana, so the other product named is not what it asks about.
+        Unless a part that asks names the other product and not Makana: in "We've moved
+        everything over to Makana now. How do I cancel our QuickBooks Online subscription?"
+        Makana is the scene, and the subscription asked about is QuickBooks'."""
+        if not _MAKANA.search(message):
+            return False
+        parts = asked_questions(message)
+        return not any(self.named_vendor(p) and not _MAKANA.search(p) for p in parts)
 
     def lookup(self, query: str, now: dt.datetime, k: int = 3) -> list[dict[str, Any]]:
         """The `k` entries closest to `query` with their rendered answers, best first,

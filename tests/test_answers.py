@@ -190,6 +190,19 @@ def test_object_check_keeps_questions_whose_object_is_makana(policy):
     # Neither: the other company's product is the object, so the policy's vendor route answers.
     result = FaqAnswerer(index, [importing], policy).answer("how do I move my Xero history", now)
     assert result.entry_id == "third_party"
+    # Makana is the scene, and the part that asks names only the other product: its object
+    # is that product ("We've moved everything over to Makana now. How do I cancel our
+    # QuickBooks Online subscription?" got Makana's own cancellation steps).
+    cancelling = KbEntry("cancel_subscription", "Cancel", "Settings, Subscription, Cancel.", questions=("cancel my plan",))
+    index = FixedIndex(FakeHit("cancel_subscription", "", 0.9))
+    for message in (
+        "We've moved everything over to Makana now. How do I cancel our Xero subscription so they stop billing us?",
+        "How do I cancel my Xero subscription? We're moving everything over to Makana.",
+    ):
+        assert FaqAnswerer(index, [cancelling], policy).answer(message, now).entry_id == "third_party", message
+    # Both named in the part that asks: Makana's.
+    message = "We're moving to Makana. How do I cancel Xero and start my Makana plan?"
+    assert FaqAnswerer(index, [cancelling], policy).answer(message, now).entry_id == "cancel_subscription"
 
 
 def test_low_confidence_gives_suggestions_or_a_miss(policy):
