@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,35 @@ DESCRIPTIONS = {
         "everything else is fine, only this one action is broken",
     ),
 }
+
+# When a failure happens, as the report says it ("the moment anyone taps close register",
+# "every time we open the app", "Scanning a barcode shuts Makana POS down"): evidence
+# for the model, compared by meaning with starting the product. A crash at start-up is
+# the product unusable; a crash at one action is one feature ("The POS app crashes when
+# closing the till" is the policy's own High example).
+_TRIGGER = re.compile(
+    r"\b(?:when(?:ever)?|every\s+time|each\s+time|the\s+(?:moment|second|minute|instant)|as\s+soon\s+as|once|after)\s+"
+    r"([^.,;:!?()]{3,80})",
+    re.IGNORECASE,
+)
+_ACTION_SUBJECT = re.compile(
+    r"(?:^|[.!?]\s+)((?:\w+ing|[A-Z]\w+s)\b[^.,;:!?]{0,60}?)\s+(?:crash(?:es)?|kills?|shuts?|freezes?|closes?|breaks?)\b",
+)
+STARTING = (
+    "opening the app or starting it up",
+    "logging in or signing in",
+    "launching the program",
+)
+# Opening one part of it is not starting it ("the moment we open it", of a screen).
+ONE_PART = (
+    "opening one screen, page, report or window",
+    "pressing one button or doing one task",
+)
+
+
+def triggers(text: str) -> list[str]:
+    """The parts of a report that say when the failure happens."""
+    return [m.group(1).strip() for m in _TRIGGER.finditer(text)] + [m.group(1).strip() for m in _ACTION_SUBJECT.finditer(text)]
 
 
 @dataclass(frozen=True)
@@ -86,6 +116,8 @@ class BreadthModel:
         self._head = head
         self.threshold = threshold
         self._descriptions = {k: np.asarray(encoder.encode(list(v))) for k, v in DESCRIPTIONS.items()}
+        self._starting = np.asarray(encoder.encode(list(STARTING)))
+        self._one_part = np.asarray(encoder.encode(list(ONE_PART)))
 
     def _readings(self, vectors: Any) -> Any:
         """Per vector: its similarity to each reading, and the lead of one feature."""
@@ -106,7 +138,14 @@ class BreadthModel:
         rows = []
         for text in texts:
             readings = self._readings(np.asarray(self._encoder.encode(clauses(text) or [text])))
-            rows.append(readings.max(axis=0))
+            when = triggers(text)
+            if when:
+                said = np.asarray(self._encoder.encode(when))
+                lead = (said @ self._starting.T).max(axis=1) - (said @ self._one_part.T).max(axis=1)
+                timing = [1.0, float(lead.max()), float(lead.min())]
+            else:
+                timing = [0.0, 0.0, 0.0]
+            rows.append(np.concatenate([readings.max(axis=0), timing]))
         return np.column_stack([np.array(rows), self._readings(vectors), vectors])
 
     def p_feature(self, texts: Sequence[str]) -> list[float]:

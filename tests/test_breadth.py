@@ -24,6 +24,17 @@ def test_a_product_read_as_one_feature_costs_five_times_a_feature_left_critical(
     assert figures["cost"] == 6.0
 
 
+def test_when_the_failure_happens_is_read_from_the_report():
+    from bot.breadth import triggers
+
+    assert triggers("every time one of our cashiers tries to close out the register, POS shuts itself down") == [
+        "one of our cashiers tries to close out the register"
+    ]
+    assert triggers("Scanning a barcode shuts Makana POS down on all six tablets") == ["Scanning a barcode"]
+    assert triggers("every till crashes the second we open the app") == ["we open the app"]
+    assert triggers("POS won't open on any register, crashes on the splash screen") == []
+
+
 def test_a_bad_label_names_the_line(tmp_path):
     path = tmp_path / "cases.jsonl"
     path.write_text(json.dumps({"text": "x", "breadth": "team", "split": "dev"}) + "\n")
@@ -33,23 +44,28 @@ def test_a_bad_label_names_the_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def fitted():
+    from bot.breadth import training_cases
     from bot.contact_facets import open_encoder
     from bot.settings import Settings
+    from bot.triage import load_cases as triage_cases
 
-    return BreadthModel.fit(open_encoder(Settings.from_env({}).index_dir), load_cases(split="dev"))
+    settings = Settings.from_env({})
+    return BreadthModel.fit(open_encoder(settings.index_dir), training_cases(triage_cases(settings.triage_cases)))
 
 
 def test_on_the_test_split_no_product_outage_is_read_as_one_feature(fitted):
-    """Measured in stop 44 (`python -m bot.breadth eval --split test`, both batches):
-    152 of 176 right, no product read as one feature, 24 features left at Critical (cost
-    24). Trained on the first batch's dev cases alone, two Critical reports of the
-    triage's held-out files (data sent to the wrong people, double charges) read as one
-    feature; the triage's Critical reports are in its training set since."""
+    """The model as the triage fits it (dev and the triage's Critical reports). Measured
+    in stop 44 (`python -m bot.breadth eval --split test`, two batches): 152 of 176 right,
+    no product read as one feature, 24 features left at Critical (cost 24). Stop 45 (three
+    batches, when the failure happens as evidence): 184 of 224, none and 40. Trained on
+    the first batch's dev cases alone, two Critical reports of the triage's held-out
+    files (data sent to the wrong people, double charges) read as one feature; the
+    triage's Critical reports are in its training set since."""
     cases = load_cases(split="test")
     said = fitted.one_feature([c.text for c in cases])
     figures = cost(said, [c.breadth == "feature" for c in cases])
     assert figures["product_read_as_feature"] <= 1
-    assert figures["right"] >= 140
+    assert figures["right"] >= 175
 
 
 def test_the_eval_command_prints_json_last(capsys):
