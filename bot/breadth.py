@@ -134,18 +134,28 @@ class BreadthModel:
 
         from bot.triage import clauses
 
-        vectors = np.asarray(self._encoder.encode(list(texts)))
+        # One batch for every text, clause and moment of failure (per text, the start-up
+        # fit took 8 s over the 463 training reports).
+        parts = [clauses(text) or [text] for text in texts]
+        moments = [triggers(text) for text in texts]
+        flat = [*texts, *(p for ps in parts for p in ps), *(m for ms in moments for m in ms)]
+        encoded = np.asarray(self._encoder.encode(flat))
+        vectors, at = encoded[: len(texts)], len(texts)
         rows = []
-        for text in texts:
-            readings = self._readings(np.asarray(self._encoder.encode(clauses(text) or [text])))
-            when = triggers(text)
-            if when:
-                said = np.asarray(self._encoder.encode(when))
+        for ps in parts:
+            readings = self._readings(encoded[at : at + len(ps)])
+            at += len(ps)
+            rows.append(readings.max(axis=0))
+        timings = []
+        for ms in moments:
+            if ms:
+                said = encoded[at : at + len(ms)]
+                at += len(ms)
                 lead = (said @ self._starting.T).max(axis=1) - (said @ self._one_part.T).max(axis=1)
-                timing = [1.0, float(lead.max()), float(lead.min())]
+                timings.append([1.0, float(lead.max()), float(lead.min())])
             else:
-                timing = [0.0, 0.0, 0.0]
-            rows.append(np.concatenate([readings.max(axis=0), timing]))
+                timings.append([0.0, 0.0, 0.0])
+        rows = [np.concatenate([r, t]) for r, t in zip(rows, timings)]
         return np.column_stack([np.array(rows), self._readings(vectors), vectors])
 
     def p_feature(self, texts: Sequence[str]) -> list[float]:
