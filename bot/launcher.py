@@ -281,12 +281,11 @@ def warm_up_actions(actions_url: str, token: str, timeout_s: float) -> None:
             with urllib.request.urlopen(request, timeout=max(deadline - time.monotonic(), 1.0)) as response:
                 response.read()
             return
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500 or time.monotonic() >= deadline:
+        except (urllib.error.URLError, OSError) as exc:  # HTTPError is a URLError
+            busy = isinstance(exc, urllib.error.HTTPError) and exc.code >= 500
+            if not busy or time.monotonic() >= deadline:
                 raise LaunchError(f"the action server could not load the FAQ index: {exc}") from exc
             time.sleep(2)
-        except (urllib.error.URLError, OSError) as exc:
-            raise LaunchError(f"the action server could not load the FAQ index: {exc}") from exc
 
 
 def start_all(settings: Settings, model: Path, log: Callable[[str], None] = print) -> list[Service]:

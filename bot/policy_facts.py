@@ -218,7 +218,7 @@ class FactFinder:
         ranked = self.ranked(message, now, (*ACROSS_TOPICS, "response_times"), vector)
         return [(f, s) for f, s in ranked if states_duration(f.text)]
 
-    def timed_answer(self, durations: Sequence[tuple[Fact, float]], now: dt.datetime) -> Fact | None:
+    def timed_answer(self, durations: Sequence[tuple[Fact, float]]) -> Fact | None:
         """From `durations` (as `durations` gives them): the closest fact of another
         section than the response times, with those of its section as close; None when a
         line of the response times is closer ("how long would it take you to actually fix
@@ -227,7 +227,7 @@ class FactFinder:
         if not durations or durations[0][0].topic == "response_times":
             return None
         best, top = durations[0]
-        return Fact(best.topic, " ".join(self._close_to(top, best.topic, durations, now)))
+        return Fact(best.topic, " ".join(self._close_to(top, best.topic, durations)))
 
     def ranked(
         self, message: str, now: dt.datetime, topics: Sequence[str] = FACT_TOPICS, vector: np.ndarray | None = None,
@@ -286,7 +286,7 @@ class FactFinder:
         opening = policy_facts(self._policy, now, (topic,))[0].text
         if next(score for f, score in ranked if f.text == opening) >= top - self.settings.opening_margin:
             return None
-        return [ranked[0][0].text] if best_only else self._close_to(top, topic, ranked, now)
+        return [ranked[0][0].text] if best_only else self._close_to(top, topic, ranked)
 
     def across(self, message: str, now: dt.datetime, leaning: Sequence[str] = ()) -> Fact | None:
         """The fact that answers a question retrieval was unsure of, or None. `leaning`:
@@ -304,10 +304,10 @@ class FactFinder:
         # didn't answer your agent's email for a week, what happens to my ticket?" is
         # near both the sentence on replying from the ticket's address and the one on
         # tickets set to pending.
-        told = self._close_to(match.similarity, match.fact.topic, ranked, now)
+        told = self._close_to(match.similarity, match.fact.topic, ranked)
         return match.fact if len(told) == 1 else Fact(match.fact.topic, " ".join(told))
 
-    def _close_to(self, top: float, topic: str, ranked: Sequence[tuple[Fact, float]], now: dt.datetime) -> list[str]:
+    def _close_to(self, top: float, topic: str, ranked: Sequence[tuple[Fact, float]]) -> list[str]:
         """The facts of `topic` within `settings.spread` of the best (`top`), the closest
         `MAX_FACTS` of them, the closest first."""
         return [f.text for f, score in ranked if f.topic == topic and score >= top - self.settings.spread][:MAX_FACTS]

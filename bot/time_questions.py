@@ -142,7 +142,7 @@ class TimeQuestionModel:
         features, durations = self._read(message, now)
         if self._p(features) < self.threshold:
             return None
-        return self._finder.timed_answer(durations, now)
+        return self._finder.timed_answer(durations)
 
     @classmethod
     def fit(cls, finder: Any, cases: Sequence[Case], now: dt.datetime) -> "TimeQuestionModel":

@@ -241,7 +241,7 @@ def test_a_policy_sentence_that_answers_comes_before_the_table_of_deadlines(poli
         what is tested here is when the answerer asks it and what it does with the answer."""
 
         def other_fact(self, message, at):
-            return finder.timed_answer(finder.durations(message, at), at)
+            return finder.timed_answer(finder.durations(message, at))
 
     answerer = FaqAnswerer(SureIndex("response_times"), entries, policy, facts=finder, time_questions=AsksAnotherDuration())
     at = now(policy)
