@@ -91,11 +91,16 @@ class ActionAnswerQuestion(Action):
         severity = await _situation_severity(message, proposal)
         results = answerer.answer_all(message, now, severity)
         answered_ids = {r.entry_id for r in results if r.kind == "answer"}
-        if answered_ids <= HOW_TO_REACH_US and await resources.asks_for_person(tracker):
+        if (
+            answered_ids <= HOW_TO_REACH_US and await resources.asks_for_person(tracker)
+            and not await resources.asks_how_people_help(tracker)
+        ):
             # "please open a ticket for this", "hand me over to a colleague of yours": a
             # request for a person that Rasa heard as something else, with no question in
             # it to answer but how to reach us. The request form starts (with its apology
             # when one is due): making the request beats describing how to make one.
+            # Unless the words ask how people get involved rather than for one now ("who
+            # looks at it after the agent?", bot/inquiry.py): the policy answers that.
             return events + [FollowupAction("action_request_human")]
         offered = await offer_people_first(dispatcher, message)
         # A problem that triages Critical or High goes to a ticket now (issue 14); a

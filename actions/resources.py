@@ -125,6 +125,7 @@ async def _warm_up() -> None:
     await triage()
     await form_replies()
     await route_confirmed("book_call", "warm up the route check")
+    await _inquiry_model()
 
 
 def _load_triage(settings: Settings, policy: SupportPolicy) -> TriageModel:
@@ -219,6 +220,38 @@ async def people_first(message: str) -> bool:
             log.info("fitting the people-first model")
             _frustration = await _built("people_first", load_model)
     return await asyncio.to_thread(_frustration.people_first, message)
+
+
+_inquiry = None
+_inquiry_lock = asyncio.Lock()
+
+
+async def _inquiry_model():
+    global _inquiry
+    async with _inquiry_lock:
+        if _inquiry is None:
+            from bot.inquiry import load_model
+
+            log.info("fitting the person-or-question check")
+            _inquiry = await _built("inquiry", load_model)
+    return _inquiry
+
+
+async def asks_how_people_help(tracker: Tracker) -> bool:
+    """The customer's typed words, which Rasa heard as a request for a person, ask how
+    people get involved instead ("if the agent can't fix it, who looks at it next?"), and
+    the policy answers that: bot/inquiry.py reads the difference, and the answerer must
+    give one of the policy entries about people and channels. Outside a form only."""
+    from bot.inquiry import POLICY_ENTRIES
+
+    text = str((tracker.latest_message or {}).get("text") or "")
+    if not text or text.startswith("/") or tracker.active_loop_name:
+        return False
+    model = await _inquiry_model()
+    if not await asyncio.to_thread(model.asks_how, text):
+        return False
+    results = (await answerer()).answer_all(text, now())
+    return any(r.kind == "answer" and r.entry_id in POLICY_ENTRIES for r in results)
 
 
 TICKET_REFERENCE = re.compile(r"\bMK-?[A-Za-z0-9]{4,8}\b", re.IGNORECASE)

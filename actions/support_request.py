@@ -84,6 +84,11 @@ class ActionRequestHuman(Action):
             # subscription", "how do I connect my airpods"): it is answered, and the form
             # that the rule would start next does not.
             return [*await answer_instead(dispatcher, tracker, domain), FollowupAction("action_listen")]
+        if heard == PERSON and await resources.asks_how_people_help(tracker):
+            # A question about how people get involved ("say the agent can't fix it, does it
+            # go further up to someone more technical?"): the escalation levels answer it,
+            # with the offer of a person when one is due, and no form starts.
+            return [*await answer_instead(dispatcher, tracker, domain), FollowupAction("action_listen")]
         events = await self._start(dispatcher, tracker)
         if heard not in FORM_RULE_INTENTS:
             # Sent here by the answer action's person check: no rule starts the form after it.
