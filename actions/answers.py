@@ -93,7 +93,7 @@ class ActionAnswerQuestion(Action):
         answered_ids = {r.entry_id for r in results if r.kind == "answer"}
         if (
             answered_ids <= HOW_TO_REACH_US and await resources.asks_for_person(tracker)
-            and not await resources.asks_how_people_help(tracker)
+            and not await resources.asks_how_people_help(tracker, results)
         ):
             # "please open a ticket for this", "hand me over to a colleague of yours": a
             # request for a person that Rasa heard as something else, with no question in

@@ -12,11 +12,11 @@ import asyncio
 import datetime as dt
 import logging
 import re
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from rasa_sdk import Tracker
 
-from bot.faq import FaqAnswerer, open_answerer
+from bot.faq import FaqAnswerer, FaqResult, open_answerer
 from bot.form_replies import FormReplyModel
 from bot.web.identity import unseal
 from bot.google_calendar import Calendar, calendar_from_settings
@@ -237,11 +237,12 @@ async def _inquiry_model():
     return _inquiry
 
 
-async def asks_how_people_help(tracker: Tracker) -> bool:
+async def asks_how_people_help(tracker: Tracker, results: Sequence[FaqResult] | None = None) -> bool:
     """The customer's typed words, which Rasa heard as a request for a person, ask how
     people get involved instead ("if the agent can't fix it, who looks at it next?"), and
     the policy answers that: bot/inquiry.py reads the difference, and the answerer must
-    give one of the policy entries about people and channels. Outside a form only."""
+    give one of the policy entries about people and channels (`results`, the answerer's
+    results for the message when the caller has them). Outside a form only."""
     from bot.inquiry import POLICY_ENTRIES
 
     text = str((tracker.latest_message or {}).get("text") or "")
@@ -250,7 +251,8 @@ async def asks_how_people_help(tracker: Tracker) -> bool:
     model = await _inquiry_model()
     if not await asyncio.to_thread(model.asks_how, text):
         return False
-    results = (await answerer()).answer_all(text, now())
+    if results is None:
+        results = (await answerer()).answer_all(text, now())
     return any(r.kind == "answer" and r.entry_id in POLICY_ENTRIES for r in results)
 
 
