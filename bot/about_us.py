@@ -37,7 +37,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from bot.cases import CasesError, InvalidCase, read_cases
 from bot.policy_answers import NOT_COVERED_TOPICS, TOPICS
@@ -71,12 +71,13 @@ def load_cases(path: str | Path) -> list[Case]:
     return cases
 
 
-def policy_phrasings(path: Path = POLICY_PHRASINGS) -> list[str]:
-    """The knowledge base's phrasings of the policy topics about Makana (all `us`)."""
+def policy_phrasings(path: Path = POLICY_PHRASINGS, topics: Collection[str] = ABOUT_US_TOPICS) -> list[str]:
+    """The knowledge base's phrasings of the policy entries that answer `topics` (by
+    default the topics about Makana, all `us`)."""
     import yaml
 
     entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    return [str(q) for e in entries if e.get("policy_answer") in ABOUT_US_TOPICS for q in e.get("questions", [])]
+    return [str(q) for e in entries if e.get("policy_answer") in topics for q in e.get("questions", [])]
 
 
 class AboutUsModel:

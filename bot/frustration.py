@@ -95,7 +95,7 @@ class FrustrationModel:
         texts = [c.text for c in cases]
         x = encoder.encode(texts)
         y = np.array([c.people_first for c in cases])
-        head, lexical = _embedding_head(), _lexical_head()
+        head, lexical = _embedding_head(), lexical_head()
         splits = [StratifiedKFold(5, shuffle=True, random_state=seed) for seed in range(repeats)]
         embedded = np.mean([cross_val_predict(head, x, y, cv=cv, method="predict_proba")[:, 1] for cv in splits], axis=0)
         worded = np.mean([cross_val_predict(lexical, texts, y, cv=cv, method="predict_proba")[:, 1] for cv in splits], axis=0)
@@ -121,7 +121,9 @@ def _embedding_head() -> Any:
     return LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000)
 
 
-def _lexical_head() -> Any:
+def lexical_head() -> Any:
+    """Character n-grams (2 to 5, within words) → a balanced logistic regression: the
+    wording beside the embedding (also bot/inquiry.py's second head)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

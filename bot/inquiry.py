@@ -44,7 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bot.about_us import policy_phrasings
 from bot.cases import CasesError, InvalidCase, read_cases
+from bot.frustration import lexical_head
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_CASES = ROOT / "data" / "routes" / "inquiry_dev.jsonl"
@@ -84,12 +86,9 @@ def load_cases(path: str | Path) -> list[Case]:
 
 def base_cases(kb_policy: Path = KB_POLICY) -> list[Case]:
     """Rasa's requests for a person, and the policy entries' phrasings about people."""
-    import yaml
-
     from bot.routes import PERSON, nlu_examples
 
-    entries = yaml.safe_load(kb_policy.read_text(encoding="utf-8")) or []
-    asked = [str(q) for e in entries if e.get("id") in POLICY_ENTRIES for q in e.get("questions") or []]
+    asked = policy_phrasings(kb_policy, POLICY_ENTRIES)
     return [Case(t, True) for t in nlu_examples()[PERSON]] + [Case(t, False) for t in asked]
 
 
@@ -97,17 +96,6 @@ def _embedding_head() -> Any:
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000)
-
-
-def _lexical_head() -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    return make_pipeline(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-        LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000),
-    )
 
 
 def cost(scores: Sequence[float], gold: Sequence[bool], threshold: float) -> int:
@@ -143,7 +131,7 @@ class InquiryModel:
         for train, held in StratifiedKFold(5, shuffle=True, random_state=0).split(own, y[own]):
             keep = np.concatenate([np.arange(len(base)), own[train]])
             head = _embedding_head().fit(x[keep], y[keep])
-            lexical = _lexical_head().fit([texts[i] for i in keep], y[keep])
+            lexical = lexical_head().fit([texts[i] for i in keep], y[keep])
             rows = own[held]
             scores[held] = (1 - lexical_weight) * head.predict_proba(x[rows])[:, 1] + lexical_weight * (
                 lexical.predict_proba([texts[i] for i in rows])[:, 1]
@@ -154,7 +142,7 @@ class InquiryModel:
         best = min(cost(scores, gold, t) for t in candidates)
         tied = [t for t in candidates if cost(scores, gold, t) == best]
         threshold = float(tied[len(tied) // 2])
-        return cls(encoder, _embedding_head().fit(x, y), _lexical_head().fit(texts, y), threshold, lexical_weight)
+        return cls(encoder, _embedding_head().fit(x, y), lexical_head().fit(texts, y), threshold, lexical_weight)
 
     def p_person(self, message: str) -> float:
         embedded = self._head.predict_proba(self._encoder.encode([message]))[:, 1]
