@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
+import time
 from typing import Any, Callable, Sequence, TypeVar
 
 from rasa_sdk import Tracker
@@ -35,9 +36,22 @@ _answerer_lock = asyncio.Lock()
 _store: Store | None = None
 
 
+_clock_origin: tuple[dt.datetime, float] | None = None
+
+
 def now() -> dt.datetime:
-    """The current instant (one place to fix the clock in tests)."""
-    return dt.datetime.now(dt.timezone.utc)
+    """The current instant (one place to fix the clock in tests). With `clock_start` set
+    (SUPPORT_CLOCK_START, for replaying dated evaluation cases) the clock starts at that
+    instant on first use and runs on in real time."""
+    global _clock_origin
+    start = settings().clock_start
+    if not start:
+        return dt.datetime.now(dt.timezone.utc)
+    if _clock_origin is None:
+        log.warning("the clock starts at %s (SUPPORT_CLOCK_START), not the real time", start)
+        _clock_origin = (dt.datetime.fromisoformat(start).astimezone(dt.timezone.utc), time.monotonic())
+    origin, started = _clock_origin
+    return origin + dt.timedelta(seconds=time.monotonic() - started)
 
 
 def settings() -> Settings:

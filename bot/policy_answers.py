@@ -213,16 +213,25 @@ def _holidays(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
     )
 
 
+# How long after a maintenance window ends the answer still names it (as over).
+RECENTLY_ENDED = dt.timedelta(days=14)
+
+
 def _maintenance(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
     notices = p.active_notices(now)
     upcoming = [w for w in p.doc.availability.maintenance_windows if w.ends > now]
     if not notices and not upcoming:
-        return "No maintenance is planned at the moment. We announce every window in advance on the status page."
+        # A window that has just ended is still asked about ("is the maintenance on the 6th
+        # still going ahead?"): it is named as over, for as long as a notice runs before one.
+        ended = [w for w in p.doc.availability.maintenance_windows if w.ends <= now and now - w.ends <= RECENTLY_ENDED]
+        last = max(ended, key=lambda w: w.ends, default=None)
+        over = f" The last window, {format_span(p, last.starts, last.ends, now)}, is over." if last else ""
+        return f"No maintenance is planned at the moment.{over} We announce every window in advance on the status page."
     lines = []
     for w in sorted(upcoming, key=lambda w: w.starts):
         when = f"in progress now, until {format_time(p, w.ends, now)}" if w.starts <= now else format_span(
             p, w.starts, w.ends, now)
-        lines.append(f"- {when}: {w.notice} (announced {w.notice_days} days ahead on the status page)")
+        lines.append(f"- {when}: {w.notice} (announced {w.notice_days:g} days ahead on the status page)")
     return "Planned maintenance:\n" + "\n".join(lines)
 
 

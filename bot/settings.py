@@ -11,6 +11,7 @@ the README's configuration table.
 from __future__ import annotations
 
 import contextvars
+from datetime import datetime
 import os
 import re
 from pathlib import Path
@@ -144,6 +145,11 @@ class Settings(BaseSettings):
     # an agent counts as online while the console's heartbeat is younger than this.
     live_wait_timeout_s: float = 180.0
     live_presence_stale_s: float = 60.0
+    # Replaying dated evaluation cases only: the action server's clock starts at this
+    # instant (ISO 8601 with its offset) and runs on from there. The policy's dates (a
+    # maintenance window, a holiday) are what some cases ask about; once the day has
+    # passed, their answers change. Empty (the default): the real clock.
+    clock_start: str = ""
 
     @classmethod
     def settings_customise_sources(
@@ -158,6 +164,18 @@ class Settings(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             raise SettingsError(_explain(exc)) from None
+
+    @field_validator("clock_start")
+    @classmethod
+    def _instant(cls, value: str) -> str:
+        if value:
+            try:
+                instant = datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"must be an ISO 8601 instant such as 2026-12-05T10:00:00-10:00, not {value!r}") from None
+            if instant.tzinfo is None:
+                raise ValueError(f"needs its UTC offset (such as -10:00): {value!r}")
+        return value
 
     @field_validator("data_dir", "policy_path", "kb_dir", "index_dir", "triage_dir", "triage_cases", "model_dir")
     @classmethod

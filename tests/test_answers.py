@@ -60,7 +60,13 @@ def test_response_time_answer_names_the_severity_and_the_deadline(policy):
 
 def test_maintenance_answer_follows_the_clock(policy):
     assert "Makana Books and the API will be unavailable" in policy_answer("maintenance", policy, at(2026, 12, 1, 9, 0))
-    assert "No maintenance is planned" in policy_answer("maintenance", policy, at(2026, 12, 7, 9, 0))
+    day_after = policy_answer("maintenance", policy, at(2026, 12, 7, 9, 0))
+    assert day_after.startswith("No maintenance is planned")
+    # The window that just ended is named as over ("is the maintenance on the 6th still on?"),
+    # until as long after it as a notice runs before one.
+    assert "The last window, yesterday (Sunday), 2:00–6:00 (Hawaii time), is over." in day_after
+    assert "14 days ahead" in policy_answer("maintenance", policy, at(2026, 12, 1, 9, 0))
+    assert "last window" not in policy_answer("maintenance", policy, at(2026, 12, 21, 9, 0))
 
 
 def test_every_topic_renders(policy):

@@ -163,3 +163,26 @@ def test_the_running_assistant_writes_on_the_clock_each_message_carries(stack):
     assert "Hawaii time (" in in_la and "your time)" in in_la  # the hours, both clocks
     anonymous = request_human(f"clock-{uuid.uuid4().hex}", None)
     assert "your time" not in anonymous and "(Hawaii time)" in anonymous
+
+
+def test_the_action_servers_clock_can_start_at_a_given_instant_and_runs_on(monkeypatch):
+    """SUPPORT_CLOCK_START replays dated evaluation cases at the moment they were written for."""
+    from actions import resources
+    from bot.settings import Settings
+
+    monkeypatch.setattr(resources, "_settings", Settings(clock_start="2026-12-05T10:00:00-10:00"))
+    monkeypatch.setattr(resources, "_clock_origin", None)
+    first = resources.now()
+    later = resources.now()
+    start = dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.timezone.utc)
+    assert start <= first <= later < start + dt.timedelta(seconds=5)
+    monkeypatch.setattr(resources, "_settings", Settings())
+    assert abs(resources.now() - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(seconds=5)  # the real clock
+
+
+@pytest.mark.parametrize("value, says", [("5 December", "ISO 8601"), ("2026-12-05T10:00:00", "UTC offset")])
+def test_a_clock_start_that_is_no_instant_is_refused_with_what_is_expected(value, says):
+    from bot.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=says):
+        Settings(clock_start=value)
