@@ -131,7 +131,8 @@ def _third_party(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
 
 
 def _open_now(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
-    always = [c.name for c in p.doc.channels if c.always_open]
+    # Email is offered with its address: "write to us by email" is no help without it.
+    always = [f"{c.name} ({p.doc.contact.email})" if c.id == "email" else c.name for c in p.doc.channels if c.always_open]
     return (
         f"{status_text(p, now)} Our team answers {hours_text(p, now)}. "
         f"You can still write to us any time through: {', '.join(always)}; "

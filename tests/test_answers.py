@@ -730,3 +730,9 @@ def test_a_sentence_that_sets_the_scene_is_neither_suggested_nor_answered_instea
     # A question with nothing of its own is asked through the scene: its article stays.
     results = answerer.answer_all("A client is late paying my invoices. What should I do?", now)
     assert [(r.kind, r.entry_id) for r in results] == [("answer", "online_payments")]
+
+
+def test_the_channels_open_outside_hours_name_the_email_address(policy):
+    """"Is it ok to send a support request by email?" needs the address, not the word Email."""
+    text = policy_answer("open_now", policy, at(2026, 12, 6, 8, 0), "can I email you now?")
+    assert f"Email ({policy.doc.contact.email})" in text
