@@ -122,7 +122,9 @@ class ActionAnswerQuestion(Action):
                 last = alongside[-1].entry_id if alongside else None
                 return events + urgent + [SlotSet("faq_outcome", "urgent"), SlotSet("last_faq_id", last)]
         answered = [r for r in results if r.kind == "answer"]
-        if len(results) == 1 and results[0].kind == "suggest" and not offered:
+        if len(results) == 1 and results[0].kind == "suggest":
+            # After the apology too: the entries that may answer it beat "I couldn't find an
+            # answer", and the person is offered in both bubbles.
             result = results[0]
             dispatcher.utter_message(text=result.text, buttons=_suggestion_buttons(result))
             return events + _suggested(tracker)

@@ -139,10 +139,38 @@ def error_codes(text: str) -> set[str]:
     return {f"MK-{m.group(1).upper()}" for m in ERROR_CODE.finditer(text)}
 
 
+# Words that name nothing: a part made of these alone ("and for how long?", "and when
+# exactly?") asks about what the part before it named.
+_FUNCTION_WORDS = frozenset(
+    """a an the and or but so also plus then too either what what's whats how where when which
+    who whom whose why whether is are was were be been do does did doing done can could will
+    would shall should may might must am i me my we us our you your it its they them their this
+    that these those there here of for to in on at by with from about into over under after
+    before until till during as if than not no yes any some much many long soon often far
+    exactly roughly about approximately really just still though ok okay sure please again
+    else more less ever usually normally typically""".split()
+)
+
+
+def _names_nothing(part: str) -> bool:
+    return all(w in _FUNCTION_WORDS for w in re.findall(r"[a-z']+", part.lower().replace("’", "'")))
+
+
 def questions_in(message: str) -> list[str]:
     """The questions of a message: its sentences and "…, and how …" clauses (at least
-    three words each), in order."""
-    parts = [p.strip(" ,;:-") for p in _NEXT_QUESTION.split(message) if p and p.strip(" ,;:-")]
+    three words each), in order. A part that names nothing of its own ("and for how
+    long?") is read with the part before it: "if I cancel our plan can I still log in
+    afterwards? and for how long?" is one question, not a second one about how long
+    something takes (it got the holiday closures)."""
+    parts: list[str] = []
+    for p in _NEXT_QUESTION.split(message):
+        p = (p or "").strip(" ,;:-")
+        if not p:
+            continue
+        if parts and _names_nothing(p):
+            parts[-1] = f"{parts[-1]} {p}"
+        else:
+            parts.append(p)
     return [p for p in parts if len(re.findall(r"[\w'’]+", p)) >= 3]
 
 

@@ -230,20 +230,40 @@ class PeopleFirst:
     ) -> "PeopleFirst":
         import numpy as np
 
-        first = FrustrationModel.fit(encoder, sentence_cases, repeats=repeats)
         pool = [*sentence_cases, *message_cases]
+        # Every text and sentence is encoded once, in one batch (the fit reads each many times).
+        memo = _Memo(encoder, [t for c in pool for t in (c.text, *sentences(c.text))])
+        fitted = FrustrationModel.fit(memo, sentence_cases, repeats=repeats)
         passed = np.concatenate([
-            cross_scores(encoder, sentence_cases, repeats) >= first.threshold,
-            np.array([first.people_first(c.text) for c in message_cases], dtype=bool),
+            cross_scores(memo, sentence_cases, repeats) >= fitted.threshold,
+            np.array([fitted.people_first(c.text) for c in message_cases], dtype=bool),
         ])
-        confirmed = cross_scores(encoder, pool, repeats)
+        confirmed = cross_scores(memo, pool, repeats)
         gold = np.array([c.people_first for c in pool])
         threshold = least_cost_threshold(confirmed[passed], gold[passed], miss_cost)
         texts = [c.text for c in pool]
+        first = FrustrationModel(encoder, fitted._head, fitted._lexical, fitted.threshold, fitted.lexical_weight)
         confirm = FrustrationModel(
-            encoder, _embedding_head().fit(encoder.encode(texts), gold), lexical_head().fit(texts, gold), threshold,
+            encoder, _embedding_head().fit(memo.encode(texts), gold), lexical_head().fit(texts, gold), threshold,
         )
         return cls(first, confirm, threshold)
+
+
+class _Memo:
+    """An encoder that encodes the given texts once, up front, and looks them up after."""
+
+    def __init__(self, encoder: Any, texts: Sequence[str]) -> None:
+        unique = list(dict.fromkeys(texts))
+        self._encoder = encoder
+        self._vectors = dict(zip(unique, encoder.encode(unique)))
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self._encoder.encode(missing)))
+        return np.array([self._vectors[t] for t in texts])
 
 
 def evaluate(model: FrustrationModel | PeopleFirst, cases: Sequence[Case]) -> dict[str, Any]:

@@ -248,6 +248,23 @@ async def test_a_frustrated_customer_gets_the_apology_and_a_person_first_then_th
     assert SlotSet("faq_outcome", "answered") in events
 
 
+async def test_an_upset_customer_with_an_unsure_question_gets_the_apology_then_the_suggestions(monkeypatch):
+    from actions.answers import PEOPLE_FIRST, ActionAnswerQuestion
+    from bot.faq import SUGGEST_TEXT, FaqResult
+
+    answerer = await resources.answerer()
+    unsure = FaqResult("suggest", SUGGEST_TEXT, suggestions=[("api_pagination_filters", "API pagination")], score=0.33)
+    monkeypatch.setattr(answerer, "answer_all", lambda message, now, severity=None: [unsure])
+    dispatcher = CollectingDispatcher()
+    text = "Third time asking and I'm fed up. Our script only ever gets 100 contacts back from the API, what am I missing?"
+    events = await ActionAnswerQuestion().run(dispatcher, tracker(text, "ask_question"), {})
+    first, suggestion = dispatcher.messages
+    assert first["text"] == PEOPLE_FIRST
+    assert suggestion["text"] == SUGGEST_TEXT
+    assert suggestion["buttons"][0] == {"title": "API pagination", "payload": '/ask_question{"faq_id":"api_pagination_filters"}'}
+    assert SlotSet("faq_outcome", "suggested") in events
+
+
 async def test_two_questions_two_answers_and_one_did_this_help():
     from actions.answers import ActionAnswerQuestion
 

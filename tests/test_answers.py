@@ -375,6 +375,13 @@ def test_several_questions_are_split():
     assert questions_in("What details do you need from me, and am I allowed to just send it by email?") == [
         "What details do you need from me", "am I allowed to just send it by email?"
     ]
+    # A part that names nothing of its own is read with the part before it.
+    assert questions_in("Do you run live training my new hire could join? When is it? What does it cost?") == [
+        "Do you run live training my new hire could join? When is it?", "What does it cost?"
+    ]
+    assert questions_in("can I still log in after I cancel? and for how long?") == [
+        "can I still log in after I cancel? and for how long?"
+    ]
 
 
 @dataclass
@@ -722,13 +729,19 @@ def test_a_sentence_that_sets_the_scene_is_neither_suggested_nor_answered_instea
     # Near enough for a "did you mean" of the whole message, not for one of its own
     # beside another answer (MULTI_SUGGEST_MIN_SIMILARITY).
     unsure = FixedIndex(None, [FakeHit("hours", "Support hours", 0.3, similarity=0.48)])
-    index = ByWord({"invoices. ": unsure, "late paying": FixedIndex(paying, [paying]), "court": unsure, "what should": FixedIndex(None, [])})
+    index = ByWord({
+        "what should": FixedIndex(paying, [paying]), "invoices. ": unsure, "late paying": FixedIndex(paying, [paying]),
+        "court": unsure,
+    })
     answerer = FaqAnswerer(index, ENTRIES, policy)
     # The question stands alone and is unsure: the scene's article is not the answer.
     results = answerer.answer_all("A client is late paying my invoices. Can I take him to small claims court?", now)
     assert [r.kind for r in results] == ["suggest"]
-    # A question with nothing of its own is asked through the scene: its article stays.
-    results = answerer.answer_all("A client is late paying my invoices. What should I do?", now)
+    # A question with nothing of its own is asked through the scene: the message is one
+    # question (questions_in), answered whole.
+    message = "A client is late paying my invoices. What should I do?"
+    assert questions_in(message) == [message]
+    results = answerer.answer_all(message, now)
     assert [(r.kind, r.entry_id) for r in results] == [("answer", "online_payments")]
 
 
