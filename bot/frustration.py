@@ -156,20 +156,18 @@ def cross_scores(
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
+    memo = encoder if isinstance(encoder, _Memo) else _Memo(encoder, [t for c in cases for t in (c.text, *sentences(c.text))])
     texts = [c.text for c in cases]
-    parts = [sentences(t) for t in texts]
-    unique = list(dict.fromkeys([*texts, *(p for ps in parts for p in ps)]))
-    vectors = dict(zip(unique, encoder.encode(unique)))
     y = np.array([c.people_first for c in cases])
     scores = np.zeros(len(cases))
     for seed in range(repeats):
         for train, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
-            head = _embedding_head().fit(np.array([vectors[texts[i]] for i in train]), y[train])
-            lexical = lexical_head().fit([texts[i] for i in train], y[train])
+            fold = FrustrationModel(
+                memo, _embedding_head().fit(memo.encode([texts[i] for i in train]), y[train]),
+                lexical_head().fit([texts[i] for i in train], y[train]), threshold=0.5, lexical_weight=lexical_weight,
+            )
             for i in held:
-                embedded = head.predict_proba(np.array([vectors[p] for p in parts[i]]))[:, 1]
-                worded = lexical.predict_proba(parts[i])[:, 1]
-                scores[i] += float(((1 - lexical_weight) * embedded + lexical_weight * worded).max()) / repeats
+                scores[i] += fold.score(texts[i]) / repeats
     return scores
 
 
