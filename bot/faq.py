@@ -60,6 +60,9 @@ MAX_QUESTIONS = 3
 # greeting around the question ("I've asked three times now" scores 0.42, "how do I turn on
 # two-factor?" 0.58).
 MULTI_SUGGEST_MIN_SIMILARITY = 0.5
+# The confidence a sentence that asks nothing needs for an answer of its own, beside a
+# sentence that asks (answer_all).
+STATEMENT_SURE = 0.62
 # A clause that starts a new question after "and"/"also" ("…, and how do I …").
 _NEXT_QUESTION = re.compile(
     r",?\s+(?:and|also|plus)\s+(?:also\s+)?(?=(?:what|what's|how|where|when|which|who|why|is|are|do|does|can|could|will|should|would|am|may|did)\b)"
@@ -357,6 +360,22 @@ class FaqAnswerer:
             )
             for i, p in enumerate(parts)
         ]
+        if any(asks):
+            # A sentence that asks nothing, beside one that asks, is answered on its own only
+            # when the index is sure of it: a problem stated beside a question is often a
+            # second question ("Got an automated email from you saying our webhook endpoint
+            # has been switched off."), but a sentence that tells the story is near some
+            # entry too, and its article came beside the answer ("The rest of Books behaves
+            # normally, but our approval workflow won't let a bill through without the
+            # document" got the card-decline article at 0.62, with its one-hour line, beside
+            # a High deadline; "we're closing the shop for good at the end of june." got
+            # the holiday closures at 0.58).
+            results = [
+                FaqResult("miss", question=r.question) if (
+                    not asking and r.kind == "answer" and r.score is not None and r.score < STATEMENT_SURE
+                ) else r
+                for r, asking in zip(results, asks)
+            ]
         if whole.kind == "answer":
             # A question the index was unsure of, when the whole message is sure of the entry
             # that question leaned to, is answered by it: "is sync 1.8 still ok to use? also

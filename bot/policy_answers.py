@@ -375,7 +375,8 @@ class Situation:
 
 
 def described_severity(message: str, triaged: str | None, is_problem: bool, imagined: str | None = None) -> str | None:
-    """The severity of the customer's situation: named outright, else the severity of the
+    """The severity of the customer's situation: named outright (or the triage of the
+    problem described, when that is more severe), else the severity of the
     situation the question imagines (`imagined`: the triage of its "if …" clause, see
     `imagined_situation`; "nothing is broken now, but if an important feature broke for
     most of us, how long would a fix take?" asks about High), else a calm or negated
@@ -383,6 +384,15 @@ def described_severity(message: str, triaged: str | None, is_problem: bool, imag
     most Medium for a problem, else the triage of a described problem, else None."""
     named = mentioned_severity(message)
     if named:
+        # A customer's word for their own problem is evidence, not the rating: "minor-ish
+        # thing. two of our six users get a blank page … if they switch to Chrome it loads
+        # fine" is the policy's Medium (some users, a workaround), and the triage reads it
+        # so. The word only raises a described problem's severity, never lowers it: an
+        # under-rating costs more than an over-rating (a Critical outage told a Low
+        # deadline is the worst error). Measured on the 87 time cases of the conversation
+        # eval: this changes one answer (holdout fresh20-p03, Low → Medium, right).
+        if is_problem and triaged is not None and SEVERITY_ORDER.index(triaged) < SEVERITY_ORDER.index(named):
+            return triaged
         return named
     if imagined:
         return imagined

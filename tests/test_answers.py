@@ -2,7 +2,7 @@
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -356,6 +356,12 @@ def test_time_questions_use_the_situation(policy):
     assert described_severity("a non-urgent question, when will you answer", None, False) == "low"
     assert described_severity("when will I hear back if I write now?", None, False) is None
     assert described_severity("nobody can log in, how fast will you answer?", "critical", True) == "critical"
+    # The customer's own word may raise a described problem's severity, never lower it.
+    minor = "minor thing: two of our six users get a blank report in Safari, Chrome works. how long till a reply?"
+    assert described_severity(minor, "medium", True) == "medium"
+    assert described_severity("minor issue, a typo on the invoice screen, how long?", "low", True) == "low"
+    assert described_severity("urgent: a typo on the invoice screen, how long?", "low", True) == "critical"
+    assert described_severity("how long for a first reply on a medium priority issue?", None, False) == "medium"
     text = fact(policy, "response_times", "x", now, "low")
     assert text.startswith("A low-severity request sent now gets its first response by")
     table = fact(policy, "response_times", "when will I hear back if I write now?", now)
@@ -469,6 +475,31 @@ def test_an_unsure_second_question_gets_its_own_suggestions_not_silence(policy):
     # A part far from every entry (thanks, a greeting) is no question: no "did you mean".
     results = answerer.answer_all("Many thanks in advance. How do I reset my password?", now)
     assert [(r.kind, r.entry_id) for r in results] == [("answer", "reset_password")]
+
+
+def test_a_sentence_that_asks_nothing_needs_a_sure_entry_beside_a_question(policy):
+    """A sentence that tells the story is near some entry too: beside a question, it is
+    answered on its own only when the index is sure of it (STATEMENT_SURE)."""
+    from bot.faq import STATEMENT_SURE
+
+    entries = [*ENTRIES, KbEntry("card_declined", "A card is declined", "Ask for another card.")]
+    near = FakeHit("card_declined", "A card is declined", STATEMENT_SURE - 0.01, similarity=0.61)
+    sure = FakeHit("reset_password", "Reset a password", 0.9)
+    index = ByWord({
+        "through. how": FixedIndex(None, [near, sure]),  # the whole message
+        "approval": FixedIndex(near, [near]),
+        "password": FixedIndex(sure, [sure]),
+    })
+    answerer = FaqAnswerer(index, entries, policy)
+    now = at(2026, 11, 27, 10, 0)
+    message = "Our approval workflow won't let a bill through. How do I reset my password?"
+    assert [(r.kind, r.entry_id) for r in answerer.answer_all(message, now)] == [("answer", "reset_password")]
+    # Sure of it, the sentence is a second question in effect, and keeps its answer.
+    index.table["approval"] = FixedIndex(replace(near, score=STATEMENT_SURE + 0.2), [near])
+    assert [r.entry_id for r in answerer.answer_all(message, now)] == ["card_declined", "reset_password"]
+    # Alone, with no question beside it, the sentence asks through itself as before.
+    index.table["approval"] = FixedIndex(near, [near])
+    assert [r.entry_id for r in answerer.answer_all("Our approval workflow won't let a bill through.", now)] == ["card_declined"]
 
 
 def test_a_whole_message_matched_to_an_entry_none_of_its_questions_is_about_is_split(policy):
