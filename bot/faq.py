@@ -278,8 +278,20 @@ class FaqAnswerer:
         (NOT_COVERED_TOPICS): the message is about someone else's product, custom work or
         an exclusion, whatever urgency it reads with."""
         return bool(results) and all(
-            r.kind == "answer" and self.topic(r.entry_id) in NOT_COVERED_TOPICS for r in results
+            r.kind == "answer" and (self.topic(r.entry_id) in NOT_COVERED_TOPICS or self._unsupported_only(r))
+            for r in results
         )
+
+    def _unsupported_only(self, result: FaqResult) -> bool:
+        """The answer is the supported versions, and every version the question names is
+        one the policy no longer supports: "Our accounts PC still has Makana Books 4 … it's
+        started throwing odd errors … will your people even look at it on that version?"
+        is answered "No, Makana Books 4 is no longer supported", and that problem is no
+        covered product down (it got "that sounds urgent, I'd rate this High")."""
+        if self.topic(result.entry_id) != "products":
+            return False
+        named = [(product, version) for product, version in mentioned_products(self._policy, result.question) if version]
+        return bool(named) and all(version in product.unsupported_versions for product, version in named)
 
     def named_vendor(self, message: str) -> str | None:
         """Another company's product named in the message (policy list or declines file)."""

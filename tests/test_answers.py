@@ -502,6 +502,20 @@ def test_a_sentence_that_asks_nothing_needs_a_sure_entry_beside_a_question(polic
     assert [r.entry_id for r in answerer.answer_all("Our approval workflow won't let a bill through.", now)] == ["card_declined"]
 
 
+def test_a_problem_on_a_version_no_longer_supported_is_not_covered(policy):
+    """The supported-versions answer to a problem on a version the policy no longer
+    supports says what support does not cover: no urgent ticket offer beside it."""
+    products = KbEntry("products", "Supported products", policy_answer="products")
+    hit = FakeHit("products", "Supported products", 0.9)
+    answerer = FaqAnswerer(FixedIndex(hit, [hit]), [*ENTRIES, products], policy)
+    now = at(2026, 11, 27, 10, 0)
+    old = answerer.answer_all("Our PC still runs Makana Books 4 and it throws errors. Will you look at it on that version?", now)
+    assert answerer.not_covered(old)
+    current = answerer.answer_all("Our PC runs Makana Books 6 and it throws errors. Will you look at it on that version?", now)
+    assert not answerer.not_covered(current)
+    assert not answerer.not_covered(answerer.answer_all("Which products do you support?", now))
+
+
 def test_a_whole_message_matched_to_an_entry_none_of_its_questions_is_about_is_split(policy):
     """Two questions blended into one embedding can land on a third entry: each question
     then gets its own answer or "did you mean", not the blend's answer."""
