@@ -140,6 +140,7 @@ async def _warm_up() -> None:
     await form_replies()
     await route_confirmed("book_call", "warm up the route check")
     await _inquiry_model()
+    await problem_ongoing("warm up the ongoing-problem check")
 
 
 def _load_triage(settings: Settings, policy: SupportPolicy) -> TriageModel:
@@ -234,6 +235,22 @@ async def people_first(message: str) -> bool:
             log.info("fitting the people-first model")
             _frustration = await _built("people_first", load_model)
     return await asyncio.to_thread(_frustration.people_first, message)
+
+
+_ongoing = None
+_ongoing_lock = asyncio.Lock()
+
+
+async def problem_ongoing(message: str) -> bool:
+    """Whether the problem the message reports is happening now (bot/ongoing.py)."""
+    global _ongoing
+    async with _ongoing_lock:
+        if _ongoing is None:
+            from bot.ongoing import load_model
+
+            log.info("fitting the ongoing-problem check")
+            _ongoing = await _built("ongoing", load_model)
+    return await asyncio.to_thread(_ongoing.ongoing, message)
 
 
 _inquiry = None

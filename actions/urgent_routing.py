@@ -98,6 +98,10 @@ async def urgent_routing(
     proposal = proposal or await propose(message)
     if not proposal.urgent:
         return None
+    # A problem that is over ("Last month Makana was down for half a day … do you
+    # reimburse that?") or only imagined is no ticket to open now (bot/ongoing.py).
+    if not await resources.problem_ongoing(message):
+        return None
     policy = resources.policy()
     severity = proposal.severity
     reason = await explain(message, "", severity)
