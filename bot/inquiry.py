@@ -92,7 +92,8 @@ def base_cases(kb_policy: Path = KB_POLICY) -> list[Case]:
     return [Case(t, True) for t in nlu_examples()[PERSON]] + [Case(t, False) for t in asked]
 
 
-def _embedding_head() -> Any:
+def embedding_head() -> Any:
+    """The balanced logistic regression on sentence embeddings (also bot/ongoing.py's)."""
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000)
@@ -130,7 +131,7 @@ class InquiryModel:
         scores = np.zeros(len(cases))
         for train, held in StratifiedKFold(5, shuffle=True, random_state=0).split(own, y[own]):
             keep = np.concatenate([np.arange(len(base)), own[train]])
-            head = _embedding_head().fit(x[keep], y[keep])
+            head = embedding_head().fit(x[keep], y[keep])
             lexical = lexical_head().fit([texts[i] for i in keep], y[keep])
             rows = own[held]
             scores[held] = (1 - lexical_weight) * head.predict_proba(x[rows])[:, 1] + lexical_weight * (
@@ -142,7 +143,7 @@ class InquiryModel:
         best = min(cost(scores, gold, t) for t in candidates)
         tied = [t for t in candidates if cost(scores, gold, t) == best]
         threshold = float(tied[len(tied) // 2])
-        return cls(encoder, _embedding_head().fit(x, y), lexical_head().fit(texts, y), threshold, lexical_weight)
+        return cls(encoder, embedding_head().fit(x, y), lexical_head().fit(texts, y), threshold, lexical_weight)
 
     def p_person(self, message: str) -> float:
         embedded = self._head.predict_proba(self._encoder.encode([message]))[:, 1]

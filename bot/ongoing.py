@@ -37,6 +37,7 @@ from typing import Any, Sequence
 
 from bot.cases import CasesError, InvalidCase, read_cases
 from bot.frustration import lexical_head
+from bot.inquiry import embedding_head
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "data" / "ongoing" / "cases.jsonl"
@@ -81,12 +82,6 @@ def cost(scores: Sequence[float], gold: Sequence[bool], threshold: float) -> flo
     return MISSED_COST * missed + unwanted
 
 
-def _embedding_head() -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000)
-
-
 class OngoingModel:
     """P(the message reports a problem that is happening now)."""
 
@@ -108,14 +103,14 @@ class OngoingModel:
         y = np.array([c.ongoing for c in cases])
         scores = np.zeros(len(cases))
         for train, held in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
-            head = _embedding_head().fit(x[train], y[train])
+            head = embedding_head().fit(x[train], y[train])
             lexical = lexical_head().fit([texts[i] for i in train], y[train])
             scores[held] = (1 - lexical_weight) * head.predict_proba(x[held])[:, 1] + lexical_weight * (
                 lexical.predict_proba([texts[i] for i in held])[:, 1]
             )
         # Least cost; on a tie the lowest threshold (the fewest current problems lost).
         threshold = min(THRESHOLDS, key=lambda t: (cost(scores, y, t), t))
-        return cls(encoder, _embedding_head().fit(x, y), lexical_head().fit(texts, y), threshold, lexical_weight)
+        return cls(encoder, embedding_head().fit(x, y), lexical_head().fit(texts, y), threshold, lexical_weight)
 
     def p_ongoing(self, message: str) -> float:
         embedded = self._head.predict_proba(self._encoder.encode([message]))[:, 1]
