@@ -208,64 +208,43 @@ def calendar() -> Calendar:
     return _calendar
 
 
-_language = None
-_language_lock = asyncio.Lock()
-_frustration = None
-_frustration_lock = asyncio.Lock()
+# The checks fitted (or loaded) once on first use, by name.
+_checks: dict[str, Any] = {}
+_check_locks: dict[str, asyncio.Lock] = {}
+
+
+async def _check(module: str, what: str, load: str = "load_model") -> Any:
+    """`module`'s `load()` (imported on first use), run once in a worker thread and kept."""
+    if module not in _checks:
+        async with _check_locks.setdefault(module, asyncio.Lock()):
+            if module not in _checks:
+                import importlib
+
+                log.info("preparing %s", what)
+                _checks[module] = await _built(module, getattr(importlib.import_module(module), load))
+    return _checks[module]
 
 
 async def foreign_language(message: str) -> str | None:
     """The code of the language other than English the message is written in (bot/language.py)."""
-    global _language
-    async with _language_lock:
-        if _language is None:
-            from bot.language import LanguageDetector
-
-            _language = await _built("language", LanguageDetector)
-    return await asyncio.to_thread(_language.foreign, message)
+    detector = await _check("bot.language", "the language detector", load="LanguageDetector")
+    return await asyncio.to_thread(detector.foreign, message)
 
 
 async def people_first(message: str) -> bool:
     """Frustration, anger, repeated failure or a request for a person in the message (bot/frustration.py)."""
-    global _frustration
-    async with _frustration_lock:
-        if _frustration is None:
-            from bot.frustration import load_model
-
-            log.info("fitting the people-first model")
-            _frustration = await _built("people_first", load_model)
-    return await asyncio.to_thread(_frustration.people_first, message)
-
-
-_ongoing = None
-_ongoing_lock = asyncio.Lock()
+    model = await _check("bot.frustration", "the people-first model")
+    return await asyncio.to_thread(model.people_first, message)
 
 
 async def problem_ongoing(message: str) -> bool:
     """Whether the problem the message reports is happening now (bot/ongoing.py)."""
-    global _ongoing
-    async with _ongoing_lock:
-        if _ongoing is None:
-            from bot.ongoing import load_model
-
-            log.info("fitting the ongoing-problem check")
-            _ongoing = await _built("ongoing", load_model)
-    return await asyncio.to_thread(_ongoing.ongoing, message)
+    model = await _check("bot.ongoing", "the ongoing-problem check")
+    return await asyncio.to_thread(model.ongoing, message)
 
 
-_inquiry = None
-_inquiry_lock = asyncio.Lock()
-
-
-async def _inquiry_model():
-    global _inquiry
-    async with _inquiry_lock:
-        if _inquiry is None:
-            from bot.inquiry import load_model
-
-            log.info("fitting the person-or-question check")
-            _inquiry = await _built("inquiry", load_model)
-    return _inquiry
+async def _inquiry_model() -> Any:
+    return await _check("bot.inquiry", "the person-or-question check")
 
 
 async def asks_how_people_help(tracker: Tracker, results: Sequence[FaqResult] | None = None) -> bool:
@@ -301,19 +280,8 @@ def ticket_reference(text: str) -> re.Match[str] | None:
     return None
 
 
-_routes = None
-_routes_lock = asyncio.Lock()
-
-
-async def _route_model():
-    global _routes
-    async with _routes_lock:
-        if _routes is None:
-            from bot.routes import load_model
-
-            log.info("fitting the route check")
-            _routes = await _built("routes", load_model)
-    return _routes
+async def _route_model() -> Any:
+    return await _check("bot.routes", "the route check")
 
 
 async def route_confirmed(route: str, message: str) -> bool:

@@ -130,7 +130,7 @@ def _embedding_head() -> Any:
 
 def lexical_head() -> Any:
     """Character n-grams (2 to 5, within words) → a balanced logistic regression: the
-    wording beside the embedding (also bot/inquiry.py's second head)."""
+    wording beside the embedding (also the second head of bot/blend.py's checks)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -20,8 +20,8 @@ it after the agent?", "is there a phone line?")? Trained on
   of the text; the other 40% is `inquiry_test.jsonl`), and the route check's person dev
   cases (`data/routes/person_dev.jsonl`: "start a support request" asks for the form).
 
-The model: the bundled MiniLM encoder and a logistic regression, blended half and half
-with a logistic regression on character n-grams, which sees the wording of a request
+The model (bot/blend.py): the bundled MiniLM encoder and a logistic regression, blended half
+and half with a logistic regression on character n-grams, which sees the wording of a request
 ("can you …", "please pass me …", "I want …") that the embedding blurs into the topic.
 Chosen on dev's 5-fold out-of-fold scores; the embedding alone kept fewer requests on test
 (23 of 27 against 26 of 27, stop 46).
@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bot.about_us import policy_phrasings
+from bot.blend import LEXICAL_WEIGHT, BlendedCheck
 from bot.cases import CasesError, InvalidCase, read_cases
-from bot.frustration import lexical_head
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_CASES = ROOT / "data" / "routes" / "inquiry_dev.jsonl"
@@ -58,7 +58,6 @@ POLICY_ENTRIES = (
     "escalation", "channels", "contact", "process", "response_times", "hours", "open_now", "self_service",
     "responsibilities",
 )
-LEXICAL_WEIGHT = 0.5
 COST_QUESTION_TO_FORM = 2
 COST_REQUEST_ANSWERED = 1
 LABELS = ("person", "information")
@@ -92,13 +91,6 @@ def base_cases(kb_policy: Path = KB_POLICY) -> list[Case]:
     return [Case(t, True) for t in nlu_examples()[PERSON]] + [Case(t, False) for t in asked]
 
 
-def embedding_head() -> Any:
-    """The balanced logistic regression on sentence embeddings (also bot/ongoing.py's)."""
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000)
-
-
 def cost(scores: Sequence[float], gold: Sequence[bool], threshold: float) -> int:
     """Questions sent to the form (at or above `threshold`) and requests answered (below)."""
     to_form = sum(bool(s >= threshold and not g) for s, g in zip(scores, gold))
@@ -106,53 +98,33 @@ def cost(scores: Sequence[float], gold: Sequence[bool], threshold: float) -> int
     return COST_QUESTION_TO_FORM * to_form + COST_REQUEST_ANSWERED * answered
 
 
-class InquiryModel:
+class InquiryModel(BlendedCheck):
     """P(the message asks for a person now) against P(it asks how support works)."""
-
-    def __init__(self, encoder: Any, head: Any, lexical: Any, threshold: float, lexical_weight: float = LEXICAL_WEIGHT):
-        self._encoder = encoder
-        self._head = head
-        self._lexical = lexical
-        self.threshold = threshold
-        self.lexical_weight = lexical_weight
 
     @classmethod
     def fit(
         cls, encoder: Any, base: Sequence[Case], cases: Sequence[Case], lexical_weight: float = LEXICAL_WEIGHT,
     ) -> "InquiryModel":
         """Train on `base` and `cases`; the threshold from 5-fold out-of-fold scores of `cases`."""
-        import numpy as np
-        from sklearn.model_selection import StratifiedKFold
-
-        texts = [c.text for c in [*base, *cases]]
-        x = encoder.encode(texts)
-        y = np.array([c.asks_person for c in [*base, *cases]])
-        own = np.arange(len(base), len(texts))
-        scores = np.zeros(len(cases))
-        for train, held in StratifiedKFold(5, shuffle=True, random_state=0).split(own, y[own]):
-            keep = np.concatenate([np.arange(len(base)), own[train]])
-            head = embedding_head().fit(x[keep], y[keep])
-            lexical = lexical_head().fit([texts[i] for i in keep], y[keep])
-            rows = own[held]
-            scores[held] = (1 - lexical_weight) * head.predict_proba(x[rows])[:, 1] + lexical_weight * (
-                lexical.predict_proba([texts[i] for i in rows])[:, 1]
-            )
-        gold = [c.asks_person for c in cases]
-        candidates = [round(t, 2) for t in np.arange(0.05, 0.96, 0.05)]
-        # Least cost; among equal costs the middle one, away from either kind's errors.
-        best = min(cost(scores, gold, t) for t in candidates)
-        tied = [t for t in candidates if cost(scores, gold, t) == best]
-        threshold = float(tied[len(tied) // 2])
-        return cls(encoder, embedding_head().fit(x, y), lexical_head().fit(texts, y), threshold, lexical_weight)
+        return cls.fit_blend(
+            encoder, [(c.text, c.asks_person) for c in base], [(c.text, c.asks_person) for c in cases],
+            _middle_of_least_cost, lexical_weight,
+        )
 
     def p_person(self, message: str) -> float:
-        embedded = self._head.predict_proba(self._encoder.encode([message]))[:, 1]
-        worded = self._lexical.predict_proba([message])[:, 1]
-        return float((1 - self.lexical_weight) * embedded[0] + self.lexical_weight * worded[0])
+        return self.probability(message)
 
     def asks_how(self, message: str) -> bool:
         """Whether the message asks how people get involved rather than for a person now."""
         return self.p_person(message) < self.threshold
+
+
+def _middle_of_least_cost(scores: Any, gold: Any) -> float:
+    """Least cost on a grid of thresholds; among equal costs the middle one, away from either kind's errors."""
+    candidates = [round(0.05 * i, 2) for i in range(1, 20)]  # 0.05 … 0.95
+    best = min(cost(scores, gold, t) for t in candidates)
+    tied = [t for t in candidates if cost(scores, gold, t) == best]
+    return float(tied[len(tied) // 2])
 
 
 def evaluate(model: InquiryModel, cases: Sequence[Case]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ makana had a hiccup … where do you post live updates?". What tells them apart 
 problem happens, which this check reads by meaning.
 
 The model: the bundled MiniLM encoder and a logistic regression, blended half and half
-with a logistic regression on character n-grams (as bot/inquiry.py). Trained on
+with a logistic regression on character n-grams (bot/blend.py, as bot/inquiry.py). Trained on
 `data/ongoing/cases.jsonl` dev (written in stop 48 by a helper that read only the policy
 and the knowledge base: current problems, some told in the past tense, against questions
 about a problem that is over, hypothetical and planned situations, questions with alarming
@@ -35,13 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bot.blend import LEXICAL_WEIGHT, BlendedCheck
 from bot.cases import CasesError, InvalidCase, read_cases
-from bot.frustration import lexical_head
-from bot.inquiry import embedding_head
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "data" / "ongoing" / "cases.jsonl"
-LEXICAL_WEIGHT = 0.5
 MISSED_COST = 5.0
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 19))  # 0.05 … 0.9
 
@@ -82,43 +80,24 @@ def cost(scores: Sequence[float], gold: Sequence[bool], threshold: float) -> flo
     return MISSED_COST * missed + unwanted
 
 
-class OngoingModel:
+class OngoingModel(BlendedCheck):
     """P(the message reports a problem that is happening now)."""
-
-    def __init__(self, encoder: Any, head: Any, lexical: Any, threshold: float, lexical_weight: float = LEXICAL_WEIGHT):
-        self._encoder = encoder
-        self._head = head
-        self._lexical = lexical
-        self.threshold = threshold
-        self.lexical_weight = lexical_weight
 
     @classmethod
     def fit(cls, encoder: Any, cases: Sequence[Case], lexical_weight: float = LEXICAL_WEIGHT) -> "OngoingModel":
         """Train on `cases`; the threshold of least cost on their 5-fold out-of-fold scores."""
-        import numpy as np
-        from sklearn.model_selection import StratifiedKFold
-
-        texts = [c.text for c in cases]
-        x = np.asarray(encoder.encode(texts))
-        y = np.array([c.ongoing for c in cases])
-        scores = np.zeros(len(cases))
-        for train, held in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
-            head = embedding_head().fit(x[train], y[train])
-            lexical = lexical_head().fit([texts[i] for i in train], y[train])
-            scores[held] = (1 - lexical_weight) * head.predict_proba(x[held])[:, 1] + lexical_weight * (
-                lexical.predict_proba([texts[i] for i in held])[:, 1]
-            )
-        # Least cost; on a tie the lowest threshold (the fewest current problems lost).
-        threshold = min(THRESHOLDS, key=lambda t: (cost(scores, y, t), t))
-        return cls(encoder, embedding_head().fit(x, y), lexical_head().fit(texts, y), threshold, lexical_weight)
+        return cls.fit_blend(encoder, [], [(c.text, c.ongoing) for c in cases], _least_cost, lexical_weight)
 
     def p_ongoing(self, message: str) -> float:
-        embedded = self._head.predict_proba(self._encoder.encode([message]))[:, 1]
-        worded = self._lexical.predict_proba([message])[:, 1]
-        return float((1 - self.lexical_weight) * embedded[0] + self.lexical_weight * worded[0])
+        return self.probability(message)
 
     def ongoing(self, message: str) -> bool:
         return self.p_ongoing(message) >= self.threshold
+
+
+def _least_cost(scores: Any, gold: Any) -> float:
+    """Least cost; on a tie the lowest threshold (the fewest current problems lost)."""
+    return min(THRESHOLDS, key=lambda t: (cost(scores, gold, t), t))
 
 
 def evaluate(model: OngoingModel, cases: Sequence[Case]) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""A yes-or-no check on a whole message: a sentence embedding and character n-grams.
+
+bot/inquiry.py (a person now, or how support works?) and bot/ongoing.py (is the problem
+happening now?) read a message the same way: the bundled encoder and a balanced logistic
+regression, blended with a logistic regression on character n-grams
+(`bot.frustration.lexical_head`), which sees the wording ("can you …", "last month …")
+that the embedding blurs into the topic. Each check keeps its own labels, error costs and
+threshold rule; this module fits and scores.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from bot.frustration import lexical_head
+
+LEXICAL_WEIGHT = 0.5
+FOLDS = 5
+
+Labelled = Sequence[tuple[str, bool]]
+# The threshold from out-of-fold scores and their gold labels.
+ThresholdRule = Callable[[Any, Any], float]
+
+
+def embedding_head() -> Any:
+    """The balanced logistic regression on sentence embeddings."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000)
+
+
+class BlendedCheck:
+    """P(yes) of a message: the embedding head and the character n-gram head, blended."""
+
+    def __init__(self, encoder: Any, head: Any, lexical: Any, threshold: float, lexical_weight: float = LEXICAL_WEIGHT):
+        self._encoder = encoder
+        self._head = head
+        self._lexical = lexical
+        self.threshold = threshold
+        self.lexical_weight = lexical_weight
+
+    @classmethod
+    def fit_blend(
+        cls, encoder: Any, base: Labelled, cases: Labelled, rule: ThresholdRule, lexical_weight: float = LEXICAL_WEIGHT,
+    ) -> Any:
+        """Train on `base` and `cases` (text, label); the threshold is `rule` over the
+        5-fold out-of-fold scores of `cases` (`base` is in every fold's training)."""
+        import numpy as np
+        from sklearn.model_selection import StratifiedKFold
+
+        texts = [t for t, _ in [*base, *cases]]
+        x = np.asarray(encoder.encode(texts))
+        y = np.array([label for _, label in [*base, *cases]])
+        own = np.arange(len(base), len(texts))
+        scores = np.zeros(len(cases))
+        for train, held in StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(own, y[own]):
+            keep = np.concatenate([np.arange(len(base)), own[train]])
+            fold = cls(encoder, embedding_head().fit(x[keep], y[keep]),
+                       lexical_head().fit([texts[i] for i in keep], y[keep]), 0.5, lexical_weight)
+            rows = own[held]
+            scores[held] = fold._blend(x[rows], [texts[i] for i in rows])
+        threshold = float(rule(scores, y[own]))
+        return cls(encoder, embedding_head().fit(x, y), lexical_head().fit(texts, y), threshold, lexical_weight)
+
+    def _blend(self, embedded: Any, texts: Sequence[str]) -> Any:
+        return (1 - self.lexical_weight) * self._head.predict_proba(embedded)[:, 1] + (
+            self.lexical_weight * self._lexical.predict_proba(list(texts))[:, 1]
+        )
+
+    def probability(self, message: str) -> float:
+        return float(self._blend(self._encoder.encode([message]), [message])[0])
