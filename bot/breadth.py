@@ -46,6 +46,11 @@ DEMOTED_COST = 5.0
 # 300 → 76; 30 is the strongest regularisation within 2 of the least. (First batch
 # alone: 3 → 48, 10 → 39; without the clause readings 51 and 48.)
 HEAD_C = 30.0
+# The weight of a second head on character n-grams (bot.frustration.lexical_head), which
+# reads the wording ("everything else loads fine", "only the Budgets screen") that the
+# embedding blurs into the outage it describes. Stop 49, test split: features left
+# Critical 40 → 22 of 224, no product outage read as one feature either way.
+LEXICAL_WEIGHT = 0.5
 
 DESCRIPTIONS = {
     "product": (
@@ -114,6 +119,7 @@ class BreadthModel:
 
         self._encoder = encoder
         self._head = head
+        self._lexical: Any = None
         self.threshold = threshold
         self._descriptions = {k: np.asarray(encoder.encode(list(v))) for k, v in DESCRIPTIONS.items()}
         self._starting = np.asarray(encoder.encode(list(STARTING)))
@@ -154,7 +160,13 @@ class BreadthModel:
     def p_feature(self, texts: Sequence[str]) -> list[float]:
         if not texts:
             return []
-        return [float(p) for p in self._head.predict_proba(self.features(texts))[:, 1]]
+        return [float(p) for p in self._blend(self.features(texts), texts)]
+
+    def _blend(self, x: Any, texts: Sequence[str]) -> Any:
+        embedded = self._head.predict_proba(x)[:, 1]
+        if self._lexical is None:
+            return embedded
+        return (1 - LEXICAL_WEIGHT) * embedded + LEXICAL_WEIGHT * self._lexical.predict_proba(list(texts))[:, 1]
 
     def one_feature(self, texts: Sequence[str]) -> list[bool]:
         """Whether each report is one feature broken (its probability reaches the threshold)."""
@@ -162,15 +174,26 @@ class BreadthModel:
 
     @classmethod
     def fit(cls, encoder: Any, cases: Sequence[Case]) -> "BreadthModel":
-        """Train on `cases`; the threshold from 5-fold cross-validated probabilities."""
+        """Train on `cases`; the threshold of least cost on 5-fold out-of-fold probabilities."""
         import numpy as np
+        from sklearn.model_selection import StratifiedKFold
 
-        from bot.cost_threshold import fit_binary
+        from bot.cost_threshold import least_cost_threshold, logistic_head
+        from bot.frustration import lexical_head
 
         model = cls(encoder)
-        x = model.features([c.text for c in cases])
+        texts = [c.text for c in cases]
+        x = model.features(texts)
         y = np.array([c.breadth == "feature" for c in cases])
-        model._head, model.threshold = fit_binary(x, y, lambda said: cost(said, y)["cost"], c=HEAD_C)
+        oof = np.zeros(len(y))
+        for train, held in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
+            fold = cls.__new__(cls)
+            fold._head = logistic_head(HEAD_C).fit(x[train], y[train])
+            fold._lexical = lexical_head().fit([texts[i] for i in train], y[train])
+            oof[held] = fold._blend(x[held], [texts[i] for i in held])
+        model._head = logistic_head(HEAD_C).fit(x, y)
+        model._lexical = lexical_head().fit(texts, y)
+        model.threshold = least_cost_threshold(oof, lambda said: cost(said, y)["cost"])
         return model
 
 

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
-from bot.policy_answers import NOT_COVERED_TOPICS, Situation, contact_details, described_severity, mentioned_products, mentioned_third_party, policy_answer, policy_fact, render_answer, whole_word
+from bot.policy_answers import (
+    NOT_COVERED_TOPICS, VERSION, Situation, contact_details, described_severity, listed_version, mentioned_products,
+    mentioned_third_party, policy_answer, policy_fact, render_answer, whole_word,
+)
 from bot.form_replies import question_form
 from bot.policy import SupportPolicy
 
@@ -365,12 +368,13 @@ class FaqAnswerer:
         # Only a question that refers back leans on it: "Also, I got locked out after too many
         # wrong passwords - how long does the lock last?" after a question about Shopify is
         # about Makana.
+        read = self._with_named_products(message, parts)
         results = [
             self._judge(
-                p, self._index.search(p, k=3), now, severity, p,
+                r, self._index.search(r, k=3), now, severity, p,
                 context_vendor=named if i and _REFERS_BACK.search(p) else None, whole=message,
             )
-            for i, p in enumerate(parts)
+            for i, (p, r) in enumerate(zip(parts, read))
         ]
         if any(asks):
             # A sentence that asks nothing, beside one that asks, is answered on its own only
@@ -477,6 +481,21 @@ class FaqAnswerer:
             if confident:
                 return confident[:1]
         return [whole]
+
+    def _with_named_products(self, message: str, parts: Sequence[str]) -> list[str]:
+        """Each part as it is searched: a version written without its product ("is 1.8
+        something your team still looks at?"), which the message names with it elsewhere
+        ("We've got Makana Sync 1.8 on the back-office server"), is read with the product's
+        name. The part alone asked nothing the index knew (0.40)."""
+        named = [(product, version) for product, version in mentioned_products(self._policy, message) if version]
+        if not named:
+            return list(parts)
+
+        def with_name(m: re.Match[str]) -> str:
+            owners = [product for product, version in named if listed_version(product, m.group(1) or "") == version]
+            return f"{owners[0].name} {m.group(0)}" if len(owners) == 1 else m.group(0)
+
+        return [p if mentioned_products(self._policy, p) else VERSION.sub(with_name, p) for p in parts]
 
     def _judge(
         self, message: str, result: SearchResult, now: dt.datetime, severity: str | None, question: str = "",

@@ -548,6 +548,19 @@ HOLIDAY_ALIASES = {
 }
 
 
+_MONTHS = (
+    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+    "december",
+)
+_MONTH = "|".join([*_MONTHS, "sept", *(m[:3] for m in _MONTHS)])
+
+
+def _month_number(word: str) -> int:
+    """1 to 12 for a month's name or its abbreviation ("dec", "sept")."""
+    word = "sep" if word == "sept" else word
+    return next(n for n, name in enumerate(_MONTHS, 1) if word in (name, name[:3]))
+
+
 def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[str, dt.date | None, int | None]]:
     """The days a message asks about: (label, date, weekday) for a named holiday or
     date (its next occurrence), or a weekday ("on Sundays", "weekends")."""
@@ -569,10 +582,12 @@ def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[s
         # "Christmas" names Christmas Day and Christmas Eve: keep the closest name.
         best = max(days, key=lambda d: sum(1 for w in re.findall(r"[a-z']+", d[0].lower()) if whole_word(text, w)))
         return [best]
-    months = "january|february|march|april|may|june|july|august|september|october|november|december"
-    for m in re.finditer(rf"\b(\d{{1,2}})(?:st|nd|rd|th)? ({months})\b|\b({months}) (\d{{1,2}})(?:st|nd|rd|th)?\b", text):
+    # "24 December", "the 24th of December", "Dec 24th", "december the 24th".
+    for m in re.finditer(
+        rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH})\b|\b({_MONTH})\.? (?:the )?(\d{{1,2}})(?:st|nd|rd|th)?\b", text
+    ):
         number, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
-        month_no = months.split("|").index(month) + 1
+        month_no = _month_number(month)
         for year in (today.year, today.year + 1):
             try:
                 day = dt.date(year, month_no, int(number))

@@ -294,6 +294,20 @@ def test_whether_a_day_is_open(policy):
     assert fact(policy, "hours", "what are your hours") is None
 
 
+@pytest.mark.parametrize(
+    "asked", ["open on the 24th of december?", "anyone around dec 24th?", "is support open december the 24th", "open 24 dec."],
+)
+def test_a_date_in_any_common_form_is_the_day_asked(policy, asked):
+    said = fact(policy, "holidays", asked, at(2026, 12, 1, 10, 0))
+    assert said is not None and "closed on Thursday 24 December 2026 for Christmas Eve" in said
+
+
+def test_a_number_beside_a_month_word_that_is_not_a_date_is_no_day(policy):
+    from bot.policy_answers import asked_days
+
+    assert asked_days(policy, at(2026, 12, 1, 10, 0), "we marched 3 miles and waited 2027 days") == []
+
+
 def test_a_reversed_question_gets_the_fact_without_a_yes_or_no_that_would_answer_the_opposite(policy):
     christmas_eve = fact(policy, "holidays", "is support closed on christmas eve", at(2026, 12, 1, 10, 0))
     assert christmas_eve.startswith("Support is closed on Thursday 24 December 2026 for Christmas Eve")
@@ -514,6 +528,27 @@ def test_a_problem_on_a_version_no_longer_supported_is_not_covered(policy):
     current = answerer.answer_all("Our PC runs Makana Books 6 and it throws errors. Will you look at it on that version?", now)
     assert not answerer.not_covered(current)
     assert not answerer.not_covered(answerer.answer_all("Which products do you support?", now))
+
+
+def test_a_version_written_without_its_product_is_read_with_the_product_the_message_named(policy):
+    """"We've got Makana Sync 1.8 … is 1.8 something you still look at?": the question is
+    searched as "… is Makana Sync 1.8 something …"; a number no named product carries, and
+    a part that names its own product, are searched as written."""
+    searched: list[str] = []
+
+    class Recording:
+        def search(self, query, k=3):
+            searched.append(query)
+            return FixedIndex(None, [])
+
+    answerer = FaqAnswerer(Recording(), ENTRIES, policy)
+    now = at(2026, 11, 27, 10, 0)
+    answerer.answer_all(
+        "We've got Makana Sync 1.8 on the server. It skips some files. Is 1.8 something you still look at? "
+        "Also 2 of our PCs run Books 6, does 6 still get updates?", now,
+    )
+    assert "Is Makana Sync 1.8 something you still look at?" in searched
+    assert any(q.startswith("Also 2 of our PCs run Books 6, does 6 still") for q in searched)
 
 
 def test_a_whole_message_matched_to_an_entry_none_of_its_questions_is_about_is_split(policy):

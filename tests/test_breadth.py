@@ -60,12 +60,23 @@ def test_on_the_test_split_no_product_outage_is_read_as_one_feature(fitted):
     batches, when the failure happens as evidence): 184 of 224, none and 40. Trained on
     the first batch's dev cases alone, two Critical reports of the triage's held-out
     files (data sent to the wrong people, double charges) read as one feature; the
-    triage's Critical reports are in its training set since."""
+    triage's Critical reports are in its training set since. Stop 49 (a second head on
+    character n-grams, blended): 202 of 224, none and 22."""
     cases = load_cases(split="test")
     said = fitted.one_feature([c.text for c in cases])
     figures = cost(said, [c.breadth == "feature" for c in cases])
     assert figures["product_read_as_feature"] <= 1
-    assert figures["right"] >= 175
+    assert figures["right"] >= 195
+
+
+def test_a_report_that_says_the_rest_works_is_one_feature(fitted):
+    """The embedding of a whole report is mostly its outage; the wording beside it says what
+    still works (0.73 with the embedding head alone, threshold 0.8, stop 48)."""
+    said = fitted.one_feature([
+        "The whole team can use Books normally, except the Budgets screen, which shows 'Error 500' for everyone.",
+        "Nobody in the company can log in to Makana Books, every page fails to load.",
+    ])
+    assert said == [True, False]
 
 
 def test_the_eval_command_prints_json_last(capsys):
