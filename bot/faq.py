@@ -324,10 +324,24 @@ class FaqAnswerer:
         Unless a part that asks names the other product and not Makana: in "We've moved
         everything over to Makana now. How do I cancel our QuickBooks Online subscription?"
         Makana is the scene, and the subscription asked about is QuickBooks'."""
-        if not _MAKANA.search(message):
+        if not self._names_makana(message):
             return False
         parts = asked_questions(message)
-        return not any(self.named_vendor(p) and not _MAKANA.search(p) for p in parts)
+        return not any(self.named_vendor(p) and not self._names_makana(p) for p in parts)
+
+    def _names_makana(self, text: str) -> bool:
+        """"Makana", or one of the policy's names for its products of two words or more
+        ("can I put the till app on my iPhone?": the phone is where the app runs, the app
+        is what is asked about), unless another company's name comes just before it ("the
+        Clover point of sale"). One-word names ("sync", "books", "api") are everyday words."""
+        if _MAKANA.search(text):
+            return True
+        for product in self._policy.doc.scope.products:
+            for name in (n for n in product.aliases if len(n.split()) >= 2):
+                hit = whole_word(text, name)
+                if hit and not any(whole_word(" ".join(text[: hit.start()].split()[-3:]), v) for v in self._vendors):
+                    return True
+        return False
 
     def lookup(self, query: str, now: dt.datetime, k: int = 3) -> list[dict[str, Any]]:
         """The `k` entries closest to `query` with their rendered answers, best first,

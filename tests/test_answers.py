@@ -605,6 +605,19 @@ def test_another_companys_product_with_no_entry_about_it_is_declined_not_missed(
     assert answerer.answer("moving from clover to makana, how do I bring my sales over", now).kind == "miss"
 
 
+def test_a_makana_product_named_by_its_policy_name_is_the_object_beside_a_device(policy):
+    """"the till app" is the policy's name for Makana POS: on an iPhone, the phone is where
+    it runs and the question is about the app. Another company's name just before it
+    ("the Clover point of sale") keeps the question the other company's."""
+    install = FakeHit("online_payments", "Take card payments online", 0.9)
+    entries = [*ENTRIES, KbEntry("decline_other_vendors", "Another company's product", tags=("decline", "vendor:iPhone", "vendor:Clover"))]
+    answerer = FaqAnswerer(FixedIndex(install, [install]), entries, policy)
+    now = at(2026, 11, 27, 10, 0)
+    assert answerer.answer("can I put the till app on my iPhone?", now).entry_id == "online_payments"
+    assert answerer.answer("can I put the app on my iPhone?", now).kind == "decline"
+    assert answerer.answer("how do I set up the Clover point of sale app?", now).kind == "decline"
+
+
 def _vendor_answerer(policy, vendor, table):
     """An answerer whose knowledge base declines `vendor`'s product, over a ByWord index."""
     entries = [*ENTRIES, KbEntry("decline_other_vendors", "Another company's product", tags=("decline", f"vendor:{vendor}"))]
