@@ -1,18 +1,17 @@
-"""A yes-or-no check on a whole message: a sentence embedding and character n-grams.
+"""A yes-or-no check on a message: a sentence embedding and character n-grams.
 
-bot/inquiry.py (a person now, or how support works?) and bot/ongoing.py (is the problem
-happening now?) read a message the same way: the bundled encoder and a balanced logistic
-regression, blended with a logistic regression on character n-grams
-(`bot.frustration.lexical_head`), which sees the wording ("can you …", "last month …")
-that the embedding blurs into the topic. Each check keeps its own labels, error costs and
-threshold rule; this module fits and scores.
+bot/inquiry.py (a person now, or how support works?), bot/ongoing.py (is the problem
+happening now?) and bot/severity_boundary.py (High or Medium?) read a message the same
+way: the bundled encoder and a balanced logistic regression, blended with a logistic
+regression on character n-grams (`lexical_head`), which sees the wording ("can you …",
+"last month …") that the embedding blurs into the topic. Each check keeps its own labels,
+error costs and threshold rule; this module fits and scores. bot/frustration.py's models
+blend the same two heads (a message scores its highest sentence there).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
-
-from bot.frustration import lexical_head
 
 LEXICAL_WEIGHT = 0.5
 FOLDS = 5
@@ -20,6 +19,19 @@ FOLDS = 5
 Labelled = Sequence[tuple[str, bool]]
 # The threshold from out-of-fold scores and their gold labels.
 ThresholdRule = Callable[[Any, Any], float]
+
+
+def lexical_head() -> Any:
+    """Character n-grams (2 to 5, within words) → a balanced logistic regression: the
+    wording beside the embedding (also bot/frustration.py's and bot/breadth.py's)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000),
+    )
 
 
 def embedding_head() -> Any:

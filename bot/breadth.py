@@ -46,7 +46,7 @@ DEMOTED_COST = 5.0
 # 300 → 76; 30 is the strongest regularisation within 2 of the least. (First batch
 # alone: 3 → 48, 10 → 39; without the clause readings 51 and 48.)
 HEAD_C = 30.0
-# The weight of a second head on character n-grams (bot.frustration.lexical_head), which
+# The weight of a second head on character n-grams (bot.blend.lexical_head), which
 # reads the wording ("everything else loads fine", "only the Budgets screen") that the
 # embedding blurs into the outage it describes. Stop 49, test split: features left
 # Critical 40 → 22 of 224, no product outage read as one feature either way.
@@ -179,7 +179,7 @@ class BreadthModel:
         from sklearn.model_selection import StratifiedKFold
 
         from bot.cost_threshold import least_cost_threshold, logistic_head
-        from bot.frustration import lexical_head
+        from bot.blend import lexical_head
 
         model = cls(encoder)
         texts = [c.text for c in cases]

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bot.blend import BlendedCheck, lexical_head
 from bot.cases import CasesError, read_cases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,16 +79,9 @@ def sentences(message: str) -> list[str]:
     return parts + [message.strip()] if len(parts) > 1 else [message.strip()]
 
 
-class FrustrationModel:
-    """Sentence embeddings and character n-grams → two logistic regressions, blended; a
-    message scores its highest sentence."""
-
-    def __init__(self, encoder: Any, head: Any, lexical: Any, threshold: float, lexical_weight: float = LEXICAL_WEIGHT) -> None:
-        self._encoder = encoder
-        self._head = head
-        self._lexical = lexical
-        self.threshold = threshold
-        self.lexical_weight = lexical_weight
+class FrustrationModel(BlendedCheck):
+    """Sentence embeddings and character n-grams → two logistic regressions, blended
+    (bot/blend.py); a message scores its highest sentence."""
 
     @classmethod
     def fit(
@@ -112,9 +106,7 @@ class FrustrationModel:
     def score(self, message: str) -> float:
         """The highest blended probability over the message's sentences."""
         parts = sentences(message)
-        embedded = self._head.predict_proba(self._encoder.encode(parts))[:, 1]
-        worded = self._lexical.predict_proba(parts)[:, 1]
-        return float(((1 - self.lexical_weight) * embedded + self.lexical_weight * worded).max())
+        return float(self._blend(self._encoder.encode(parts), parts).max())
 
     def people_first(self, message: str) -> bool:
         if not re.search(r"[^\W\d_]{2,}", _MARKUP.sub(" ", message)):
@@ -126,19 +118,6 @@ def _embedding_head() -> Any:
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000)
-
-
-def lexical_head() -> Any:
-    """Character n-grams (2 to 5, within words) → a balanced logistic regression: the
-    wording beside the embedding (also the second head of bot/blend.py's checks)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    return make_pipeline(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-        LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000),
-    )
 
 
 def choose_threshold(scores: Any, gold: Any, target_recall: float) -> float:
@@ -243,6 +222,7 @@ class PeopleFirst:
         first = FrustrationModel(encoder, fitted._head, fitted._lexical, fitted.threshold, fitted.lexical_weight)
         confirm = FrustrationModel(
             encoder, _embedding_head().fit(memo.encode(texts), gold), lexical_head().fit(texts, gold), threshold,
+            lexical_weight=LEXICAL_WEIGHT,
         )
         return cls(first, confirm, threshold)
 

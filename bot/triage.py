@@ -543,7 +543,8 @@ class Proposal:
     @property
     def settled_severity(self) -> str | None:
         """The proposed severity when its side (Critical or High, Medium or Low) is the more
-        probable, else None: what a deadline quoted to the customer may rest on."""
+        probable, or when the High-or-Medium check lowered it; else None: what a deadline
+        quoted to the customer may rest on."""
         if self.lowered:
             return self.severity
         urgent_side = self.urgent_probability >= 0.5
@@ -739,13 +740,13 @@ class TriageModel:
                 if RANK[without] > RANK[severity]:
                     severity = without
             settled.append(severity)
-        # What is broken is read without the negated phrases: "It's not urgent" says
-        # nothing of it, and must not keep a report Critical that is High without it.
         # Whether work goes on is read with the negations ("there is no workaround" says it),
         # and only of a report the heads rate High (one that breadth lowers from Critical
         # stays High).
         unsettled = [i for i in range(len(texts)) if severity_p[i][0] + severity_p[i][1] < 0.5]
         settled, lowered = self._high_that_goes_on_is_medium(texts, settled, unsettled)
+        # What is broken is read without the negated phrases: "It's not urgent" says
+        # nothing of it, and must not keep a report Critical that is High without it.
         settled = self._one_feature_is_high(
             [problem_text(without_negations(d), without_negations(i)) for d, i in pairs], settled
         )
