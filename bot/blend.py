@@ -41,6 +41,29 @@ def embedding_head() -> Any:
     return LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000)
 
 
+def blended(head: Any, lexical: Any, weight: float, x: Any, texts: Sequence[str]) -> Any:
+    """(1 - `weight`) × `head`'s P(yes) on the features `x`, plus `weight` × `lexical`'s on `texts`."""
+    return (1 - weight) * head.predict_proba(x)[:, 1] + (weight * lexical.predict_proba(list(texts))[:, 1])
+
+
+def out_of_fold(x: Any, y: Any, texts: Sequence[str], head: Callable[[], Any], weight: float, base: int = 0) -> Any:
+    """The blended P(yes) of rows `base:` by 5-fold models that did not see them (`head()`
+    on `x` and `lexical_head()` on `texts`; the first `base` rows are in every fold's training)."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    own = np.arange(base, len(texts))
+    scores = np.zeros(len(own))
+    for train, held in StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(own, y[own]):
+        keep = np.concatenate([np.arange(base), own[train]])
+        rows = own[held]
+        scores[held] = blended(
+            head().fit(x[keep], y[keep]), lexical_head().fit([texts[i] for i in keep], y[keep]), weight,
+            x[rows], [texts[i] for i in rows],
+        )
+    return scores
+
+
 class BlendedCheck:
     """P(yes) of a message: the embedding head and the character n-gram head, blended."""
 
@@ -58,26 +81,16 @@ class BlendedCheck:
         """Train on `base` and `cases` (text, label); the threshold is `rule` over the
         5-fold out-of-fold scores of `cases` (`base` is in every fold's training)."""
         import numpy as np
-        from sklearn.model_selection import StratifiedKFold
 
         texts = [t for t, _ in [*base, *cases]]
         x = np.asarray(encoder.encode(texts))
         y = np.array([label for _, label in [*base, *cases]])
-        own = np.arange(len(base), len(texts))
-        scores = np.zeros(len(cases))
-        for train, held in StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(own, y[own]):
-            keep = np.concatenate([np.arange(len(base)), own[train]])
-            fold = cls(encoder, embedding_head().fit(x[keep], y[keep]),
-                       lexical_head().fit([texts[i] for i in keep], y[keep]), 0.5, lexical_weight)
-            rows = own[held]
-            scores[held] = fold._blend(x[rows], [texts[i] for i in rows])
-        threshold = float(rule(scores, y[own]))
+        scores = out_of_fold(x, y, texts, embedding_head, lexical_weight, base=len(base))
+        threshold = float(rule(scores, y[len(base):]))
         return cls(encoder, embedding_head().fit(x, y), lexical_head().fit(texts, y), threshold, lexical_weight)
 
     def _blend(self, embedded: Any, texts: Sequence[str]) -> Any:
-        return (1 - self.lexical_weight) * self._head.predict_proba(embedded)[:, 1] + (
-            self.lexical_weight * self._lexical.predict_proba(list(texts))[:, 1]
-        )
+        return blended(self._head, self._lexical, self.lexical_weight, embedded, texts)
 
     def probability(self, message: str) -> float:
         return float(self._blend(self._encoder.encode([message]), [message])[0])

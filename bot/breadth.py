@@ -112,7 +112,8 @@ def load_cases(path: str | Path = CASES, split: str | None = None) -> list[Case]
 
 
 class BreadthModel:
-    """Features → logistic regression → P(one feature is broken, not the product)."""
+    """Features and wording → two logistic regressions, blended (bot/blend.py) → P(one
+    feature is broken, not the product)."""
 
     def __init__(self, encoder: Any, head: Any = None, threshold: float = 0.5) -> None:
         import numpy as np
@@ -163,10 +164,9 @@ class BreadthModel:
         return [float(p) for p in self._blend(self.features(texts), texts)]
 
     def _blend(self, x: Any, texts: Sequence[str]) -> Any:
-        embedded = self._head.predict_proba(x)[:, 1]
-        if self._lexical is None:
-            return embedded
-        return (1 - LEXICAL_WEIGHT) * embedded + LEXICAL_WEIGHT * self._lexical.predict_proba(list(texts))[:, 1]
+        from bot.blend import blended
+
+        return blended(self._head, self._lexical, LEXICAL_WEIGHT, x, texts)
 
     def one_feature(self, texts: Sequence[str]) -> list[bool]:
         """Whether each report is one feature broken (its probability reaches the threshold)."""
@@ -176,21 +176,15 @@ class BreadthModel:
     def fit(cls, encoder: Any, cases: Sequence[Case]) -> "BreadthModel":
         """Train on `cases`; the threshold of least cost on 5-fold out-of-fold probabilities."""
         import numpy as np
-        from sklearn.model_selection import StratifiedKFold
 
+        from bot.blend import lexical_head, out_of_fold
         from bot.cost_threshold import least_cost_threshold, logistic_head
-        from bot.blend import lexical_head
 
         model = cls(encoder)
         texts = [c.text for c in cases]
         x = model.features(texts)
         y = np.array([c.breadth == "feature" for c in cases])
-        oof = np.zeros(len(y))
-        for train, held in StratifiedKFold(5, shuffle=True, random_state=0).split(x, y):
-            fold = cls.__new__(cls)
-            fold._head = logistic_head(HEAD_C).fit(x[train], y[train])
-            fold._lexical = lexical_head().fit([texts[i] for i in train], y[train])
-            oof[held] = fold._blend(x[held], [texts[i] for i in held])
+        oof = out_of_fold(x, y, texts, lambda: logistic_head(HEAD_C), LEXICAL_WEIGHT)
         model._head = logistic_head(HEAD_C).fit(x, y)
         model._lexical = lexical_head().fit(texts, y)
         model.threshold = least_cost_threshold(oof, lambda said: cost(said, y)["cost"])
