@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
-from actions.urgent_routing import fix_at_hand, propose, urgent_routing
+from actions.urgent_routing import article_fixes, propose, urgent_routing
 from bot.policy_answers import described_severity
 from bot.faq import FaqResult
 from bot.language import reply as language_reply
@@ -107,10 +107,10 @@ class ActionAnswerQuestion(Action):
         # message the answerer declines (not about Makana) is no Makana problem, and one
         # answered only by what support does not cover (a WooCommerce plugin, a router, a
         # contractor's script) is no covered product down: the answer says whom to ask.
-        # Nor one a sure article fixes when the triage is not sure it is urgent (fix_at_hand).
+        # Nor one a sure article fixes when the triage is not sure it is urgent (article_fixes).
         if (
             not all(r.kind == "decline" for r in results) and not answerer.not_covered(results)
-            and not fix_at_hand(proposal, results, answerer.topic)
+            and not await article_fixes(message, proposal, results, answerer.topic)
         ):
             urgent = await urgent_routing(dispatcher, tracker, message, proposal=proposal)
             if urgent is not None:

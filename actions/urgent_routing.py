@@ -55,6 +55,30 @@ def fix_at_hand(proposal: Proposal, results: Sequence[FaqResult], topic: Callabl
     )
 
 
+async def article_fixes(
+    message: str, proposal: Proposal, results: Sequence[FaqResult], topic: Callable[[str | None], str | None],
+) -> bool:
+    """`fix_at_hand`, unless the report is Critical for data lost, a breach or data sent to
+    the wrong people, or payments failing everywhere (`TriageModel.down_for_all`): an
+    article answers how a feature works, it does not contain a breach.
+
+    "the invoices Makana Books sends out are reaching the wrong clients … Our scheduled
+    batch keeps firing" (fresh22-p01, P(Critical or High) 0.75) was answered with the
+    article on undelivered invoice emails (0.90) and no urgent offer. Over the conversation
+    cases and the triage's reports (dev: none withheld by fix_at_hand, so no change; test
+    files, test and holdout: 8 withheld), this gives back the offer to that report and to
+    one question ("I deleted a draft invoice … by mistake, can I get it back?", P 0.51,
+    read as data lost): one Critical report missed less (cost 10) for one unwanted offer
+    (cost 1). The rule was written after seeing fresh22-p01, so the holdout is not blind
+    to it."""
+    if not fix_at_hand(proposal, results, topic):
+        return False
+    if proposal.severity != "critical":
+        return True
+    model = await resources.triage()
+    return await asyncio.to_thread(model.down_for_all, message)
+
+
 @dataclass(frozen=True)
 class Triaged:
     proposal: Proposal

@@ -779,8 +779,7 @@ class TriageModel:
         critical = [i for i, s in enumerate(severities) if s == "critical"]
         if self.breadth is None or not critical:
             return severities
-        down_for_all = self.policy.severity("critical").criteria[0]
-        asked = [i for i in critical if self._criterion(texts[i], "critical") == down_for_all]
+        asked = [i for i in critical if self.down_for_all(texts[i])]
         out = list(severities)
         for i, one in zip(asked, self.breadth.one_feature([texts[i] for i in asked])):
             if one:
@@ -810,6 +809,13 @@ class TriageModel:
         for i in lowered:
             out[i] = "medium"
         return out, lowered
+
+    def down_for_all(self, text: str) -> bool:
+        """Whether the Critical criterion a report meets is the product being down or
+        unusable for all users, not data lost, a breach or data sent to the wrong people,
+        or payments failing everywhere (those are Critical whatever is broken, and no
+        how-to article settles them)."""
+        return self._criterion(text, "critical") == self.policy.severity("critical").criteria[0]
 
     def _criterion(self, text: str, severity: str) -> str:
         """The severity's criterion whose anchor is closest to the report."""

@@ -407,3 +407,52 @@ def test_a_sure_article_comes_without_the_urgent_ticket_when_the_triage_is_not_s
     unsure = [FaqResult("answer", "Wait 15 minutes.", "error_account_locked", 0.7)]
     assert not fix_at_hand(proposal(0.48, 0.18), unsure, topic)
     assert not fix_at_hand(proposal(0.48, 0.18), policy_fact, topic)
+
+
+async def test_a_sure_article_never_holds_back_a_critical_breach_or_data_loss(monkeypatch):
+    """fix_at_hand is for a product that is down for the customer (a locked account): an
+    article can settle that. A report that is Critical for data sent to the wrong people,
+    data lost or payments failing keeps its urgent offer whatever article fits."""
+    from actions.urgent_routing import article_fixes
+    from bot.faq import FaqResult
+    from bot.triage import Proposal
+
+    class Triage:
+        def __init__(self, down):
+            self.down, self.asked = down, []
+
+        def down_for_all(self, text):
+            self.asked.append(text)
+            return self.down
+
+    probabilities = {"critical": 0.55, "high": 0.15, "medium": 0.2, "low": 0.1}
+    critical = Proposal("critical", "troubleshooting", True, probabilities, 0.95)
+    high = Proposal("high", "troubleshooting", True, probabilities, 0.95)
+    article = [FaqResult("answer", "Open the invoice and look at Activity.", "invoice_email_not_delivered", 0.93)]
+    topic = {}.get
+    for down, fixes in ((True, True), (False, False)):
+        triage = Triage(down)
+
+        async def model(triage=triage):
+            return triage
+
+        monkeypatch.setattr(resources, "triage", model)
+        assert await article_fixes("our invoices go to the wrong customers", critical, article, topic) is fixes
+        assert triage.asked == ["our invoices go to the wrong customers"]
+        # High has one kind of criterion an article can meet; the triage is not asked.
+        assert await article_fixes("one report fails for the whole team", high, article, topic)
+        assert len(triage.asked) == 1
+    # No sure article: nothing to hold back, whatever the criterion.
+    assert not await article_fixes("x", critical, [FaqResult("answer", "Activity.", "invoice_email_not_delivered", 0.7)], topic)
+
+
+@pytest.mark.parametrize("report, down", [
+    ("Nobody in our company can sign in to Makana Books since this morning, every login fails.", True),
+    ("Customers are getting statements that list another company's invoices and bank details.", False),
+    ("Half of last month's bank transactions have vanished from our books overnight.", False),
+])
+async def test_the_triage_names_the_critical_criterion_an_article_cannot_settle(report, down):
+    """The Critical criterion of a report (TriageModel.down_for_all), in wording of these tests."""
+    model = await resources.triage()
+    assert model.down_for_all(report) is down
+
