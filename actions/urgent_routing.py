@@ -64,13 +64,15 @@ async def article_fixes(
 
     "the invoices Makana Books sends out are reaching the wrong clients … Our scheduled
     batch keeps firing" (fresh22-p01, P(Critical or High) 0.75) was answered with the
-    article on undelivered invoice emails (0.90) and no urgent offer. Over the conversation
-    cases and the triage's reports (dev: none withheld by fix_at_hand, so no change; test
-    files, test and holdout: 8 withheld), this gives back the offer to that report and to
-    one question ("I deleted a draft invoice … by mistake, can I get it back?", P 0.51,
-    read as data lost): one Critical report missed less (cost 10) for one unwanted offer
-    (cost 1). The rule was written after seeing fresh22-p01, so the holdout is not blind
-    to it."""
+    article on undelivered invoice emails (0.90) and no urgent offer. On the running
+    stack (stop 50) the conversation splits test, dev and dev_long do not change; on the
+    holdout that report gets its offer and its one hour, and five calm reports get an
+    offer they did not need, where the criterion read is wrong or harsh (a bank feed that
+    stopped after a password change read as a breach, a draft deleted by mistake read as
+    data lost, a phishing email to forward). By the costs of `fix_at_hand` (a Critical
+    report without its offer 10, an unwanted offer 1) that is a gain, and the missed
+    Critical is the error the policy fears most. The rule was written after seeing
+    fresh22-p01, so the holdout is not blind to it."""
     if not fix_at_hand(proposal, results, topic):
         return False
     if proposal.severity != "critical":
