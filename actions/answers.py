@@ -267,7 +267,8 @@ class ActionWarmUp(Action):
         # on first use (seconds); a first customer message must wait for neither.
         await resources.foreign_language("warm up the language detector")
         await resources.people_first("warm up")
-        # The triage model loads in the background: both at once can outlast the server's
-        # response timeout on a busy machine; a first message waits for it if needed.
-        resources.warm_up_triage()
+        # Then the triage model and the checks built on it, in a background task: if this
+        # outlasts the server's response timeout on a busy machine, the launcher asks
+        # again and waits on the same task (resources.warmed_up).
+        await resources.warmed_up()
         return []

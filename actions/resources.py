@@ -135,6 +135,21 @@ def warm_up_triage() -> None:
         _triage_warm_up = asyncio.get_running_loop().create_task(_warm_up())
 
 
+async def warmed_up() -> None:
+    """Start the background warm-up if it has not started, and wait for it to finish.
+
+    The launcher's warm-up (actions/answers.ActionWarmUp) waits here, so a server it calls
+    ready has its triage model and checks loaded. When they loaded in the background, the
+    first message after a start waited for them, and on a slow machine (stop 50: a CI run
+    whose tests took 40 min instead of 24) that outlasted the web service's 30 s timeout
+    to Rasa: three service tests got "assistant_unavailable" on the first message after
+    the action server (re)started. If this outlasts the server's response timeout, the
+    launcher asks again (bot/launcher.warm_up_actions); the shielded task goes on."""
+    warm_up_triage()
+    if _triage_warm_up is not None:
+        await asyncio.shield(_triage_warm_up)
+
+
 async def _warm_up() -> None:
     await triage()
     await form_replies()
