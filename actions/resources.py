@@ -128,26 +128,21 @@ async def triage() -> TriageModel:
 _triage_warm_up: asyncio.Task | None = None
 
 
-def warm_up_triage() -> None:
-    """Start loading the triage model without waiting for it (the launcher's warm-up)."""
-    global _triage_warm_up
-    if _triage is None and _triage_warm_up is None:
-        _triage_warm_up = asyncio.get_running_loop().create_task(_warm_up())
-
-
 async def warmed_up() -> None:
-    """Start the background warm-up if it has not started, and wait for it to finish.
+    """Load the triage model and the checks built on it, once, and wait for them.
 
     The launcher's warm-up (actions/answers.ActionWarmUp) waits here, so a server it calls
-    ready has its triage model and checks loaded. When they loaded in the background, the
-    first message after a start waited for them, and on a slow machine (stop 50: a CI run
-    whose tests took 40 min instead of 24) that outlasted the web service's 30 s timeout
-    to Rasa: three service tests got "assistant_unavailable" on the first message after
-    the action server (re)started. If this outlasts the server's response timeout, the
-    launcher asks again (bot/launcher.warm_up_actions); the shielded task goes on."""
-    warm_up_triage()
-    if _triage_warm_up is not None:
-        await asyncio.shield(_triage_warm_up)
+    ready has them loaded. When they loaded in the background, the first message after a
+    start waited for them, and on a slow machine (stop 50: a CI run whose tests took 40 min
+    instead of 24) that outlasted the web service's 30 s timeout to Rasa: three service
+    tests got "assistant_unavailable" on the first message after the action server
+    (re)started. The loading runs in its own task, shielded: if the wait outlasts the
+    server's response timeout, the launcher asks again (bot/launcher.warm_up_actions) and
+    waits on the same task."""
+    global _triage_warm_up
+    if _triage_warm_up is None:
+        _triage_warm_up = asyncio.get_running_loop().create_task(_warm_up())
+    await asyncio.shield(_triage_warm_up)
 
 
 async def _warm_up() -> None:

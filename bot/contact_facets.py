@@ -96,13 +96,22 @@ class FacetChooser:
 
         parts = [message, *[p for p in questions_in(message) if p != message]]
         vectors = np.asarray(self._encoder.encode(parts))
-        best = np.array([float((vectors @ d.T).max()) for d in self._descriptions])
-        whole = np.array([float((vectors[:1] @ d.T).max()) for d in self._descriptions])
+        # parts × facets: each part's similarity to each facet (its nearest description).
+        sims = np.stack([(vectors @ d.T).max(axis=1) for d in self._descriptions], axis=1)
+        best, whole = sims.max(axis=0), sims[0]
+        # A facet's lead in the part that leans to it most: in "what's the phone number,
+        # and is there a way to message you from within the till app?" each facet leads
+        # in its own question, though only one leads over the whole message.
+        others = np.stack([np.delete(sims, i, axis=1).max(axis=1) for i in range(len(FACETS))], axis=1)
+        part_lead = (sims - others)[1:].max(axis=0) if len(parts) > 1 else sims[0] - others[0]
         words = facet_words(message)
         rows = []
         for i, facet in enumerate(FACETS):
             other = float(np.delete(best, i).max())
-            rows.append([best[i], whole[i], best[i] - other, float(best[i] >= best.max()), float(facet in words), float(len(words))])
+            rows.append([
+                best[i], whole[i], best[i] - other, float(best[i] >= best.max()), float(facet in words), float(len(words)),
+                float(part_lead[i]),
+            ])
         return np.array(rows)
 
     def probabilities(self, message: str) -> dict[str, float]:

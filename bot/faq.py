@@ -83,6 +83,18 @@ _REFERS_BACK = re.compile(r"\b(?:it|its|they|them|this|these|those)\b", re.IGNOR
 _ASKING = re.compile(r"\b(?:what|how|where|when|which|who|why)(?:['’]?s)?\b|\bwhether\b", re.IGNORECASE)
 
 
+def _joined(first: FaqResult, second: FaqResult) -> FaqResult:
+    """`first` with the sentences of `second` it does not already say (two facts of one section)."""
+    said = set(_SENTENCE_END.split(first.text))
+    extra = [s for s in _SENTENCE_END.split(second.text) if s.strip() and s not in said]
+    if not extra:
+        return first
+    return replace(first, text=first.text.rstrip() + " " + " ".join(extra), question=f"{first.question} {second.question}")
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
 class Hit(Protocol):
     entry_id: str
     title: str
@@ -421,8 +433,16 @@ class FaqAnswerer:
             ]
         answered: list[FaqResult] = []
         for r in results:
-            if r.kind in ("answer", "decline") and all(r.entry_id != a.entry_id for a in answered):
+            same = next((i for i, a in enumerate(answered) if a.entry_id == r.entry_id), None)
+            if r.kind in ("answer", "decline") and same is None:
                 answered.append(r)
+            elif r.kind == "answer" and same is not None and self.topic(r.entry_id) is not None:
+                # Two questions about one policy section, each asking its own fact: "Is there
+                # a phone number I can ring you on? And if I'd rather write, what email
+                # address do I send things to?" got the phone line alone.
+                merged = _joined(answered[same], r)
+                results = [merged if x is answered[same] else x for x in results]
+                answered[same] = merged
         confident = [r for r in answered if r.kind == "answer"]
         # A question the index is unsure of, beside one it answers, is not dropped: it
         # gets its own "did you mean" (when its best candidate is close enough to be a

@@ -1,11 +1,14 @@
 """The language a customer writes in, and the short reply for the common languages.
 
 Full multilingual answers come later. For now a message in Spanish, German, French,
-Portuguese, Italian or Dutch gets a short fixed reply in that language (the assistant
-answers in English; email us or ask for a person) instead of an English miss.
+Portuguese, Italian or Dutch, or in one of the languages most spoken at home in Hawaii
+after English (Japanese, Chinese, Korean, Tagalog, Vietnamese), or Russian, gets a short
+fixed reply in that language (the assistant answers in English; email us or ask for a
+person) instead of an English miss. Before stop 51 only the first six were known, and a
+Japanese question got the English "couldn't find" (holdout fresh23-l03).
 
 The detector is lingua (statistical n-gram models, offline), restricted to English and
-those six languages. Error costs: an English customer told "I only answer in English"
+those languages. Error costs: an English customer told "I only answer in English"
 in Spanish is worse than a Spanish customer getting an English answer, so a message is
 taken as another language only above a confidence chosen on the dev set for no English
 false positive there, and only from three words up (short texts are ambiguous).
@@ -28,14 +31,20 @@ from typing import Any, Sequence
 
 from bot.cases import CasesError, InvalidCase, read_cases
 
-CODES = ("en", "es", "de", "fr", "pt", "it", "nl")
+CODES = ("en", "es", "de", "fr", "pt", "it", "nl", "ja", "zh", "ko", "tl", "vi", "ru")
 NAMES = {
     "en": "ENGLISH", "es": "SPANISH", "de": "GERMAN", "fr": "FRENCH", "pt": "PORTUGUESE", "it": "ITALIAN", "nl": "DUTCH",
+    "ja": "JAPANESE", "zh": "CHINESE", "ko": "KOREAN", "tl": "TAGALOG", "vi": "VIETNAMESE", "ru": "RUSSIAN",
 }
 # Chosen on data/languages/dev.jsonl plus the knowledge base's English phrasings: the
 # lowest confidence with no English message taken for another language.
 THRESHOLD = 0.5
 MIN_WORDS = 3
+# Our name says nothing of the language around it, and it reads like Tagalog to the
+# detector: "is makana POS 3 still suported" was Tagalog at 0.54 with it, English without.
+_BRAND = re.compile(r"\bmakana\b", re.IGNORECASE)
+# Chinese and Japanese put no spaces between words: each of their characters counts as one.
+_WORDS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]|[^\W\d_\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+")
 
 REPLIES = {
     "es": (
@@ -68,6 +77,34 @@ REPLIES = {
         "of vragen om een medewerker van ons team te spreken.",
         "Een medewerker spreken",
     ),
+    "ja": (
+        "申し訳ありません。現在、このアシスタントは英語でのみお答えしています。{email} までメールでお問い合わせいただくか、"
+        "担当者との会話をお申し付けください。",
+        "担当者と話す",
+    ),
+    "zh": (
+        "抱歉，本助手目前只能用英语回答。您可以发送电子邮件至 {email}，或要求与我们团队的工作人员交谈。",
+        "与工作人员交谈",
+    ),
+    "ko": (
+        "죄송합니다. 현재 이 도우미는 영어로만 답변합니다. {email} 으로 이메일을 보내시거나 저희 팀 직원과의 상담을 요청해 주세요.",
+        "직원과 상담하기",
+    ),
+    "tl": (
+        "Paumanhin, sa ngayon ay sa Ingles lamang sumasagot ang assistant na ito. Maaari kayong mag-email sa amin sa {email} "
+        "o humiling na makausap ang isang tao mula sa aming team.",
+        "Makipag-usap sa isang tao",
+    ),
+    "vi": (
+        "Xin lỗi, hiện tại trợ lý này chỉ trả lời bằng tiếng Anh. Quý khách có thể gửi email cho chúng tôi tại {email} "
+        "hoặc yêu cầu nói chuyện với một nhân viên của chúng tôi.",
+        "Nói chuyện với nhân viên",
+    ),
+    "ru": (
+        "Извините, пока этот помощник отвечает только на английском языке. Вы можете написать нам на {email} "
+        "или попросить связать вас с сотрудником нашей команды.",
+        "Поговорить с сотрудником",
+    ),
 }
 
 
@@ -78,7 +115,7 @@ class Detected:
 
 
 class LanguageDetector:
-    """lingua over English and the six languages with a fixed reply."""
+    """lingua over English and the languages with a fixed reply."""
 
     def __init__(self, threshold: float = THRESHOLD) -> None:
         from lingua import Language, LanguageDetectorBuilder  # heavy: on use
@@ -89,13 +126,13 @@ class LanguageDetector:
 
     def detect(self, text: str) -> Detected:
         """The most likely language and its confidence."""
-        values = self._detector.compute_language_confidence_values(text)
+        values = self._detector.compute_language_confidence_values(_BRAND.sub(" ", text))
         top = values[0]
         return Detected(self._languages[top.language], float(top.value))
 
     def foreign(self, text: str) -> str | None:
         """The code of a language other than English the text is written in, else None."""
-        if len(re.findall(r"[^\W\d_]+", text)) < MIN_WORDS:
+        if len(_WORDS.findall(_BRAND.sub(" ", text))) < MIN_WORDS:
             return None
         found = self.detect(text)
         return found.code if found.code != "en" and found.confidence >= self.threshold else None

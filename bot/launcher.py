@@ -284,7 +284,7 @@ def warm_up_actions(actions_url: str, token: str, timeout_s: float) -> None:
         except (urllib.error.URLError, OSError) as exc:  # HTTPError is a URLError
             busy = isinstance(exc, urllib.error.HTTPError) and exc.code >= 500
             if not busy or time.monotonic() >= deadline:
-                raise LaunchError(f"the action server could not load the FAQ index: {exc}") from exc
+                raise LaunchError(f"the action server could not load its models and index: {exc}") from exc
             time.sleep(2)
 
 

@@ -236,6 +236,20 @@ async def test_a_message_in_spanish_gets_the_short_reply_in_spanish():
     assert message["buttons"] == [{"title": "Hablar con una persona", "payload": "/request_human"}]
 
 
+async def test_a_message_in_japanese_gets_the_short_reply_in_japanese_and_our_name_is_no_tagalog():
+    from actions.answers import ActionAnswerQuestion
+
+    dispatcher = CollectingDispatcher()
+    text = "屋台で使うAndroidタブレットにPOSアプリを入れたいです。メモリはどのくらい必要ですか？"
+    events = await ActionAnswerQuestion().run(dispatcher, tracker(text, "nlu_fallback"), {})
+    assert SlotSet("language", "ja") in events
+    [message] = dispatcher.messages
+    assert "英語" in message["text"] and "support@makana.example" in message["text"]
+    assert message["buttons"] == [{"title": "担当者と話す", "payload": "/request_human"}]
+    # A short English question that names us ("makana" read as Tagalog before stop 51).
+    assert await resources.foreign_language("is makana POS 3 still suported") is None
+
+
 async def test_a_frustrated_customer_gets_the_apology_and_a_person_first_then_the_answer():
     from actions.answers import PEOPLE_FIRST, ActionAnswerQuestion
 

@@ -842,3 +842,16 @@ def test_the_channels_open_outside_hours_name_the_email_address(policy):
     """"Is it ok to send a support request by email?" needs the address, not the word Email."""
     text = policy_answer("open_now", policy, at(2026, 12, 6, 8, 0), "can I email you now?")
     assert f"Email ({policy.doc.contact.email})" in text
+
+
+def test_two_questions_about_one_policy_section_get_both_facts(real_answerer, policy):
+    """Each question gets its own fact of the contact section; the second was dropped as a
+    repeat of the first's entry (holdout fresh23-p06 got the phone line alone)."""
+    now = at(2026, 12, 5, 10, 0)
+    message = (
+        "I'm honestly not a chat person. Is there a phone number I can ring you on? And if I'd rather write, "
+        "what email address do I send things to?"
+    )
+    [result] = [r for r in real_answerer.answer_all(message, now) if r.entry_id == "contact"]
+    assert policy.doc.contact.phone in result.text and policy.doc.contact.email in result.text
+    assert result.text.count(policy.doc.contact.phone) == 1

@@ -71,7 +71,7 @@ def test_the_warm_up_asks_again_while_the_server_times_out(server):
 def test_the_warm_up_gives_up_when_the_time_is_up(server):
     s = server([503])
     started = time.monotonic()
-    with pytest.raises(LaunchError, match="could not load the FAQ index"):
+    with pytest.raises(LaunchError, match="could not load its models and index"):
         warm_up_actions(s.url, "t", timeout_s=3)
     assert time.monotonic() - started < 10
     assert len(s.requests) >= 2
