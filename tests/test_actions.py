@@ -248,6 +248,11 @@ async def test_a_message_in_japanese_gets_the_short_reply_in_japanese_and_our_na
     assert message["buttons"] == [{"title": "担当者と話す", "payload": "/request_human"}]
     # A short English question that names us ("makana" read as Tagalog before stop 51).
     assert await resources.foreign_language("is makana POS 3 still suported") is None
+    # Hawaiian words in English read as Tagalog, which needs more confidence.
+    assert await resources.foreign_language("Maika'i, mahalo for da help") is None
+    # Written in Hawaiian, which no reply is in: the English answers, not Tagalog or Dutch.
+    assert await resources.foreign_language("Aloha mai kākou, pehea ʻoe? Makemake au e kōkua me kaʻu mau pila.") is None
+    assert await resources.foreign_language("Saan ko po makikita ang mga invoice namin noong nakaraang buwan?") == "tl"
 
 
 async def test_a_frustrated_customer_gets_the_apology_and_a_person_first_then_the_answer():
