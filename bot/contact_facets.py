@@ -99,17 +99,16 @@ class FacetChooser:
         # parts × facets: each part's similarity to each facet (its nearest description).
         sims = np.stack([(vectors @ d.T).max(axis=1) for d in self._descriptions], axis=1)
         best, whole = sims.max(axis=0), sims[0]
+        lead = _leads(best[None])[0]
         # A facet's lead in the part that leans to it most: in "what's the phone number,
         # and is there a way to message you from within the till app?" each facet leads
         # in its own question, though only one leads over the whole message.
-        others = np.stack([np.delete(sims, i, axis=1).max(axis=1) for i in range(len(FACETS))], axis=1)
-        part_lead = (sims - others)[1:].max(axis=0) if len(parts) > 1 else sims[0] - others[0]
+        part_lead = _leads(sims)[1:].max(axis=0) if len(parts) > 1 else _leads(sims)[0]
         words = facet_words(message)
         rows = []
         for i, facet in enumerate(FACETS):
-            other = float(np.delete(best, i).max())
             rows.append([
-                best[i], whole[i], best[i] - other, float(best[i] >= best.max()), float(facet in words), float(len(words)),
+                best[i], whole[i], lead[i], float(best[i] >= best.max()), float(facet in words), float(len(words)),
                 float(part_lead[i]),
             ])
         return np.array(rows)
@@ -139,6 +138,14 @@ class FacetChooser:
         chooser.threshold = choose_threshold(oof, y)
         chooser._head = logistic_head().fit(x.reshape(-1, x.shape[2]), y.ravel())
         return chooser
+
+
+def _leads(sims: Any) -> Any:
+    """Per row, each facet's similarity minus the best of the other facets' (rows × facets)."""
+    import numpy as np
+
+    others = np.stack([np.delete(sims, i, axis=1).max(axis=1) for i in range(sims.shape[1])], axis=1)
+    return sims - others
 
 
 def cost(chosen: Sequence[set[str]], gold: Sequence[set[str]]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from bot.policy_answers import (
     mentioned_third_party, policy_answer, policy_fact, render_answer, whole_word,
 )
 from bot.form_replies import question_form
+from bot.policy_facts import sentences
 from bot.policy import SupportPolicy
 
 if TYPE_CHECKING:
@@ -85,14 +86,11 @@ _ASKING = re.compile(r"\b(?:what|how|where|when|which|who|why)(?:['’]?s)?\b|\b
 
 def _joined(first: FaqResult, second: FaqResult) -> FaqResult:
     """`first` with the sentences of `second` it does not already say (two facts of one section)."""
-    said = set(_SENTENCE_END.split(first.text))
-    extra = [s for s in _SENTENCE_END.split(second.text) if s.strip() and s not in said]
+    said = set(sentences(first.text))
+    extra = [s for s in sentences(second.text) if s not in said]
     if not extra:
         return first
     return replace(first, text=first.text.rstrip() + " " + " ".join(extra), question=f"{first.question} {second.question}")
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 class Hit(Protocol):

@@ -54,7 +54,8 @@ _HAWAIIAN = re.compile(r"\u02bb|[āēīōūĀĒĪŌŪ]")
 # detector: "is makana POS 3 still suported" was Tagalog at 0.54 with it, English without.
 _BRAND = re.compile(r"\bmakana\b", re.IGNORECASE)
 # Chinese and Japanese put no spaces between words: each of their characters counts as one.
-_WORDS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]|[^\W\d_\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+_WORDS = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]+")
 
 REPLIES = {
     "es": (
@@ -136,17 +137,18 @@ class LanguageDetector:
 
     def detect(self, text: str) -> Detected:
         """The most likely language and its confidence."""
-        values = self._detector.compute_language_confidence_values(_BRAND.sub(" ", text))
-        top = values[0]
+        return self._detect(_BRAND.sub(" ", text))
+
+    def _detect(self, unbranded: str) -> Detected:
+        top = self._detector.compute_language_confidence_values(unbranded)[0]
         return Detected(self._languages[top.language], float(top.value))
 
     def foreign(self, text: str) -> str | None:
         """The code of a language other than English the text is written in, else None."""
-        if len(_WORDS.findall(_BRAND.sub(" ", text))) < MIN_WORDS:
+        unbranded = _BRAND.sub(" ", text)
+        if len(_WORDS.findall(unbranded)) < MIN_WORDS or len(_HAWAIIAN.findall(text)) >= 2:
             return None
-        if len(_HAWAIIAN.findall(text)) >= 2:
-            return None
-        found = self.detect(text)
+        found = self._detect(unbranded)
         needed = max(self.threshold, LANGUAGE_THRESHOLDS.get(found.code, 0.0))
         return found.code if found.code != "en" and found.confidence >= needed else None
 

@@ -109,9 +109,14 @@ def units(topic: str, rendered: str) -> list[Fact]:
             heading = line
             continue
         heading = ""
-        facts.extend(Fact(topic, s) for s in _SENTENCE_END.split(line) if s.strip())
+        facts.extend(Fact(topic, s) for s in sentences(line))
     flush()
     return facts
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a line of rendered policy text (a full stop before a capital ends one)."""
+    return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 def policy_facts(policy: SupportPolicy, now: dt.datetime, topics: Sequence[str] = FACT_TOPICS) -> list[Fact]:
