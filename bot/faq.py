@@ -336,7 +336,10 @@ class FaqAnswerer:
         Makana is the scene, and the subscription asked about is QuickBooks'."""
         if not self._names_makana(message):
             return False
-        parts = asked_questions(message)
+        # The parts in the form of a question, when there are any: "For now I send those
+        # from Outlook myself, which works" tells how the customer gets by; the question
+        # after it ("how long before I'd hear back?") is about Makana.
+        parts = [p for p in asked_questions(message) if _is_question(p)] or asked_questions(message)
         return not any(self.named_vendor(p) and not self._names_makana(p) for p in parts)
 
     def _names_makana(self, text: str) -> bool:
@@ -415,6 +418,14 @@ class FaqAnswerer:
                     not asking and r.kind == "answer" and r.score is not None and r.score < STATEMENT_SURE
                 ) else r
                 for r, asking in zip(results, asks)
+            ]
+        if named is None and self.named_vendor(message):
+            # The message is about Makana, and a sentence that is no question names another
+            # company's product on the way ("For now I send those PDFs from Outlook myself,
+            # which works"): that sentence is not declined as a question about the product.
+            results = [
+                FaqResult("miss", question=r.question) if r.kind == "decline" and r.entry_id is None and not form else r
+                for r, form in zip(results, forms)
             ]
         if whole.kind == "answer":
             # A question the index was unsure of, when the whole message is sure of the entry

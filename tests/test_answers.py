@@ -855,3 +855,25 @@ def test_two_questions_about_one_policy_section_get_both_facts(real_answerer, po
     [result] = [r for r in real_answerer.answer_all(message, now) if r.entry_id == "contact"]
     assert policy.doc.contact.phone in result.text and policy.doc.contact.email in result.text
     assert result.text.count(policy.doc.contact.phone) == 1
+
+
+@pytest.mark.parametrize(
+    "message, entry_id",
+    [
+        (
+            "A few of our customers say the invoices we send from Makana never arrive. For now I forward the PDFs "
+            "from Outlook myself, which works. What can I check on my side?",
+            "invoice_email_not_delivered",
+        ),
+        (
+            "Our bank feed in Makana stopped updating on Monday. Meanwhile I copy the numbers over from Excel by hand, "
+            "which is fine for now. How do I get the feed going again?",
+            "bank_feed_disconnected",
+        ),
+    ],
+)
+def test_another_product_named_in_how_the_customer_gets_by_is_not_what_they_ask_about(real_answerer, message, entry_id):
+    """The workaround names Outlook or Excel; the question is about Makana. It was declined
+    as a question about Outlook, or answered "Excel is a third-party product"."""
+    results = real_answerer.answer_all(message, at(2026, 12, 5, 10, 0))
+    assert [(r.kind, r.entry_id) for r in results] == [("answer", entry_id)]

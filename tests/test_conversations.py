@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import pytest
 
@@ -120,3 +121,22 @@ def test_conversation_subset_against_the_stack(stack):
     assert result["out_of_scope_declined"] >= 0.85, misses
     for category in ("language", "frustration"):
         assert result["categories"][category]["right_rate"] >= 0.8, misses
+
+
+@pytest.mark.parametrize(
+    "text, button",
+    [
+        # Rasa's NLU hears these as "yes" (it has no Chinese, Japanese or Korean words).
+        ("我们店下个月要关门了，可以退还年费吗？", "与工作人员交谈"),
+        ("店を閉めることになったので、年間プランの返金はできますか？", "担当者と話す"),
+        ("가게 문을 닫게 되었는데 연간 요금을 환불받을 수 있나요?", "직원과 상담하기"),
+    ],
+)
+def test_a_question_in_chinese_japanese_or_korean_gets_the_reply_in_it_not_didnt_understand(stack, text, button):
+    [reply] = stack.say(secrets.token_hex(16), text)
+    assert "didn't understand" not in reply["text"], reply
+    assert "support@makana.example" in reply["text"]
+    assert [b["title"] for b in reply["buttons"]] == [button]
+    # A yes with nothing asked is still not understood.
+    [plain] = stack.say(secrets.token_hex(16), "yep")
+    assert "didn't understand" in plain["text"]
