@@ -422,10 +422,14 @@ class FaqAnswerer:
         if named is None and self.named_vendor(message):
             # The message is about Makana, and a sentence that is no question names another
             # company's product on the way ("For now I send those PDFs from Outlook myself,
-            # which works"): that sentence is not declined as a question about the product.
+            # which works"; "your invoices still go to my personal gmail, I'd like them to go
+            # to the shop's inbox"): that sentence is read as about Makana too, not declined
+            # as a question about the other product; it is answered when an entry is sure of
+            # it, and is no question of its own otherwise.
             results = [
-                FaqResult("miss", question=r.question) if r.kind == "decline" and r.entry_id is None and not form else r
-                for r, form in zip(results, forms)
+                self._about_makana(q, now, severity, p, message) if r.kind == "decline" and r.entry_id is None and not form
+                else r
+                for r, form, p, q in zip(results, forms, parts, read)
             ]
         if whole.kind == "answer":
             # A question the index was unsure of, when the whole message is sure of the entry
@@ -525,6 +529,11 @@ class FaqAnswerer:
                 return confident[:1]
         return [whole]
 
+    def _about_makana(self, text: str, now: dt.datetime, severity: str | None, question: str, whole: str) -> FaqResult:
+        """`text` judged with the other company's product it names left aside: its answer, or a miss."""
+        result = self._judge(text, self._index.search(text, k=3), now, severity, question, whole=whole, vendor_free=True)
+        return result if result.kind == "answer" else FaqResult("miss", question=question)
+
     def _with_named_products(self, message: str, parts: Sequence[str]) -> list[str]:
         """Each part as it is searched: a version written without its product ("is 1.8
         something your team still looks at?"), which the message names with it elsewhere
@@ -542,11 +551,11 @@ class FaqAnswerer:
 
     def _judge(
         self, message: str, result: SearchResult, now: dt.datetime, severity: str | None, question: str = "",
-        context_vendor: str | None = None, whole: str = "",
+        context_vendor: str | None = None, whole: str = "", vendor_free: bool = False,
     ) -> FaqResult:
         question = question or message
-        vendor = self.named_vendor(message) or context_vendor
-        third_party = mentioned_third_party(self._policy, message)
+        vendor = None if vendor_free else self.named_vendor(message) or context_vendor
+        third_party = None if vendor_free else mentioned_third_party(self._policy, message)
         if third_party and SCOPE_QUESTION.search(message):
             # "Do you support the Stripe plugin?" is a scope question: the policy answers
             # it, not whichever FAQ entry mentions payments.

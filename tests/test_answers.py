@@ -870,10 +870,17 @@ def test_two_questions_about_one_policy_section_get_both_facts(real_answerer, po
             "which is fine for now. How do I get the feed going again?",
             "bank_feed_disconnected",
         ),
+        (
+            "My business partner is taking over the company. How do I hand ownership of the Makana account to her? "
+            "Separately, the invoices you send us for the plan still go to my private gmail; could they go to the "
+            "office inbox as well?",
+            "transfer_ownership billing_contact",
+        ),
     ],
 )
-def test_another_product_named_in_how_the_customer_gets_by_is_not_what_they_ask_about(real_answerer, message, entry_id):
-    """The workaround names Outlook or Excel; the question is about Makana. It was declined
-    as a question about Outlook, or answered "Excel is a third-party product"."""
+def test_another_product_named_in_a_sentence_about_makana_is_not_what_it_asks_about(real_answerer, message, entry_id):
+    """The workaround names Outlook or Excel, the billing email is a Gmail address; the
+    questions are about Makana. They were declined as questions about Outlook or Gmail, or
+    answered "Excel is a third-party product"."""
     results = real_answerer.answer_all(message, at(2026, 12, 5, 10, 0))
-    assert [(r.kind, r.entry_id) for r in results] == [("answer", entry_id)]
+    assert [(r.kind, r.entry_id) for r in results] == [("answer", e) for e in entry_id.split()]
