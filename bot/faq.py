@@ -339,7 +339,8 @@ class FaqAnswerer:
         # The parts in the form of a question, when there are any: "For now I send those
         # from Outlook myself, which works" tells how the customer gets by; the question
         # after it ("how long before I'd hear back?") is about Makana.
-        parts = [p for p in asked_questions(message) if _is_question(p)] or asked_questions(message)
+        asking = asked_questions(message)
+        parts = [p for p in asking if _is_question(p)] or asking
         return not any(self.named_vendor(p) and not self._names_makana(p) for p in parts)
 
     def _names_makana(self, text: str) -> bool:
