@@ -48,6 +48,9 @@ CATEGORIES = ("technical_support", "customer_service", "troubleshooting")
 KINDS = ("problem", "question")
 RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}  # 0 = critical … 3 = low
 URGENT = ("critical", "high")
+# A report is on the urgent side when P(Critical or High) is at least this: the more
+# probable side, which a deadline quoted to the customer may rest on.
+URGENT_SIDE = 0.5
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASES = ROOT / "data" / "triage" / "dev.jsonl"
 
@@ -547,7 +550,7 @@ class Proposal:
         quoted to the customer may rest on."""
         if self.lowered:
             return self.severity
-        urgent_side = self.urgent_probability >= 0.5
+        urgent_side = self.urgent_probability >= URGENT_SIDE
         return self.severity if (self.severity in URGENT) == urgent_side else None
 
 
@@ -743,7 +746,7 @@ class TriageModel:
         # Whether work goes on is read with the negations ("there is no workaround" says it),
         # and only of a report the heads rate High (one that breadth lowers from Critical
         # stays High).
-        unsettled = [i for i in range(len(texts)) if severity_p[i][0] + severity_p[i][1] < 0.5]
+        unsettled = [i for i in range(len(texts)) if severity_p[i][0] + severity_p[i][1] < URGENT_SIDE]
         settled, lowered = self._high_that_goes_on_is_medium(texts, settled, unsettled)
         # What is broken is read without the negated phrases: "It's not urgent" says
         # nothing of it, and must not keep a report Critical that is High without it.
