@@ -392,17 +392,19 @@ class FaqAnswerer:
         asks = [_asks(p) for p in parts]
         # A question that names no product of its own ("any idea how to reset it?" after "the
         # verifone terminal keeps showing an error") asks about the product the message names.
-        named = None if self._object_is_makana(message) else self.named_vendor(message)
+        about_makana = self._object_is_makana(message)
+        named = None if about_makana else self.named_vendor(message)
         # Only a question that refers back leans on it: "Also, I got locked out after too many
         # wrong passwords - how long does the lock last?" after a question about Shopify is
         # about Makana.
         read = self._with_named_products(message, parts)
+        searches = [self._index.search(r, k=3) for r in read]
         results = [
             self._judge(
-                r, self._index.search(r, k=3), now, severity, p,
+                r, found, now, severity, p,
                 context_vendor=named if i and _REFERS_BACK.search(p) else None, whole=message,
             )
-            for i, (p, r) in enumerate(zip(parts, read))
+            for i, (p, r, found) in enumerate(zip(parts, read, searches))
         ]
         if any(asks):
             # A sentence that asks nothing, beside one that asks, is answered on its own only
@@ -420,7 +422,7 @@ class FaqAnswerer:
                 ) else r
                 for r, asking in zip(results, asks)
             ]
-        if named is None and self.named_vendor(message):
+        if about_makana and self.named_vendor(message):
             # The message is about Makana, and a sentence that is no question names another
             # company's product on the way ("For now I send those PDFs from Outlook myself,
             # which works"; "your invoices still go to my personal gmail, I'd like them to go
@@ -428,9 +430,9 @@ class FaqAnswerer:
             # as a question about the other product; it is answered when an entry is sure of
             # it, and is no question of its own otherwise.
             results = [
-                self._about_makana(q, now, severity, p, message) if r.kind == "decline" and r.entry_id is None and not form
-                else r
-                for r, form, p, q in zip(results, forms, parts, read)
+                self._about_makana(q, found, now, severity, p, message)
+                if r.kind == "decline" and r.entry_id is None and not form else r
+                for r, form, p, q, found in zip(results, forms, parts, read, searches)
             ]
         if whole.kind == "answer":
             # A question the index was unsure of, when the whole message is sure of the entry
@@ -530,9 +532,12 @@ class FaqAnswerer:
                 return confident[:1]
         return [whole]
 
-    def _about_makana(self, text: str, now: dt.datetime, severity: str | None, question: str, whole: str) -> FaqResult:
-        """`text` judged with the other company's product it names left aside: its answer, or a miss."""
-        result = self._judge(text, self._index.search(text, k=3), now, severity, question, whole=whole, vendor_free=True)
+    def _about_makana(
+        self, text: str, found: SearchResult, now: dt.datetime, severity: str | None, question: str, whole: str
+    ) -> FaqResult:
+        """`text` (its search result `found`) judged with the other company's product it
+        names left aside: its answer, or a miss."""
+        result = self._judge(text, found, now, severity, question, whole=whole, vendor_free=True)
         return result if result.kind == "answer" else FaqResult("miss", question=question)
 
     def _with_named_products(self, message: str, parts: Sequence[str]) -> list[str]:

@@ -858,29 +858,29 @@ def test_two_questions_about_one_policy_section_get_both_facts(real_answerer, po
 
 
 @pytest.mark.parametrize(
-    "message, entry_id",
+    "message, entry_ids",
     [
         (
             "A few of our customers say the invoices we send from Makana never arrive. For now I forward the PDFs "
             "from Outlook myself, which works. What can I check on my side?",
-            "invoice_email_not_delivered",
+            ("invoice_email_not_delivered",),
         ),
         (
             "Our bank feed in Makana stopped updating on Monday. Meanwhile I copy the numbers over from Excel by hand, "
             "which is fine for now. How do I get the feed going again?",
-            "bank_feed_disconnected",
+            ("bank_feed_disconnected",),
         ),
         (
             "My business partner is taking over the company. How do I hand ownership of the Makana account to her? "
             "Separately, the invoices you send us for the plan still go to my private gmail; could they go to the "
             "office inbox as well?",
-            "transfer_ownership billing_contact",
+            ("transfer_ownership", "billing_contact"),
         ),
     ],
 )
-def test_another_product_named_in_a_sentence_about_makana_is_not_what_it_asks_about(real_answerer, message, entry_id):
+def test_another_product_named_in_a_sentence_about_makana_is_not_what_it_asks_about(real_answerer, message, entry_ids):
     """The workaround names Outlook or Excel, the billing email is a Gmail address; the
     questions are about Makana. They were declined as questions about Outlook or Gmail, or
     answered "Excel is a third-party product"."""
     results = real_answerer.answer_all(message, at(2026, 12, 5, 10, 0))
-    assert [(r.kind, r.entry_id) for r in results] == [("answer", e) for e in entry_id.split()]
+    assert [(r.kind, r.entry_id) for r in results] == [("answer", e) for e in entry_ids]
