@@ -190,7 +190,7 @@ def questions_in(message: str) -> list[str]:
     return [p for p in parts if len(re.findall(r"[\w'’]+", p)) >= 3]
 
 
-def _asks(text: str) -> bool:
+def asks_something(text: str) -> bool:
     """Whether a part of a message asks something: the form of a question, or a question
     word anywhere ("…, how do I do that" is a question however it is punctuated)."""
     return _is_question(text) or bool(_ASKING.search(text))
@@ -200,7 +200,7 @@ def asked_questions(message: str) -> list[str]:
     """The parts of a message that ask something, when it has two parts or more (a
     sentence that sets the scene asks nothing)."""
     parts = questions_in(message)
-    return [p for p in parts if _asks(p)] if len(parts) >= 2 else []
+    return [p for p in parts if asks_something(p)] if len(parts) >= 2 else []
 
 
 def _is_question(text: str) -> bool:
@@ -389,7 +389,7 @@ class FaqAnswerer:
         if len(parts) < 2:
             return [whole]
         forms = [_is_question(p) for p in parts]
-        asks = [_asks(p) for p in parts]
+        asks = [asks_something(p) for p in parts]
         # A question that names no product of its own ("any idea how to reset it?" after "the
         # verifone terminal keeps showing an error") asks about the product the message names.
         about_makana = self._object_is_makana(message)

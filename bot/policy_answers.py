@@ -185,9 +185,22 @@ def _process(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
 
 
 def _escalation(p: SupportPolicy, now: dt.datetime, msg: str) -> str:
-    lines = ["Requests move through three levels:"]
-    for level in p.doc.process.escalation_levels:
-        lines.append(f"{level.level}. {level.name}: {level.handles} Moves up when: {level.moves_up_when}")
+    """The levels, what each handles, then when a request moves from one to the next, each
+    move a sentence of its own: "at what point does the agent bring in an engineer?" asks
+    one move, and it was a clause inside the level's list item (the fact finder,
+    bot/policy_facts.py, matched the prioritisation sentence instead)."""
+    levels = p.doc.process.escalation_levels
+    lines = [f"Requests move through {len(levels)} levels:"]
+    lines += [f"{level.level}. {level.name}: {level.handles}" for level in levels]
+    for i, (level, above) in enumerate(zip(levels, levels[1:])):
+        when = level.moves_up_when[:1].lower() + level.moves_up_when[1:]
+        # The first level turns a request into a ticket (process.submission); after it,
+        # what moves is a ticket, the word customers use ("when does my ticket go to the
+        # technical team?" was 0.51 from "A request moves up …", 0.62 from "A ticket …").
+        noun = "request" if i == 0 else "ticket"
+        lines.append(f"A {noun} moves up from the {level.name.lower()} to the {above.name.lower()} when {when}")
+    if levels:
+        lines.append(f"{levels[-1].name}: {levels[-1].moves_up_when}")
     return "\n".join(lines)
 
 

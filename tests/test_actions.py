@@ -123,6 +123,27 @@ async def test_an_urgent_first_message_gets_the_commitment_and_one_button():
     assert message["buttons"] == [{"title": "Open a Critical ticket now", "payload": '/request_human{"urgency":"critical"}'}]
 
 
+async def test_a_problem_told_before_a_time_question_gets_its_deadline_and_the_offer_of_a_ticket():
+    """The triage reads the whole message as a question (its last sentence asks when we
+    answer): the story before it is the report, rated High, so the deadline is High's and
+    a ticket is offered, not the table of every severity's deadline (nor no time at all)."""
+    from actions.answers import ActionAnswerQuestion
+    from actions.urgent_routing import propose
+
+    message = (
+        "Each evening Makana POS shuts down on both registers the moment we confirm the cash count at close, "
+        "so there's no Z report and nothing gets to Books. Daytime selling works. Reinstalling on one iPad "
+        "did nothing. If I log a ticket now how soon should someone get back to me?"
+    )
+    assert not (await propose(message)).is_problem
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerQuestion().run(dispatcher, tracker(message, "ask_question"), {})
+    said = " ".join(m.get("text") or "" for m in dispatcher.messages)
+    assert "I'd rate this High" in said and "first response within 4 hours" in said
+    assert "Critical (1 hour" not in said and "within 1 hour" not in said
+    assert SlotSet("faq_outcome", "urgent") in events
+
+
 @pytest.mark.parametrize("message, topic", [
     ("the magento connector a consultant installed for us stopped sending orders into makana for every store, can you fix it?", "third_party"),
     ("our office wifi drops every few minutes and nobody can work, can your team sort out the network?", "exclusions_hardware"),

@@ -38,7 +38,8 @@ def expectations(policy):
         ("what makes an issue high priority versus medium", policy.severity("high").definition[:40]),
         ("how do you decide which tickets get handled first", doc.process.prioritisation[:40]),
         # The fact asked leads (bot/policy_facts.py): when the agent's level moves a ticket up.
-        ("my problem is stuck with the agent, can it go up a level", doc.process.escalation_levels[1].moves_up_when[:40]),
+        # (Its first letter is lower-cased: "… moves up … when the fault needs an engineer".)
+        ("my problem is stuck with the agent, can it go up a level", doc.process.escalation_levels[1].moves_up_when[1:40]),
         ("what information do I have to give you when I report something", doc.customer_responsibilities.required_information[0]),
         ("are you closed on public holidays?", "public holidays"),
         ("is there maintenance planned?", upcoming[0].notice[:40] if upcoming else "No maintenance is planned"),

@@ -40,6 +40,18 @@ def test_every_fact_comes_from_the_policy_file(policy):
         assert value in texts
 
 
+def test_each_move_up_the_escalation_levels_is_a_fact_of_its_own(policy):
+    """"At what point does the agent bring in an engineer?" asks one move: it is a sentence
+    of its own, from the policy's fields, not a clause inside the level's list item."""
+    levels = policy.doc.process.escalation_levels
+    texts = [f.text for f in policy_facts(policy, now(policy), ("escalation",))]
+    agent, team = levels[1], levels[2]
+    move = f"A ticket moves up from the {agent.name.lower()} to the {team.name.lower()} when {agent.moves_up_when[:1].lower()}"
+    assert any(t.startswith(move) and t.endswith(agent.moves_up_when[1:]) for t in texts)
+    assert f"{agent.name}: {agent.handles}" in texts  # what the level handles, without when it moves up
+    assert any(t.startswith(levels[0].name) for t in texts) and f"{team.name}: {team.moves_up_when}" in texts
+
+
 class WordEncoder:
     """Bag of words, L2-normalised: enough to tell the facts of a test apart."""
 
