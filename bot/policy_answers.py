@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from bot.clock import format_span, format_time, hours_beside
-from bot.policy import SEVERITY_ORDER, Product, SupportPolicy
+from bot.policy import SEVERITY_ORDER, Notice, Product, SupportPolicy
 from bot.triage import CALM, negations, without_negations
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_.]*)\s*\}\}")
@@ -620,6 +620,33 @@ def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[s
         day = today + dt.timedelta(days=1)
         days.append(("tomorrow", day, None))
     return days
+
+
+_TODAY = re.compile(r"\b(?:tonight|today|this (?:morning|afternoon|evening))\b", re.IGNORECASE)
+
+
+def maintenance_on_asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[Notice]:
+    """The announced maintenance windows on a day the message names: a date, today or
+    tomorrow, or a weekday (or the weekend) whose coming occurrence a window falls on.
+    "I do my invoicing at 3am on Sundays, anything planned that would get in the way?"
+    names the Sunday of the window; it was asked as the hours of support that day."""
+    notices = p.active_notices(now)
+    if not notices:
+        return []
+    today = now.astimezone(p.tz).date()
+    days = asked_days(p, now, message)
+    if _TODAY.search(message):
+        days.append(("today", today, None))
+    found = []
+    for n in notices:
+        span = [n.starts.date() + dt.timedelta(days=i) for i in range((n.ends.date() - n.starts.date()).days + 1)]
+        coming = [d for d in span if 0 <= (d - today).days < 7]
+        if any(
+            (day is not None and day in span) or (weekday is not None and any(d.weekday() == weekday for d in coming))
+            for _, day, weekday in days
+        ):
+            found.append(n)
+    return found
 
 
 # Words that turn a yes/no question around: after "is support closed on …" or "has

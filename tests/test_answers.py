@@ -884,3 +884,37 @@ def test_another_product_named_in_a_sentence_about_makana_is_not_what_it_asks_ab
     answered "Excel is a third-party product"."""
     results = real_answerer.answer_all(message, at(2026, 12, 5, 10, 0))
     assert [(r.kind, r.entry_id) for r in results] == [("answer", e) for e in entry_ids]
+
+
+def test_the_days_a_message_names_find_the_maintenance_window_on_them(policy):
+    """The policy's window is Sunday 6 December 2026, 2:00 to 6:00; the customer writes on
+    the Saturday before (announced). A date, tomorrow, or a weekday whose coming occurrence
+    the window falls on finds it; another day, or no day, does not; nor after the window."""
+    from bot.policy_answers import maintenance_on_asked_days
+
+    window = policy.doc.availability.maintenance_windows[0]
+    saturday = window.starts.astimezone(policy.tz).replace(hour=10) - dt.timedelta(days=1)
+    for message in ("we work late into tomorrow morning", "anything planned this sunday?", "on the weekend",
+                    f"on {window.starts.day} December"):
+        assert [n.id for n in maintenance_on_asked_days(policy, saturday, message)] == [window.id], message
+    for message in ("can we do it on tuesday", "is anything planned?", "tonight at 11pm"):
+        assert maintenance_on_asked_days(policy, saturday, message) == [], message
+    assert maintenance_on_asked_days(policy, window.ends + dt.timedelta(days=1), "this sunday") == []
+
+
+@pytest.mark.parametrize("message, entry_id", [
+    ("I like to run our payroll exports through the API really early tomorrow, around 3 in the morning. "
+     "Will anything on your side stop that?", "maintenance"),
+    ("my partner and I reconcile the bank accounts on sunday nights, sometimes past midnight. is there "
+     "anything going on this weekend we should know about?", "maintenance"),
+    # The day of the window, but nearer another section of the policy: that section answers.
+    ("Can I phone your support line on Sunday?", "hours"),
+])
+def test_a_question_about_working_on_the_day_of_a_maintenance_window_gets_the_window(real_answerer, message, entry_id):
+    """Retrieval is unsure (no section's phrasings are near), and the window's sentence is
+    under the bar of a fact found across sections; but the message names the window's day
+    and no policy sentence is nearer: the window answers. Both were "did you mean"."""
+    result = real_answerer.answer(message, at(2026, 12, 5, 10, 0))
+    assert (result.kind, result.entry_id) == ("answer", entry_id)
+    if entry_id == "maintenance":
+        assert "2:00" in result.text and "6:00" in result.text
