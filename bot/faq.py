@@ -81,6 +81,9 @@ _NEXT_QUESTION = re.compile(
 _MAKANA = re.compile(r"\bmakana\b", re.IGNORECASE)
 _REFERS_BACK = re.compile(r"\b(?:it|its|they|them|this|these|those)\b", re.IGNORECASE)
 
+# A version referred back to: "will you even help with that version?"
+_THAT_VERSION = re.compile(r"\b(?:that|this|the same|our|my|the old) version\b", re.IGNORECASE)
+
 # A question word anywhere in a clause, not only at its start.
 _ASKING = re.compile(r"\b(?:what|how|where|when|which|who|why)(?:['’]?s)?\b|\bwhether\b", re.IGNORECASE)
 
@@ -554,7 +557,16 @@ class FaqAnswerer:
             owners = [product for product, version in named if listed_version(product, m.group(1) or "") == version]
             return f"{owners[0].name} {m.group(0)}" if len(owners) == 1 else m.group(0)
 
-        return [p if mentioned_products(self._policy, p) else VERSION.sub(with_name, p) for p in parts]
+        # "that version" in a part whose message names one product's version is that version.
+        alone = f"{named[0][0].name} {named[0][1]}" if len(named) == 1 else None
+
+        def read(part: str) -> str:
+            if mentioned_products(self._policy, part):
+                return part
+            part = VERSION.sub(with_name, part)
+            return _THAT_VERSION.sub(alone, part) if alone else part
+
+        return [read(p) for p in parts]
 
     def _judge(
         self, message: str, result: SearchResult, now: dt.datetime, severity: str | None, question: str = "",
@@ -567,9 +579,14 @@ class FaqAnswerer:
             # "Do you support the Stripe plugin?" is a scope question: the policy answers
             # it, not whichever FAQ entry mentions payments.
             return self._third_party(message, now, question)
-        if SCOPE_QUESTION.search(message) and any(version for _, version in mentioned_products(self._policy, message)):
+        versioned = any(version for _, version in mentioned_products(self._policy, message))
+        leans = bool(result.candidates) and result.candidates[0].entry_id == "products"
+        if versioned and (SCOPE_QUESTION.search(message) or leans):
             # "Do you still support POS 2?" names a product and a version: whether it is
-            # supported is the policy's answer, not an article about that product.
+            # supported is the policy's answer, not an article about that product. So when
+            # retrieval's nearest entry is the supported products, however unsure: "we still
+            # run POS version 2 on an old tablet … will your team look at it on that
+            # version?" (0.48).
             entry = self._entries.get("products")
             if entry is not None:
                 return self._answer(entry, message, now, severity, 1.0, question, whole)

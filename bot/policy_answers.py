@@ -423,7 +423,7 @@ def whole_word(text: str, name: str) -> re.Match[str] | None:
     return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, flags=re.IGNORECASE)
 
 
-VERSION = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)?)(?![\w.]|\.\d)|\b(cloud)\b", re.IGNORECASE)
+VERSION = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)?)(?!\w|\.\w)|\b(cloud)\b", re.IGNORECASE)
 
 
 def mentioned_products(policy: SupportPolicy, message: str) -> list[tuple[Product, str | None]]:
@@ -447,7 +447,10 @@ def mentioned_products(policy: SupportPolicy, message: str) -> list[tuple[Produc
             if listed is not None:
                 version = listed
                 break
-            if version is None and m.group(1):
+            # A number the policy does not list counts as a version written wrong, but not
+            # at the end of a sentence: "it crashes with a KeyError on line 88." names no
+            # version ("Makana POS 2." does, a listed one).
+            if version is None and m.group(1) and not window[m.end():].startswith("."):
                 version = m.group(0)
         result.append((product, version))
     return result

@@ -918,3 +918,35 @@ def test_a_question_about_working_on_the_day_of_a_maintenance_window_gets_the_wi
     assert (result.kind, result.entry_id) == ("answer", entry_id)
     if entry_id == "maintenance":
         assert "2:00" in result.text and "6:00" in result.text
+
+
+@pytest.mark.parametrize("message, fact", [
+    # The version ends a sentence ("POS 2."), and the question refers back to it.
+    ("The register at our market stall is an old iPad on Makana POS 2. Sometimes the discount button greys out. "
+     "Do you still look after that version, or is an upgrade the only way?", "Makana POS 2 is no longer supported"),
+    ("Our bookkeeper's laptop has Makana Books 5 on it and the bank rules page is slow. before I write it up, "
+     "will somebody actually help with that version?", "Makana Books 5 is supported"),
+])
+def test_a_question_about_that_version_is_about_the_version_the_message_names(real_answerer, message, fact):
+    """Whether we support a product's version is the policy's answer, also when the question
+    says "that version" and the version was named a sentence before (the first got the
+    install article beside the whole product list: "POS 2." was read without its version)."""
+    results = real_answerer.answer_all(message, at(2026, 12, 5, 10, 0))
+    assert [r.entry_id for r in results] == ["products"]
+    assert fact in results[0].text
+
+
+def test_a_version_at_the_end_of_a_sentence_is_read():
+    from bot.policy_answers import VERSION
+
+    assert [m.group(1) for m in VERSION.finditer("an old iPad on Makana POS 2. Sometimes, sync 1.8? or v2.5.")] == ["2", "1.8", "2.5"]
+    assert [m.group(0) for m in VERSION.finditer("POS 2.x and agent 1.8.2")] == []
+
+
+def test_a_number_at_the_end_of_a_sentence_is_a_version_only_when_the_policy_lists_it(policy):
+    from bot.policy_answers import mentioned_products
+
+    said = mentioned_products(policy, "our script calls your API and crashes with a KeyError on line 88. can you fix it?")
+    assert [(p.name, v) for p, v in said] == [("Makana API", None)]
+    said = mentioned_products(policy, "our till still runs Makana POS 2. will you help with it?")
+    assert [(p.name, v) for p, v in said] == [("Makana POS", "2")]
