@@ -28,7 +28,7 @@ from bot.policy_answers import (
     whole_word,
 )
 from bot.form_replies import question_form
-from bot.policy_facts import sentences
+from bot.policy_facts import ACROSS_TOPICS, Fact, sentences
 from bot.policy import SupportPolicy
 
 if TYPE_CHECKING:
@@ -579,9 +579,10 @@ class FaqAnswerer:
             # "Do you support the Stripe plugin?" is a scope question: the policy answers
             # it, not whichever FAQ entry mentions payments.
             return self._third_party(message, now, question)
-        versioned = any(version for _, version in mentioned_products(self._policy, message))
         leans = bool(result.candidates) and result.candidates[0].entry_id == "products"
-        if versioned and (SCOPE_QUESTION.search(message) or leans):
+        if (SCOPE_QUESTION.search(message) or leans) and any(
+            version for _, version in mentioned_products(self._policy, message)
+        ):
             # "Do you still support POS 2?" names a product and a version: whether it is
             # supported is the policy's answer, not an article about that product. So when
             # retrieval's nearest entry is the supported products, however unsure: "we still
@@ -623,7 +624,10 @@ class FaqAnswerer:
         if detail is not None:
             return detail
         leaning = [self.topic(c.entry_id) for c in result.candidates[:2]]
-        fact = None if vendor or self._facts is None else self._facts.across(message, now, [t for t in leaning if t])
+        # The message ranked against every policy sentence once: the fact across sections and
+        # the planned work below both read it.
+        ranked = None if vendor or self._facts is None else self._facts.ranked(message, now, ACROSS_TOPICS)
+        fact = None if ranked is None else self._facts.across(message, now, [t for t in leaning if t], ranked)
         topic_entry = self._topic_entries.get(fact.topic) if fact is not None else None
         if topic_entry is not None and topic_entry not in [c.entry_id for c in result.candidates[:2]]:
             # Retrieval torn between two sections is not a question about a third: "what's the
@@ -636,7 +640,7 @@ class FaqAnswerer:
             # Retrieval was unsure which section the question is about, but one sentence of
             # the policy answers it ("does anyone read my email at night?").
             return FaqResult("answer", fact.text, topic_entry, None, details=True, question=question)
-        planned = None if vendor else self._planned_work(message, now, question)
+        planned = None if ranked is None else self._planned_work(message, now, question, ranked)
         if planned is not None:
             return planned
         near = bool(result.candidates) and result.candidates[0].similarity >= self._suggest_min_similarity
@@ -659,17 +663,20 @@ class FaqAnswerer:
             return FaqResult("decline", DECLINE_TEXT, question=question)
         return FaqResult("miss", question=question)
 
-    def _planned_work(self, message: str, now: dt.datetime, question: str) -> FaqResult | None:
+    def _planned_work(
+        self, message: str, now: dt.datetime, question: str, ranked: Sequence[tuple[Fact, float]]
+    ) -> FaqResult | None:
         """The maintenance window on a day the message names, when the policy sentence
         nearest the message is that window's: "I batch-send my invoices at 3am on Sundays,
         is anything planned this Sunday that would get in the way?" is near no section's
         phrasings (retrieval unsure, the window's sentence 0.41, under the bar of a fact
         found across sections), but it names the window's day and no sentence of the policy
-        is nearer. Two readings that agree: the day (the policy's windows) and the meaning."""
+        is nearer. Two readings that agree: the day (the policy's windows) and the meaning.
+        `ranked`: the message against every policy sentence (`FactFinder.ranked`)."""
         entry = self._topic_entries.get("maintenance")
         if entry is None or self._facts is None or not maintenance_on_asked_days(self._policy, now, message):
             return None
-        best = self._facts.best(message, now)
+        best = self._facts.best(message, now, ranked=ranked)
         if best is None or best.fact.topic != "maintenance":
             return None
         return FaqResult("answer", best.fact.text, entry, None, details=True, question=question)

@@ -560,6 +560,7 @@ HOLIDAY_ALIASES = {
     "independence day": ("4th of july", "fourth of july", "july 4", "july 4th", "independence day"),
     "christmas day": ("christmas", "xmas"),
     "new year's day": ("new year", "new years", "new year's"),
+    "new year's eve": ("new year", "new years", "new year's"),
     "thanksgiving": ("thanksgiving",),
 }
 
@@ -595,9 +596,14 @@ def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[s
             if not any(d == day for _, d, _ in days):
                 days.append((name, day, None))
     if days:
-        # "Christmas" names Christmas Day and Christmas Eve: keep the closest name.
-        best = max(days, key=lambda d: sum(1 for w in re.findall(r"[a-z']+", d[0].lower()) if whole_word(text, w)))
-        return [best]
+        # "Christmas Eve" names Christmas Eve and, through "christmas", Christmas Day: keep
+        # the closest names. Names as close are each asked: "which days around Christmas and
+        # New Year are you shut?" asks all four closures (it got Christmas Eve alone).
+        def closeness(day: tuple[str, dt.date | None, int | None]) -> int:
+            return sum(1 for w in re.findall(r"[a-z']+", day[0].lower()) if whole_word(text, w))
+
+        best = max(closeness(d) for d in days)
+        return [d for d in days if closeness(d) == best]
     # "24 December", "the 24th of December", "Dec 24th", "december the 24th".
     for m in re.finditer(
         rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH})\b|\b({_MONTH})\.? (?:the )?(\d{{1,2}})(?:st|nd|rd|th)?\b", text

@@ -252,8 +252,12 @@ class FactFinder:
         order = np.argsort(-scores, kind="stable")
         return [(facts[i], float(scores[i])) for i in order]
 
-    def best(self, message: str, now: dt.datetime, topics: Sequence[str] = ACROSS_TOPICS) -> FactMatch | None:
-        return _best_of(self.ranked(message, now, topics))
+    def best(
+        self, message: str, now: dt.datetime, topics: Sequence[str] = ACROSS_TOPICS,
+        ranked: Sequence[tuple[Fact, float]] | None = None,
+    ) -> FactMatch | None:
+        """The closest fact of `topics` (from `ranked`, `ranked`'s answer, when the caller has it)."""
+        return _best_of(self.ranked(message, now, topics) if ranked is None else ranked)
 
     def within(self, topic: str, message: str, now: dt.datetime, questions: Sequence[str] = ()) -> str | None:
         """The facts of `topic` that answer the question, the closest first, or None
@@ -293,12 +297,17 @@ class FactFinder:
             return None
         return [ranked[0][0].text] if best_only else self._close_to(top, topic, ranked)
 
-    def across(self, message: str, now: dt.datetime, leaning: Sequence[str] = ()) -> Fact | None:
+    def across(
+        self, message: str, now: dt.datetime, leaning: Sequence[str] = (),
+        ranked: Sequence[tuple[Fact, float]] | None = None,
+    ) -> Fact | None:
         """The fact that answers a question retrieval was unsure of, or None. `leaning`:
         the sections retrieval hesitated between; a fact of one of them needs less
-        similarity (`settings.across_agreed`), the two readings agreeing."""
+        similarity (`settings.across_agreed`), the two readings agreeing. `ranked`: the
+        message's `ranked(…, ACROSS_TOPICS)`, when the caller has it."""
         s = self.settings
-        ranked = self.ranked(message, now, ACROSS_TOPICS)
+        if ranked is None:
+            ranked = self.ranked(message, now, ACROSS_TOPICS)
         match = _best_of(ranked)
         if match is None:
             return None

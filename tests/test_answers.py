@@ -131,7 +131,10 @@ class OneFact:
     def __init__(self, fact):
         self.fact = fact
 
-    def across(self, message, now, leaning=()):
+    def ranked(self, message, now, topics=()):
+        return [(self.fact, 1.0)]
+
+    def across(self, message, now, leaning=(), ranked=None):
         return self.fact
 
     def within(self, topic, message, now):
@@ -300,6 +303,18 @@ def test_whether_a_day_is_open(policy):
 def test_a_date_in_any_common_form_is_the_day_asked(policy, asked):
     said = fact(policy, "holidays", asked, at(2026, 12, 1, 10, 0))
     assert said is not None and "closed on Thursday 24 December 2026 for Christmas Eve" in said
+
+
+def test_a_question_about_a_holiday_season_gets_every_closure_it_names(policy):
+    # My wording. "Christmas and New Year" names four closures: all of them, in date order
+    # (it got Christmas Eve alone); a name asked in full keeps its own day.
+    season = fact(policy, "holidays", "which days are you shut over christmas and the new year?", at(2026, 12, 5, 10, 0))
+    assert season is not None
+    said = [season.index(day) for day in ("24 December", "25 December", "31 December", "1 January")]
+    assert said == sorted(said)
+    eve = fact(policy, "holidays", "anyone working new years eve?", at(2026, 12, 5, 10, 0))
+    assert "31 December" in eve and "1 January" not in eve
+    assert "24 December" not in fact(policy, "holidays", "open on christmas day?", at(2026, 12, 1, 10, 0))
 
 
 def test_a_number_beside_a_month_word_that_is_not_a_date_is_no_day(policy):
