@@ -488,8 +488,16 @@ class FaqAnswerer:
         # Only when two of the parts are questions: beside a sentence of context, a question
         # that leans on it ("is there a way to make it do that automatically?") is no
         # question of its own, and the whole message is what it asks.
+        # A question that leans on the one before it and names nothing the index knows ("If
+        # your team sends follow-up questions on my open ticket while I'm away, what happens
+        # to it? Will it still be there when I get back?") is that question's follow-up, not
+        # a second one: the whole message (the rule on tickets left pending) stays.
+        own_questions = sum(
+            form and not (i and r.kind == "miss" and _REFERS_BACK.search(p))
+            for i, (form, p, r) in enumerate(zip(forms, parts, results))
+        )
         blended = (
-            whole.kind == "answer" and (answered or unsure) and sum(forms) >= 2
+            whole.kind == "answer" and (answered or unsure) and own_questions >= 2
             and all(_first_choice(r) != whole.entry_id for r in results)
         )
         if each_question or blended:

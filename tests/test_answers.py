@@ -590,6 +590,29 @@ def test_a_whole_message_matched_to_an_entry_none_of_its_questions_is_about_is_s
     assert [(r.kind, _first_choice(r)) for r in results] == [("answer", "online_payments"), ("suggest", "hours")]
 
 
+def test_a_follow_up_question_that_leans_on_the_one_before_is_no_blend(policy):
+    """My wording. "Will it still be open when I'm back?" leans on the question before it
+    ("it") and names nothing the index knows: it is that question's follow-up, not a
+    second question, so the whole message's answer stands (it was replaced by the first
+    question's own answer, as a blend of two questions is). A follow-up that the index
+    does know stays a question of its own."""
+    entries = [*ENTRIES, KbEntry("pos_refund", "Refund a sale", "Refunds take 3 to 10 days.")]
+    whole = FakeHit("online_payments", "Take card payments online", 0.7, similarity=0.66)
+    first = FakeHit("pos_refund", "Refund a sale", 0.7, similarity=0.66)
+    index = ByWord({
+        "month. if": FixedIndex(whole, [whole]),  # only the whole message has both sentences
+        "what happens": FixedIndex(first, [first]),
+        "will it": FixedIndex(None, []),
+    })
+    answerer = FaqAnswerer(index, entries, policy)
+    message = "we'll be gone a month. if your agent writes to me meanwhile, what happens to my ticket? will it still be open?"
+    now = at(2026, 11, 27, 10, 0)
+    assert [(r.kind, r.entry_id) for r in answerer.answer_all(message, now)] == [("answer", "online_payments")]
+    hours = FakeHit("hours", "Support hours", 0.47, similarity=0.6)
+    index.table["will it"] = FixedIndex(None, [hours])
+    assert [r.entry_id for r in answerer.answer_all(message, now)][0] == "pos_refund"
+
+
 def test_context_before_one_question_is_no_blend(policy):
     """A sentence of context and one question leaning on it ("is there a way to make it do
     that automatically?") are one question: the whole message's confident answer stands,
