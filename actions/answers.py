@@ -68,7 +68,10 @@ class ActionAnswerQuestion(Action):
     (the person check, bot/routes.py); a frustrated customer or a request for a person
     gets an apology and the offer of a person first; an urgent problem goes to a ticket
     (issue 14); then each question in the message (up to three) is answered, the fact
-    asked first.
+    asked first. A message answered with the response times that the triage reads as no
+    problem has its story (the sentences that ask nothing) triaged alone
+    (`_reported_problem`): a problem told before "how soon will someone get back to me?"
+    gets its severity's deadline and the urgent offer.
     """
 
     def name(self) -> str:
