@@ -596,14 +596,22 @@ def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[s
             if not any(d == day for _, d, _ in days):
                 days.append((name, day, None))
     if days:
-        # "Christmas Eve" names Christmas Eve and, through "christmas", Christmas Day: keep
-        # the closest names. Names as close are each asked: "which days around Christmas and
-        # New Year are you shut?" asks all four closures (it got Christmas Eve alone).
+        # "Christmas Eve" names Christmas Eve and, through "christmas", Christmas Day: of the
+        # days of one holiday, keep the closest names. Names as close are each asked ("which
+        # days around Christmas and New Year are you shut?" asks all four closures; it got
+        # Christmas Eve alone), and so is each holiday named ("open on christmas day or new
+        # year's day?" got New Year's Day alone, its name having more words in common).
         def closeness(day: tuple[str, dt.date | None, int | None]) -> int:
             return sum(1 for w in re.findall(r"[a-z']+", day[0].lower()) if whole_word(text, w))
 
-        best = max(closeness(d) for d in days)
-        return [d for d in days if closeness(d) == best]
+        def holiday(day: tuple[str, dt.date | None, int | None]) -> str:
+            name = re.sub(r"\s*\(.*\)$", "", day[0].lower())
+            return re.sub(r" (?:day|eve)$", "", name)
+
+        best = {}
+        for d in days:
+            best[holiday(d)] = max(best.get(holiday(d), 0), closeness(d))
+        return [d for d in days if closeness(d) == best[holiday(d)]]
     # "24 December", "the 24th of December", "Dec 24th", "december the 24th".
     for m in re.finditer(
         rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH})\b|\b({_MONTH})\.? (?:the )?(\d{{1,2}})(?:st|nd|rd|th)?\b", text

@@ -256,7 +256,8 @@ class FactFinder:
         self, message: str, now: dt.datetime, topics: Sequence[str] = ACROSS_TOPICS,
         ranked: Sequence[tuple[Fact, float]] | None = None,
     ) -> FactMatch | None:
-        """The closest fact of `topics` (from `ranked`, `ranked`'s answer, when the caller has it)."""
+        """The closest fact of `topics`. `ranked`: the message's `ranked(…, topics)`, when the
+        caller has it."""
         return _best_of(self.ranked(message, now, topics) if ranked is None else ranked)
 
     def within(self, topic: str, message: str, now: dt.datetime, questions: Sequence[str] = ()) -> str | None:

@@ -315,6 +315,9 @@ def test_a_question_about_a_holiday_season_gets_every_closure_it_names(policy):
     eve = fact(policy, "holidays", "anyone working new years eve?", at(2026, 12, 5, 10, 0))
     assert "31 December" in eve and "1 January" not in eve
     assert "24 December" not in fact(policy, "holidays", "open on christmas day?", at(2026, 12, 1, 10, 0))
+    # Two holidays named: each one's closest day, though one name shares more words.
+    both = fact(policy, "holidays", "open on christmas day or new year's day?", at(2026, 12, 5, 10, 0))
+    assert "25 December" in both and "1 January" in both and "24 December" not in both and "31 December" not in both
 
 
 def test_a_number_beside_a_month_word_that_is_not_a_date_is_no_day(policy):
