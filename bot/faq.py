@@ -682,7 +682,7 @@ class FaqAnswerer:
         is nearer. Two readings that agree: the day (the policy's windows) and the meaning.
         `ranked`: the message against every policy sentence (`FactFinder.ranked`)."""
         entry = self._topic_entries.get("maintenance")
-        if entry is None or self._facts is None or not maintenance_on_asked_days(self._policy, now, message):
+        if entry is None or not maintenance_on_asked_days(self._policy, now, message):
             return None
         best = self._facts.best(message, now, ranked=ranked)
         if best is None or best.fact.topic != "maintenance":

@@ -556,13 +556,21 @@ def _contact_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | Non
     return " ".join(sentences)
 
 
+# Other names of a holiday, keyed by the holiday (`holiday_of`): "christmas" names both
+# Christmas Eve and Christmas Day, "new year" both New Year's Eve and Day.
 HOLIDAY_ALIASES = {
-    "independence day": ("4th of july", "fourth of july", "july 4", "july 4th", "independence day"),
-    "christmas day": ("christmas", "xmas"),
-    "new year's day": ("new year", "new years", "new year's"),
-    "new year's eve": ("new year", "new years", "new year's"),
+    "independence": ("4th of july", "fourth of july", "july 4", "july 4th", "independence day"),
+    "christmas": ("christmas", "xmas"),
+    "new year's": ("new year", "new years", "new year's"),
     "thanksgiving": ("thanksgiving",),
 }
+
+
+def holiday_of(name: str) -> str:
+    """The holiday a day's name belongs to: the name without a note in brackets and without
+    "Day" or "Eve" ("Christmas Eve (company closure)" and "Christmas Day" are "christmas")."""
+    name = re.sub(r"\s*\(.*\)$", "", name.lower())
+    return re.sub(r" (?:day|eve)$", "", name)
 
 
 _MONTHS = (
@@ -590,7 +598,7 @@ def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[s
         if not name:
             continue
         lowered = name.lower()
-        aliases = next((a for key, a in HOLIDAY_ALIASES.items() if lowered.startswith(key)), ())
+        aliases = HOLIDAY_ALIASES.get(holiday_of(name), ())
         words = [w for w in re.findall(r"[a-z']{5,}", lowered) if w not in ("company", "closure", "observed")]
         if any(whole_word(text, a) for a in aliases) or (words and all(whole_word(text, w) for w in words)):
             if not any(d == day for _, d, _ in days):
@@ -601,17 +609,14 @@ def asked_days(p: SupportPolicy, now: dt.datetime, message: str) -> list[tuple[s
         # days around Christmas and New Year are you shut?" asks all four closures; it got
         # Christmas Eve alone), and so is each holiday named ("open on christmas day or new
         # year's day?" got New Year's Day alone, its name having more words in common).
-        def closeness(day: tuple[str, dt.date | None, int | None]) -> int:
-            return sum(1 for w in re.findall(r"[a-z']+", day[0].lower()) if whole_word(text, w))
-
-        def holiday(day: tuple[str, dt.date | None, int | None]) -> str:
-            name = re.sub(r"\s*\(.*\)$", "", day[0].lower())
-            return re.sub(r" (?:day|eve)$", "", name)
-
-        best = {}
-        for d in days:
-            best[holiday(d)] = max(best.get(holiday(d), 0), closeness(d))
-        return [d for d in days if closeness(d) == best[holiday(d)]]
+        found = [
+            (d, holiday_of(d[0]), sum(1 for w in re.findall(r"[a-z']+", d[0].lower()) if whole_word(text, w)))
+            for d in days
+        ]
+        best: dict[str, int] = {}
+        for _, holiday, closeness in found:
+            best[holiday] = max(best.get(holiday, 0), closeness)
+        return [d for d, holiday, closeness in found if closeness == best[holiday]]
     # "24 December", "the 24th of December", "Dec 24th", "december the 24th".
     for m in re.finditer(
         rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH})\b|\b({_MONTH})\.? (?:the )?(\d{{1,2}})(?:st|nd|rd|th)?\b", text

@@ -256,9 +256,12 @@ class FactFinder:
         self, message: str, now: dt.datetime, topics: Sequence[str] = ACROSS_TOPICS,
         ranked: Sequence[tuple[Fact, float]] | None = None,
     ) -> FactMatch | None:
-        """The closest fact of `topics`. `ranked`: the message's `ranked(…, topics)`, when the
-        caller has it."""
-        return _best_of(self.ranked(message, now, topics) if ranked is None else ranked)
+        """The closest fact of `topics`. `ranked`: the message ranked against a set of facts
+        that holds `topics` (`ranked`), when the caller has it; only the facts of `topics`
+        count."""
+        if ranked is None:
+            return _best_of(self.ranked(message, now, topics))
+        return _best_of([(fact, score) for fact, score in ranked if fact.topic in topics])
 
     def within(self, topic: str, message: str, now: dt.datetime, questions: Sequence[str] = ()) -> str | None:
         """The facts of `topic` that answer the question, the closest first, or None
