@@ -194,6 +194,14 @@ def questions_in(message: str) -> list[str]:
     return [p for p in parts if len(re.findall(r"[\w'’]+", p)) >= 3]
 
 
+def _says_no_problem(part: str) -> bool:
+    """A sentence that, less its negated phrases ("Nothing is broken", "no rush"), is
+    under three words: it says what is not wrong, and asks about nothing."""
+    from bot.triage import negations, without_negations
+
+    return bool(negations(part)) and len(re.findall(r"[\w'’]+", without_negations(part))) < 3
+
+
 def asks_something(text: str) -> bool:
     """Whether a part of a message asks something: the form of a question, or a question
     word anywhere ("…, how do I do that" is a question however it is punctuated)."""
@@ -420,11 +428,15 @@ class FaqAnswerer:
             # document" got the card-decline article at 0.62, with its one-hour line, beside
             # a High deadline; "we're closing the shop for good at the end of june." got
             # the holiday closures at 0.58).
+            # Nor is a sentence that only says what is not wrong ("Nothing is broken,
+            # everything works." got the outage checklist, with its one-hour line, beside
+            # the answer to a feature request's time question): less its negated phrases
+            # (bot.triage.without_negations), it says next to nothing.
             results = [
-                FaqResult("miss", question=r.question) if (
-                    not asking and r.kind == "answer" and r.score is not None and r.score < STATEMENT_SURE
+                FaqResult("miss", question=r.question) if not asking and (
+                    (r.kind == "answer" and r.score is not None and r.score < STATEMENT_SURE) or _says_no_problem(p)
                 ) else r
-                for r, asking in zip(results, asks)
+                for r, asking, p in zip(results, asks, parts)
             ]
         if about_makana and self.named_vendor(message):
             # The message is about Makana, and a sentence that is no question names another

@@ -616,6 +616,26 @@ def test_a_follow_up_question_that_leans_on_the_one_before_is_no_blend(policy):
     assert [r.entry_id for r in answerer.answer_all(message, now)][0] == "pos_refund"
 
 
+def test_a_sentence_that_only_says_what_is_not_wrong_gets_no_answer_of_its_own(policy):
+    """My wording. "Nothing is broken, it works." asks nothing and, less its
+    negated phrase, says next to nothing: a sure match for it (an outage checklist) is no
+    answer beside the question asked. A sentence that tells a real problem keeps it."""
+    entries = [*ENTRIES, KbEntry("outage", "Is Makana down?", "Check the status page.")]
+    sure = FakeHit("outage", "Is Makana down?", 0.8, similarity=0.7)
+    asked = FakeHit("reset_password", "Reset a password", 0.9)
+    index = ByWord({
+        "how do i": FixedIndex(asked, [asked]),  # the whole message too
+        "works": FixedIndex(sure, [sure]),
+        "stopped": FixedIndex(sure, [sure]),
+    })
+    answerer = FaqAnswerer(index, entries, policy)
+    now = at(2026, 11, 27, 10, 0)
+    calm = "Any chance of a darker colour scheme for the till? Nothing is broken, it works. How do I change my password?"
+    assert [(r.kind, r.entry_id) for r in answerer.answer_all(calm, now)] == [("answer", "reset_password")]
+    told = "Any chance of a darker colour scheme for the till? The till app stopped syncing sales overnight. How do I change my password?"
+    assert [r.entry_id for r in answerer.answer_all(told, now) if r.kind == "answer"] == ["outage", "reset_password"]
+
+
 def test_context_before_one_question_is_no_blend(policy):
     """A sentence of context and one question leaning on it ("is there a way to make it do
     that automatically?") are one question: the whole message's confident answer stands,
