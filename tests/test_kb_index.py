@@ -393,3 +393,28 @@ def test_a_knowledge_base_above_adapt_max_phrasings_is_adapted_on_a_sample_only_
     assert "adapt_max_phrasings" not in capsys.readouterr().err
     question = entries[3].questions[0]
     assert FaqIndex.load(tmp_path / "large").search(question).candidates[0].entry_id == entries[3].id
+
+
+def test_an_edit_to_one_entry_changes_only_the_adaptation_batches_that_hold_it():
+    """Each adaptation batch is seeded by its step and each group by (step, group): three
+    phrasings added to one group change no batch without that group. (Drawn from one
+    stream, every batch after the first that held it changed, and each knowledge-base edit
+    was a new draw of the encoder.)"""
+    from kb_index.encoder import adaptation_batches
+
+    groups = [[f"entry {g} phrasing {p}" for p in range(4 + g % 3)] for g in range(40)]
+    edited = [list(g) for g in groups]
+    edited[7] += ["a new phrasing", "another one", "and a third"]
+    settings = AdaptSettings(classes_per_batch=8, per_class=2)
+    before = list(adaptation_batches(groups, settings, 30))
+    after = list(adaptation_batches(edited, settings, 30))
+    holding = [7 in labels for _, labels in before]
+    assert 0 < sum(holding) < 30
+    for (texts, labels), (texts_after, labels_after), held in zip(before, after, holding):
+        assert labels == labels_after  # the groups a step takes never move
+        if not held:
+            assert texts == texts_after
+    assert any(a != b for (a, _), (b, _) in zip(before, after))  # the edited group's draws did
+    # Seeded: equal inputs, equal batches; another seed, other batches.
+    assert before == list(adaptation_batches(groups, settings, 30))
+    assert before != list(adaptation_batches(groups, replace(settings, seed=1), 30))
