@@ -395,19 +395,19 @@ def test_a_knowledge_base_above_adapt_max_phrasings_is_adapted_on_a_sample_only_
     assert FaqIndex.load(tmp_path / "large").search(question).candidates[0].entry_id == entries[3].id
 
 
-def test_an_edit_to_one_entry_changes_only_the_adaptation_batches_that_hold_it():
-    """Each adaptation batch is seeded by its step and each group by (step, group): three
-    phrasings added to one group change no batch without that group. (Drawn from one
-    stream, every batch after the first that held it changed, and each knowledge-base edit
-    was a new draw of the encoder.)"""
+def test_isolated_draws_keep_an_edit_to_one_entry_in_the_batches_that_hold_it():
+    """With `isolated_draws` each adaptation batch is seeded by its step and each group by
+    (step, group): three phrasings added to one group change no batch without that group.
+    From the one shared stream (the default), batches without it change too, and each
+    knowledge-base edit is a new draw of the encoder."""
     from kb_index.encoder import adaptation_batches
 
     groups = [[f"entry {g} phrasing {p}" for p in range(4 + g % 3)] for g in range(40)]
     edited = [list(g) for g in groups]
     edited[7] += ["a new phrasing", "another one", "and a third"]
-    settings = AdaptSettings(classes_per_batch=8, per_class=2)
-    before = list(adaptation_batches(groups, settings, 30))
-    after = list(adaptation_batches(edited, settings, 30))
+    isolated = AdaptSettings(classes_per_batch=8, per_class=2, isolated_draws=True)
+    before = list(adaptation_batches(groups, isolated, 30))
+    after = list(adaptation_batches(edited, isolated, 30))
     holding = [7 in labels for _, labels in before]
     assert 0 < sum(holding) < 30
     for (texts, labels), (texts_after, labels_after), held in zip(before, after, holding):
@@ -416,5 +416,11 @@ def test_an_edit_to_one_entry_changes_only_the_adaptation_batches_that_hold_it()
             assert texts == texts_after
     assert any(a != b for (a, _), (b, _) in zip(before, after))  # the edited group's draws did
     # Seeded: equal inputs, equal batches; another seed, other batches.
-    assert before == list(adaptation_batches(groups, settings, 30))
-    assert before != list(adaptation_batches(groups, replace(settings, seed=1), 30))
+    assert before == list(adaptation_batches(groups, isolated, 30))
+    assert before != list(adaptation_batches(groups, replace(isolated, seed=1), 30))
+
+    shared = replace(isolated, isolated_draws=False)
+    before = list(adaptation_batches(groups, shared, 30))
+    after = list(adaptation_batches(edited, shared, 30))
+    first = next(i for i, (_, labels) in enumerate(before) if 7 in labels)
+    assert any(b != a for b, a, (_, labels) in zip(before[first + 1:], after[first + 1:], before[first + 1:]) if 7 not in labels)
