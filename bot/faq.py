@@ -176,6 +176,10 @@ def _names_nothing(part: str) -> bool:
     return all(w in _FUNCTION_WORDS for w in re.findall(r"[a-z']+", part.lower().replace("’", "'")))
 
 
+def _word_count(text: str) -> int:
+    return len(re.findall(r"[\w'’]+", text))
+
+
 def questions_in(message: str) -> list[str]:
     """The questions of a message: its sentences and "…, and how …" clauses (at least
     three words each), in order. A part that names nothing of its own ("and for how
@@ -191,7 +195,7 @@ def questions_in(message: str) -> list[str]:
             parts[-1] = f"{parts[-1]} {p}"
         else:
             parts.append(p)
-    return [p for p in parts if len(re.findall(r"[\w'’]+", p)) >= 3]
+    return [p for p in parts if _word_count(p) >= 3]
 
 
 def _says_no_problem(part: str) -> bool:
@@ -199,7 +203,7 @@ def _says_no_problem(part: str) -> bool:
     under three words: it says what is not wrong, and asks about nothing."""
     from bot.triage import negations, without_negations
 
-    return bool(negations(part)) and len(re.findall(r"[\w'’]+", without_negations(part))) < 3
+    return bool(negations(part)) and _word_count(without_negations(part)) < 3
 
 
 def asks_something(text: str) -> bool:

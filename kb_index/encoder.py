@@ -192,7 +192,7 @@ def adaptation_batches(
         for label in chosen:
             # One shared stream (the default): every later draw depends on this group's size.
             own = random.Random(f"{settings.seed}/{step}/{label}") if settings.isolated_draws else rng
-            for text in own.sample(list(groups[label]), min(settings.per_class, len(groups[label]))):
+            for text in own.sample(groups[label], min(settings.per_class, len(groups[label]))):
                 texts.append(text)
                 labels.append(label)
         yield texts, labels
