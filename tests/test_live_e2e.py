@@ -379,11 +379,27 @@ def test_knowledge_base_answer_transfer_and_end_in_a_browser(live_stack, browser
         expect(customer.get_by_test_id("live-queue")).to_contain_text("in the queue")
 
         first.locator('[data-testid="live-queue-item"][data-status="waiting"]').first.click()
+        # The agent starts a knowledge-base search while the claim is on its way (held here
+        # until the query is typed): the reply box must not take the focus, and the typing, from it.
+        held = []
+        claim_url = "**/api/staff/live/*/claim"
+        first.route(claim_url, lambda route: held.append(route))
         first.get_by_test_id("claim").click()
+        for _ in range(200):
+            if held:
+                break
+            first.wait_for_timeout(50)
+        kb_query = first.get_by_test_id("kb-query")
+        kb_query.fill("card reader not found over bluetooth")
+        assert held, "the claim request never left the page"
+        held[0].continue_()
+        first.unroute(claim_url)
+        expect(first.get_by_test_id("reply")).to_be_enabled()
+        expect(kb_query).to_be_focused()
+        expect(kb_query).to_have_value("card reader not found over bluetooth")
         expect(customer.get_by_test_id("log")).to_contain_text("tester from our support team joined the chat.")
 
         # The knowledge base, searched from the Live view: the answer goes into the reply box.
-        first.get_by_test_id("kb-query").fill("card reader not found over bluetooth")
         first.get_by_test_id("kb-search").click()
         result = first.get_by_test_id("kb-result").first
         # The first search loads the encoder and the index into the web service (torch's

@@ -191,8 +191,8 @@
     var query = byId("kb-query").value.trim();
     var list = byId("kb-results");
     byId("kb-error").hidden = true;
-    if (!query) { return; }
     S.clear(list);
+    if (!query) { list.appendChild(el("li", { "class": "muted" }, "Type a question to search the knowledge base.")); return; }
     list.appendChild(el("li", { "class": "muted" }, "Searching…"));
     // The web service loads the encoder on the first search: that one may take a while.
     S.api("/api/staff/kb?q=" + encodeURIComponent(query), { timeout: KB_TIMEOUT_MS }).then(function (body) {
@@ -304,7 +304,14 @@
   S.start(function () {
     byId("presence").addEventListener("change", function () { setPresence(byId("presence").value); });
     byId("claim").addEventListener("click", function () {
-      act("/claim").then(function () { if (current && current.status === "claimed") { byId("reply").focus(); } });
+      var claim = byId("claim");
+      act("/claim").then(function () {
+        // The reply box takes the focus only if the agent has not moved on while the claim
+        // was on its way: a search they started typing keeps its keystrokes.
+        var active = document.activeElement;
+        var idle = !active || active === document.body || active === claim;
+        if (current && current.status === "claimed" && idle) { byId("reply").focus(); }
+      });
     });
     byId("handback").addEventListener("click", function () { act("/handback"); });
     byId("end").addEventListener("click", function () { act("/end"); });
