@@ -311,6 +311,12 @@ async def asks_for_person(tracker: Tracker) -> bool:
     return await asyncio.to_thread(model.asks_for_person, text)
 
 
+async def person_sentences(sentences: Sequence[str]) -> list[bool]:
+    """For each sentence, whether it asks for a person (the person check of bot/routes.py)."""
+    model = await _route_model()
+    return await asyncio.to_thread(model.person_sentences, sentences)
+
+
 async def visible_ticket(tracker: Tracker, number: str) -> Ticket | None:
     """The ticket if this conversation, or the verified in-app user, may see it (bot/tickets.py)."""
     from bot.tickets import visible_ticket as lookup

@@ -127,6 +127,9 @@ class ActionRequestHuman(Action):
         if found.get("description") and found.get("description") != tracker.get_slot("description"):
             text += f" I've noted the problem as: “{found['description']}”. If that's not it, say “change the problem”."
         dispatcher.utter_message(text=text)
+        article = await while_you_wait(said) if typed else None
+        if article:
+            dispatcher.utter_message(text=f"While you wait, this may help:\n\n{article}")
         metadata = tracker.latest_message.get("metadata") or {}
         state = None
         if not metadata.get("live_declined"):
@@ -148,6 +151,31 @@ class ActionRequestHuman(Action):
             SlotSet("request_ready", False),
             SlotSet("faq_outcome", None),
         ]
+
+
+async def while_you_wait(said: str) -> str | None:
+    """The knowledge-base article for the problem a request for a person states on the way
+    ("You charged my card TWICE for this month's subscription. … I want to talk to a person,
+    not a chatbot."), or None.
+
+    The sentences that ask for a person (the person check, each sentence on its own) are set
+    aside and the rest is answered as a question: only an article the index is sure of, and
+    no policy section (the hours and the handover are said already). The person is still
+    coming; the article is for the wait."""
+    from bot.faq import questions_in
+
+    sentences = questions_in(said)
+    if len(sentences) < 2:
+        return None
+    asks = await resources.person_sentences(sentences)
+    rest = " ".join(s for s, asking in zip(sentences, asks) if not asking)
+    if not any(asks) or not rest:
+        return None
+    answerer = await resources.answerer()
+    result = await asyncio.to_thread(answerer.answer, rest, resources.now())
+    if result.kind != "answer" or answerer.topic(result.entry_id) is not None:
+        return None
+    return result.text
 
 
 async def is_problem_statement(tracker: Tracker, text: str) -> bool:

@@ -409,10 +409,16 @@ def described_severity(message: str, triaged: str | None, is_problem: bool, imag
         return named
     if imagined:
         return imagined
-    calm = bool(NON_URGENT.search(message) or CALM.search(message) or negations(message))
-    if calm:
+    said_calm = bool(NON_URGENT.search(message) or CALM.search(message))
+    if said_calm or negations(message):
         if not is_problem or triaged is None:
             return "low"
+        if triaged == "critical" and not said_calm:
+            # A negated phrase alone never lowers a Critical problem: the triage read the
+            # text without it already (bot.triage.without_negations), and the phrase is
+            # often no calm at all: "since 8am my phone hasn't stopped: owners are getting
+            # statements with OTHER owners' names" was told the Medium deadline.
+            return triaged
         return triaged if SEVERITY_ORDER.index(triaged) >= SEVERITY_ORDER.index("medium") else "medium"
     return triaged if is_problem else None
 
@@ -474,6 +480,11 @@ def _versions(product: Product) -> str:
     return ", ".join(product.supported_versions)
 
 
+def _either(versions: Sequence[str]) -> str:
+    """"4 or 3", "cloud, 6 or 5": the versions to upgrade to, as a sentence names them."""
+    return versions[0] if len(versions) == 1 else f"{', '.join(versions[:-1])} or {versions[-1]}"
+
+
 def _products_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | None:
     asked = mentioned_products(p, s.message)
     if not asked:
@@ -487,8 +498,8 @@ def _products_fact(p: SupportPolicy, now: dt.datetime, s: Situation) -> str | No
             sentences.append(f"Yes, {product.name} {version} is supported (supported versions: {_versions(product)}).")
         elif version in product.unsupported_versions:
             sentences.append(
-                f"No, {product.name} {version} is no longer supported. Supported versions of {product.name}: "
-                f"{_versions(product)}; please upgrade to one of them to get help."
+                f"No, {product.name} {version} is no longer supported. Please upgrade to {product.name} "
+                f"{_either(product.supported_versions)} to get help."
             )
         else:
             sentences.append(f"{product.name} has no version {version}; the supported versions are {_versions(product)}.")

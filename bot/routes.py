@@ -326,6 +326,14 @@ class RouteModel:
         """Whether `message`, which Rasa sent elsewhere, asks for a person or a ticket."""
         return self._person.journeys(self._vectors(message))["person"] >= self._person.threshold
 
+    def person_sentences(self, sentences: Sequence[str]) -> list[bool]:
+        """For each sentence, read on its own, whether it asks for a person or a ticket (at
+        the floor that keeps the requests: a request left in reads as part of the problem)."""
+        if not sentences:
+            return []
+        rows = self._encoder.encode(list(sentences))
+        return [self._person.journeys(rows[i:i + 1])["person"] >= self._person.floor for i in range(len(sentences))]
+
 
 def out_of_fold(
     encoder: Any, cases: Sequence[Case], task: Task, kb_dir: Path = KB_DIR

@@ -104,6 +104,23 @@ async def test_request_human_gives_the_contact_detail_asked_on_the_way(policy):
     assert phone not in dispatcher.messages[0]["text"] and "@" not in dispatcher.messages[0]["text"]
 
 
+async def test_a_request_for_a_person_that_states_the_problem_gets_its_article_for_the_wait():
+    """People first, then the article for the problem the message states (the sentences that
+    ask for a person set aside): the person is still coming, the article is for the wait."""
+    said = ("The receipt printer at our front counter stopped printing after the app update, nothing comes out. "
+            "I'm done with this chat, I want to talk to an actual person.")
+    dispatcher = CollectingDispatcher()
+    await ActionRequestHuman().run(dispatcher, tracker(said, intent="request_human"), {})
+    texts = [m.get("text") or "" for m in dispatcher.messages]
+    assert texts[0].startswith("I'm sorry about the trouble. A person from our team will take this on.")
+    assert texts[1].startswith("While you wait, this may help:") and "Settings → Hardware → Printers" in texts[1]
+    # Nothing stated but the wait and the request: no article.
+    for said in ("I've been waiting all day and nobody helps. Get me a human.", "please get me a real person"):
+        dispatcher = CollectingDispatcher()
+        await ActionRequestHuman().run(dispatcher, tracker(said, intent="request_human"), {})
+        assert not any((m.get("text") or "").startswith("While you wait") for m in dispatcher.messages)
+
+
 OUTAGE = "since this morning not a single till in any of our shops will take a card payment"
 
 

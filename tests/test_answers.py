@@ -388,6 +388,11 @@ def test_time_questions_use_the_situation(policy):
     assert described_severity("a non-urgent question, when will you answer", None, False) == "low"
     assert described_severity("when will I hear back if I write now?", None, False) is None
     assert described_severity("nobody can log in, how fast will you answer?", "critical", True) == "critical"
+    # A negated phrase alone is no calm for a Critical problem; a customer's calm words lower it to Medium.
+    leak = "statements with other owners' balances keep going out and my phone hasn't stopped. how quickly will you pick this up?"
+    assert described_severity(leak, "critical", True) == "critical"
+    assert described_severity("nobody can log in, it's not urgent, how fast will you answer?", "high", True) == "medium"
+    assert described_severity("nobody can log in, whenever you can, how fast will you answer?", "critical", True) == "medium"
     # The customer's own word may raise a described problem's severity, never lower it.
     minor = "minor thing: two of our six users get a blank report in Safari, Chrome works. how long till a reply?"
     assert described_severity(minor, "medium", True) == "medium"

@@ -86,3 +86,10 @@ def test_a_person_asked_for_is_read_by_meaning(model):
     assert model.asks_for_person("please put me through to someone on your support team")
     assert not model.asks_for_person("what are your opening hours on saturday")
     assert not model.asks_for_person("how do I add a new user to our company")
+
+
+def test_each_sentence_is_read_on_its_own_for_a_request_for_a_person(model):
+    sentences = ["My bank feed hasn't pulled a single transaction since Tuesday",
+                 "I reconnected it twice already", "Put me through to someone on your team, please"]
+    assert model.person_sentences(sentences) == [False, False, True]
+    assert model.person_sentences([]) == []
