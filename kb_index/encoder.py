@@ -47,9 +47,11 @@ class AdaptSettings:
     # Each step's and each entry's draw seeded on its own (`adaptation_batches`), so an edit
     # to one entry's phrasings changes only the batches that hold it (one shared stream
     # re-drew every later batch: three phrasings added to one entry changed 196 of 1446
-    # conversation answers, 65 with isolated draws). The default since stop 56; False gives
-    # the shared stream's draw, for comparison.
-    isolated_draws: bool = True
+    # conversation answers, 65 with isolated draws). Off by default: turning it on is a new
+    # draw of the encoder, and on that draw "when are you open?" hesitates between the
+    # hours and the open-now entries (0.52 and 0.51: "did you mean"), which a clean-clone
+    # CI caught in stop 56 (README "Answers that hit the question").
+    isolated_draws: bool = False
 
 
 def unit_rows(vectors: Any) -> np.ndarray:
