@@ -51,12 +51,13 @@ def test_on_the_test_split_the_model_costs_less_than_the_rule_it_replaced(fitted
     40 right, 1 and 7, cost 9.) A question whose closest duration is a resolution target
     counts as given the deadlines: the response-time answer states the target too. The
     facts quote dates, so the figures move a little with the instant (cost 9 at the one
-    this test uses). Stop 56, on the isolated-draws encoder (opt-in): the model
-    the same, 42 right, 0 and 6, cost 6; the rule 34 right, 1 and 13, cost 15 (the rule
-    reads the adapted encoder's closest sentence, and moves with its draw)."""
+    this test uses). Stop 56, on the isolated-draws encoder (opt-in, not the default): the
+    model the same, 42 right, 0 and 6, cost 6; the rule 34 right, 1 and 13, cost 15, so
+    the margin of 10 below holds on the default draw only (the rule reads the adapted
+    encoder's closest sentence, and moves with its draw)."""
     model, finder, at = fitted
     figures = evaluate(model, load_cases(split="test"), at, lambda t: finder.across(t, at))
-    assert figures["cost"] <= 10 and figures["cost"] <= figures["before"]["cost"] / 2
+    assert figures["cost"] <= 10 and figures["cost"] < figures["before"]["cost"] - 10
     assert figures["first_response_answered_otherwise"] <= 2
     assert figures["right"] >= 40
 
