@@ -15,11 +15,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
 from actions.answers import answer_instead
-from actions.urgent_routing import urgent_routing
+from actions.urgent_routing import propose, urgent_routing
 from bot import call_booking
 from bot.call_slots import qualifies
 from bot.clock import customer_zone, zone_in_events
-from bot.intake import call_text, on_call_text
+from bot.intake import MIN_DESCRIPTION_WORDS, call_text, call_to_learn_text, on_call_text
 from bot.store import Booking, StoreUnavailable, Ticket
 
 
@@ -105,10 +105,18 @@ async def ask_for_ticket_first(dispatcher: CollectingDispatcher, tracker: Tracke
         dispatcher.utter_message(text=call_text(policy, during_request=True))
         return events
     message = tracker.latest_message.get("text") or ""
-    urgent = await urgent_routing(dispatcher, tracker, message, also=call_text(policy))
+    typed = not message.startswith("/") and len(message.split()) >= MIN_DESCRIPTION_WORDS
+    proposal = await propose(message) if typed else None
+    urgent = await urgent_routing(dispatcher, tracker, message, also=call_text(policy), proposal=proposal)
     if urgent is not None:
         return events + urgent
-    dispatcher.utter_message(text=call_text(policy), buttons=[{"title": "Open a ticket", "payload": "/request_human"}])
+    # The triage reads no problem in it, or a Low one (the policy's Low is a question, a
+    # cosmetic problem or a feature request: "show me on a video call how to set up recurring
+    # invoices? nothing is wrong, I'm just new"): a ticket would lead to no call, so say
+    # where learning how something works is.
+    learning = proposal is not None and (not proposal.is_problem or proposal.severity == "low")
+    text = call_to_learn_text(policy) if learning else call_text(policy)
+    dispatcher.utter_message(text=text, buttons=[{"title": "Open a ticket", "payload": "/request_human"}])
     return events
 
 

@@ -168,6 +168,18 @@ def call_text(policy: SupportPolicy, during_request: bool = False) -> str:
     return f"A call with our technical team is booked for a {levels} ticket, so let's open yours first: it takes a few questions."
 
 
+def call_to_learn_text(policy: SupportPolicy) -> str:
+    """A call asked for where no problem is described ("nothing's broken, I just want someone
+    to walk me through how invoice numbering works"): which tickets get a call, and where a
+    walk-through is, from the policy's training resources."""
+    levels = " or ".join(policy.severity(s).name for s in policy.doc.process.meeting_severities)
+    training = "; ".join(f"{t.name} ({t.schedule}): {t.url}" for t in policy.doc.training)
+    return (
+        f"A call with our technical team is booked for a {levels} ticket: if something is broken, open a ticket "
+        f"first (it takes a few questions). To learn how something works, ask me here or use our training: {training}."
+    )
+
+
 def on_call_text(policy: SupportPolicy, severity_id: str, created_at: dt.datetime, now: dt.datetime) -> str | None:
     """At night, for a severity answered around the clock: the on-call engineer responds within the target."""
     severity = policy.severity(severity_id)

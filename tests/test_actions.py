@@ -212,6 +212,26 @@ async def test_asking_for_a_call_without_a_ticket_explains_and_offers_one_button
     assert "finish your request first" in dispatcher.messages[0]["text"] and not dispatcher.messages[0]["buttons"]
 
 
+async def test_a_call_to_learn_how_something_works_gets_the_training_not_the_ticket_form(policy):
+    """No problem described (a walk-through, a question), or a Low one: a ticket would lead to
+    no call, so the reply says where a walk-through is. A problem still gets the ticket first."""
+    from actions.meetings import ActionOfferSlots
+
+    learning = "can I book a google meet with one of your engineers? nothing is broken, I'd just like someone to show me how quote templates work"
+    dispatcher = CollectingDispatcher()
+    await ActionOfferSlots().run(dispatcher, tracker(learning, "book_call"), {})
+    [message] = dispatcher.messages
+    assert message["text"].startswith("A call with our technical team is booked for a Critical or High ticket")
+    assert all(t.url in message["text"] for t in policy.doc.training) and "let's open yours first" not in message["text"]
+    assert message["buttons"] == [{"title": "Open a ticket", "payload": "/request_human"}]
+    # A problem, not urgent: the ticket comes first, as before.
+    problem = "the sync agent on one of our PCs keeps failing since Monday, can I get a google meet with an engineer?"
+    dispatcher = CollectingDispatcher()
+    await ActionOfferSlots().run(dispatcher, tracker(problem, "book_call"), {})
+    assert "let's open yours first" in dispatcher.messages[0]["text"] or "that sounds urgent" in dispatcher.messages[0]["text"]
+    assert "learn.makana.example" not in dispatcher.messages[0]["text"]
+
+
 async def test_the_category_decides_the_fields_the_form_asks(policy):
     form = ValidateSupportRequestForm()
     ask = lambda slots: form.required_slots([], CollectingDispatcher(), tracker(slots=slots), {})  # noqa: E731
