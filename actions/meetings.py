@@ -19,7 +19,7 @@ from actions.urgent_routing import propose, urgent_routing
 from bot import call_booking
 from bot.call_slots import qualifies
 from bot.clock import customer_zone, zone_in_events
-from bot.intake import MIN_DESCRIPTION_WORDS, call_text, call_to_learn_text, on_call_text
+from bot.intake import call_text, call_to_learn_text, may_describe_problem, on_call_text
 from bot.store import Booking, StoreUnavailable, Ticket
 
 
@@ -105,8 +105,7 @@ async def ask_for_ticket_first(dispatcher: CollectingDispatcher, tracker: Tracke
         dispatcher.utter_message(text=call_text(policy, during_request=True))
         return events
     message = tracker.latest_message.get("text") or ""
-    typed = not message.startswith("/") and len(message.split()) >= MIN_DESCRIPTION_WORDS
-    proposal = await propose(message) if typed else None
+    proposal = await propose(message) if may_describe_problem(message) else None
     urgent = await urgent_routing(dispatcher, tracker, message, also=call_text(policy), proposal=proposal)
     if urgent is not None:
         return events + urgent

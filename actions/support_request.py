@@ -32,7 +32,6 @@ from actions.urgent_routing import propose, triage
 from bot.call_slots import qualifies
 from bot.policy_answers import format_time, hours_text, severity_line, status_text
 from bot.intake import (
-    MIN_DESCRIPTION_WORDS,
     UNKNOWN_VERSION,
     emails_in,
     newest_version,
@@ -41,6 +40,7 @@ from bot.intake import (
     apply_correction,
     check_slot,
     find_product,
+    may_describe_problem,
     on_call_text,
     Said,
     prefill as prefill_fields,
@@ -180,7 +180,7 @@ async def while_you_wait(said: str) -> str | None:
 
 async def is_problem_statement(tracker: Tracker, text: str) -> bool:
     """Whether a message states the problem (bot/form_replies.py, read as an answer to the description question)."""
-    if text.startswith("/") or len(text.split()) < MIN_DESCRIPTION_WORDS:
+    if not may_describe_problem(text):
         return False
     return (await read_reply(tracker, "description", text)).label == "answer"
 

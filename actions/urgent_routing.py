@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import resources
 from bot.faq import FaqResult
-from bot.intake import MIN_DESCRIPTION_WORDS, urgent_text
+from bot.intake import may_describe_problem, urgent_text
 from bot.triage import Proposal, Reason
 
 
@@ -119,7 +119,7 @@ async def urgent_routing(
     `also` is a sentence said before the button (why a call needs the ticket); `proposal`
     is the message's triage when the caller has it already.
     """
-    if message.startswith("/") or len(message.split()) < MIN_DESCRIPTION_WORDS:
+    if not may_describe_problem(message):
         return None
     proposal = proposal or await propose(message)
     if not proposal.urgent:

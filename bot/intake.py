@@ -157,25 +157,34 @@ def urgent_text(policy: SupportPolicy, severity_id: str, reason: str, now: dt.da
     return text
 
 
+def may_describe_problem(text: str) -> bool:
+    """Typed text (not a button's payload) with words enough to describe a problem."""
+    return not text.startswith("/") and len(text.split()) >= MIN_DESCRIPTION_WORDS
+
+
+def _call_rule(policy: SupportPolicy) -> str:
+    """'A call with our technical team is booked for a Critical or High ticket' (the policy's meeting severities)."""
+    levels = " or ".join(policy.severity(s).name for s in policy.doc.process.meeting_severities)
+    return f"A call with our technical team is booked for a {levels} ticket"
+
+
 def call_text(policy: SupportPolicy, during_request: bool = False) -> str:
     """One sentence: which tickets may book a call with the technical team."""
-    levels = " or ".join(policy.severity(s).name for s in policy.doc.process.meeting_severities)
     if during_request:
         return (
-            f"A call with our technical team is booked for a {levels} ticket, so let's finish your request first "
+            f"{_call_rule(policy)}, so let's finish your request first "
             "and I'll offer the times as soon as the ticket is open."
         )
-    return f"A call with our technical team is booked for a {levels} ticket, so let's open yours first: it takes a few questions."
+    return f"{_call_rule(policy)}, so let's open yours first: it takes a few questions."
 
 
 def call_to_learn_text(policy: SupportPolicy) -> str:
     """A call asked for where no problem is described ("nothing's broken, I just want someone
     to walk me through how invoice numbering works"): which tickets get a call, and where a
     walk-through is, from the policy's training resources."""
-    levels = " or ".join(policy.severity(s).name for s in policy.doc.process.meeting_severities)
     training = "; ".join(f"{t.name} ({t.schedule}): {t.url}" for t in policy.doc.training)
     return (
-        f"A call with our technical team is booked for a {levels} ticket: if something is broken, open a ticket "
+        f"{_call_rule(policy)}: if something is broken, open a ticket "
         f"first (it takes a few questions). To learn how something works, ask me here or use our training: {training}."
     )
 
